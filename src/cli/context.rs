@@ -1,0 +1,240 @@
+//! What every command needs: the home, the config, which workspace, and how to print.
+
+use anyhow::{bail, Context as _};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{CardFields, Clock, Workspace};
+use crate::store::{check_workspace_name, Home, Replica};
+
+/// The embedded default workspace, created on first run.
+pub const DEFAULT_WORKSPACE: &str = "default";
+/// Who writes, until a wallet is paired.
+pub const LOCAL_ACTOR: &str = "local";
+
+/// `config.toml` in the config dir. Unknown keys are ignored so a newer weft's file still loads.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Config {
+    #[serde(default)]
+    pub default_workspace: Option<String>,
+}
+
+pub struct Context {
+    pub home: Home,
+    pub json: bool,
+    pub config: Config,
+    workspace: Option<String>,
+}
+
+impl Context {
+    pub fn new(workspace: Option<String>, json: bool) -> anyhow::Result<Self> {
+        let home = Home::from_env()?;
+        let config = load_config(&home)?;
+        Ok(Context {
+            home,
+            json,
+            config,
+            workspace: workspace.filter(|w| !w.is_empty()),
+        })
+    }
+
+    /// The workspace this command is about: `-w`, then config, then the only one in the home.
+    pub fn workspace_name(&self) -> anyhow::Result<String> {
+        if let Some(w) = &self.workspace {
+            return Ok(w.clone());
+        }
+        if let Some(w) = &self.config.default_workspace {
+            return Ok(w.clone());
+        }
+        let all = self.home.workspaces();
+        match all.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => {
+                bail!("no workspace yet: run `weft` to create the default one, or `weft init NAME`")
+            }
+            _ => bail!(
+                "several workspaces ({}): choose one with -w NAME or set default_workspace in {}",
+                all.join(", "),
+                self.home.config_file().display()
+            ),
+        }
+    }
+
+    pub fn open(&self) -> anyhow::Result<Replica> {
+        let name = self.workspace_name()?;
+        check_workspace_name(&name)?;
+        let path = self.home.workspace_db(&name);
+        let replica = Replica::open(&path, LOCAL_ACTOR, Clock::System)
+            .with_context(|| format!("opening workspace {name:?}"))?;
+        if let Some(found) = replica.workspace().read_only() {
+            eprintln!(
+                "note: workspace {name:?} was written by a newer weft (schema {found}); it is open read-only"
+            );
+        }
+        Ok(replica)
+    }
+
+    /// Print `value` as JSON when `--json`, else the text `human` makes.
+    pub fn print<T: Serialize>(
+        &self,
+        value: &T,
+        human: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value)?);
+        } else {
+            let text = human();
+            if !text.is_empty() {
+                println!("{}", text.trim_end_matches('\n'));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn load_config(home: &Home) -> anyhow::Result<Config> {
+    let path = home.config_file();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn save_config(home: &Home, config: &Config) -> anyhow::Result<()> {
+    let path = home.config_file();
+    std::fs::create_dir_all(&home.config)
+        .with_context(|| format!("creating {}", home.config.display()))?;
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, toml::to_string_pretty(config)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Create workspace `name`; the first one in a home becomes the default.
+pub fn create_workspace(ctx: &Context, name: &str, sample: bool) -> anyhow::Result<Replica> {
+    check_workspace_name(name)?;
+    let path = ctx.home.workspace_db(name);
+    let mut replica = Replica::create(&path, name, LOCAL_ACTOR, Clock::System)?;
+    if sample {
+        add_sample(replica.workspace())?;
+        replica.flush()?;
+    }
+    if ctx.config.default_workspace.is_none() {
+        let config = Config {
+            default_workspace: Some(name.to_string()),
+        };
+        save_config(&ctx.home, &config)?;
+    }
+    Ok(replica)
+}
+
+pub fn init(ctx: &Context, name: &str, sample: bool) -> anyhow::Result<()> {
+    let replica = create_workspace(ctx, name, sample)?;
+    #[derive(Serialize)]
+    struct Out<'a> {
+        name: &'a str,
+        path: String,
+    }
+    let path = replica.path().display().to_string();
+    ctx.print(
+        &Out {
+            name,
+            path: path.clone(),
+        },
+        || format!("created workspace {name:?} at {path}"),
+    )
+}
+
+pub fn list_workspaces(ctx: &Context) -> anyhow::Result<()> {
+    let all = ctx.home.workspaces();
+    let current = ctx.workspace_name().ok();
+    ctx.print(&all, || {
+        all.iter()
+            .map(|w| {
+                let mark = if Some(w) == current.as_ref() {
+                    "*"
+                } else {
+                    " "
+                };
+                format!("{mark} {w}\n")
+            })
+            .collect()
+    })
+}
+
+/// `weft` with no subcommand: make sure the default workspace exists, then say where it is.
+pub fn first_run(ctx: &Context) -> anyhow::Result<()> {
+    let created = ctx.home.workspaces().is_empty();
+    if created {
+        create_workspace(ctx, DEFAULT_WORKSPACE, true)?;
+    }
+    let replica = ctx.open()?;
+    let ws = replica.workspace();
+    println!(
+        "{} workspace {:?} at {}",
+        if created { "Created" } else { "Using" },
+        ws.name(),
+        replica.path().display()
+    );
+    println!(
+        "{} docs, {} boards. Try:\n  weft ls\n  weft doc cat Welcome\n  weft card add \"{}\" \"My first card\"\n  weft --help",
+        ws.docs(false).len(),
+        ws.boards(false).len(),
+        ws.boards(false).first().map(|b| b.name.clone()).unwrap_or_else(|| "Board".into()),
+    );
+    Ok(())
+}
+
+const WELCOME: &str = "# Welcome to weft
+
+weft keeps your team's **documents**, **boards** and **comments** in one workspace that lives on
+your machine and syncs with your teammates' — no server, no account.
+
+## Getting around
+
+- `weft ls` shows every doc and board.
+- `weft doc new \"Meeting notes\"` creates a page; `weft doc edit` changes it.
+- `weft card add \"Getting started\" \"Try weft\"` adds a card; `weft card mv` moves it.
+- `weft comment add Welcome \"Looks good\"` starts a thread.
+- `weft search WORDS` finds anything.
+
+Everything you delete goes to the trash first (`weft trash ls`).
+";
+
+fn add_sample(ws: &Workspace) -> anyhow::Result<()> {
+    let welcome = ws.create_doc("Welcome", None)?;
+    ws.set_body(welcome, WELCOME)?;
+    let notes = ws.create_doc("Team notes", None)?;
+    ws.set_body(
+        notes,
+        "# Team notes\n\nWrite down what the team decided, and why.\n",
+    )?;
+    let board = ws.create_board("Getting started", &["To do", "Doing", "Done"])?;
+    let columns: Vec<_> = ws
+        .board(board, false)?
+        .columns
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let card = |title: &str, labels: &[&str]| CardFields {
+        title: title.into(),
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+        ..Default::default()
+    };
+    ws.add_card(
+        columns[0],
+        &card("Invite a teammate", &["team"]),
+        "Share the workspace with someone.",
+    )?;
+    ws.add_card(columns[0], &card("Write the first doc", &["docs"]), "")?;
+    ws.add_card(columns[1], &card("Read the welcome page", &[]), "")?;
+    ws.add_card(columns[2], &card("Install weft", &["done"]), "")?;
+    ws.add_comment(
+        welcome,
+        "Comments anchor to text and follow it as it is edited.",
+        Some(0),
+        None,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! `weft doctor`: where things are, which versions, and whether each store is healthy.
+
+use serde::Serialize;
+
+use super::Context;
+use crate::model::{Clock, CURRENT_SCHEMA};
+use crate::store::{Replica, StoreHealth, STORE_VERSION};
+
+#[derive(Serialize)]
+struct Report {
+    version: &'static str,
+    home: Paths,
+    config_file: String,
+    default_workspace: Option<String>,
+    sqlite: String,
+    schema: i64,
+    store_version: i64,
+    workspaces: Vec<WorkspaceReport>,
+}
+
+#[derive(Serialize)]
+struct Paths {
+    data: String,
+    config: String,
+    state: String,
+}
+
+#[derive(Serialize)]
+struct WorkspaceReport {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<StoreHealth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub fn run(ctx: &Context) -> anyhow::Result<()> {
+    let mut workspaces = Vec::new();
+    let mut failed = false;
+    for name in ctx.home.workspaces() {
+        let path = ctx.home.workspace_db(&name);
+        let (health, error) = match Replica::open(&path, super::context::LOCAL_ACTOR, Clock::System)
+            .and_then(|r| r.health())
+        {
+            Ok(h) => {
+                failed |= h.integrity != "ok";
+                (Some(h), None)
+            }
+            Err(e) => {
+                failed = true;
+                (None, Some(format!("{e:#}")))
+            }
+        };
+        workspaces.push(WorkspaceReport {
+            name,
+            health,
+            error,
+        });
+    }
+    let report = Report {
+        version: env!("CARGO_PKG_VERSION"),
+        home: Paths {
+            data: ctx.home.data.display().to_string(),
+            config: ctx.home.config.display().to_string(),
+            state: ctx.home.state.display().to_string(),
+        },
+        config_file: ctx.home.config_file().display().to_string(),
+        default_workspace: ctx.config.default_workspace.clone(),
+        sqlite: rusqlite::version().to_string(),
+        schema: CURRENT_SCHEMA,
+        store_version: STORE_VERSION,
+        workspaces,
+    };
+    ctx.print(&report, || {
+        let mut s = format!(
+            "weft {}\n  data    {}\n  config  {}\n  state   {}\n  sqlite  {}  (workspace schema {}, store version {})\n",
+            report.version, report.home.data, report.config_file, report.home.state, report.sqlite,
+            report.schema, report.store_version
+        );
+        if report.workspaces.is_empty() {
+            s.push_str("\nno workspaces yet: run `weft`\n");
+        }
+        for w in &report.workspaces {
+            let default = if report.default_workspace.as_deref() == Some(w.name.as_str()) { " (default)" } else { "" };
+            match (&w.health, &w.error) {
+                (Some(h), _) => s.push_str(&format!(
+                    "\n{}{default}\n  file       {} ({} KiB)\n  integrity  {}\n  changes    {} in log, {} snapshot(s)\n  outbox     {}\n  quarantine {}\n{}",
+                    w.name,
+                    h.path.display(),
+                    h.bytes / 1024,
+                    h.integrity,
+                    h.changes,
+                    h.snapshots,
+                    h.outbox,
+                    h.quarantine,
+                    if h.read_only { "  read-only: written by a newer weft\n" } else { "" }
+                )),
+                (None, Some(e)) => s.push_str(&format!("\n{}{default}\n  PROBLEM: {e}\n", w.name)),
+                _ => {}
+            }
+        }
+        s
+    })?;
+    if failed {
+        anyhow::bail!("some workspaces have problems (see above)");
+    }
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! The command line: clap definitions and the headless subcommands. Every read command takes `--json`.
+
+mod context;
+mod doctor;
+mod items;
+mod transfer;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use context::Context;
+
+/// weft — docs, boards and comments for a team, in the terminal, local-first.
+#[derive(Debug, Parser)]
+#[command(name = "weft", version, about, long_about = None)]
+pub struct Cli {
+    /// Workspace to use (default: from config, or the only one).
+    #[arg(short = 'w', long, global = true, env = "WEFT_WORKSPACE")]
+    pub workspace: Option<String>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace.
+    Init {
+        name: String,
+        /// Add a welcome doc and a sample board.
+        #[arg(long)]
+        sample: bool,
+    },
+    /// Show the workspace: docs tree and boards.
+    Ls,
+    /// List the workspaces in this home.
+    Workspaces,
+    /// Documents.
+    #[command(subcommand)]
+    Doc(DocCmd),
+    /// Boards and their columns.
+    #[command(subcommand)]
+    Board(BoardCmd),
+    /// Cards on boards.
+    #[command(subcommand)]
+    Card(CardCmd),
+    /// Comments on docs and cards.
+    #[command(subcommand)]
+    Comment(CommentCmd),
+    /// The trash: list, restore, purge.
+    #[command(subcommand)]
+    Trash(TrashCmd),
+    /// Full-text search over titles, bodies and comments.
+    Search {
+        query: Vec<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Write the workspace to a folder (JSON for tools, Markdown for people).
+    Export(ExportArgs),
+    /// Add a weft JSON export, or a folder of Markdown files, to the workspace.
+    Import { dir: PathBuf },
+    /// Paths, versions and store health.
+    Doctor,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ExportFormat {
+    /// Write JSON: workspace.json plus one file per doc and card.
+    #[arg(long, value_name = "DIR")]
+    pub json: Option<PathBuf>,
+    /// Write Markdown: one file per doc and card, comments alongside.
+    #[arg(long, value_name = "DIR")]
+    pub markdown: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub format: ExportFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocCmd {
+    /// Create a doc.
+    New {
+        title: String,
+        /// Put it under this doc.
+        #[arg(long)]
+        parent: Option<String>,
+        /// Initial body (Markdown).
+        #[arg(long, conflicts_with = "stdin")]
+        body: Option<String>,
+        /// Read the body from standard input.
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// List docs as a tree.
+    Ls,
+    /// Print a doc's body.
+    Cat { doc: String },
+    /// Change a doc's title or body (with no option: open $EDITOR).
+    Edit {
+        doc: String,
+        #[arg(long)]
+        title: Option<String>,
+        /// Replace the body.
+        #[arg(long, conflicts_with_all = ["stdin", "append"])]
+        body: Option<String>,
+        /// Add text at the end of the body.
+        #[arg(long, conflicts_with = "stdin")]
+        append: Option<String>,
+        /// Replace the body with standard input.
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// Move a doc under another doc, or to the top level.
+    Mv {
+        doc: String,
+        /// New parent doc.
+        #[arg(long, conflicts_with = "root")]
+        parent: Option<String>,
+        /// Move to the top level.
+        #[arg(long)]
+        root: bool,
+        /// Position among the new siblings (0 = first).
+        #[arg(long)]
+        index: Option<usize>,
+    },
+    /// Move a doc to the trash.
+    Rm { doc: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BoardCmd {
+    /// Create a board.
+    New {
+        name: String,
+        /// Columns, comma-separated.
+        #[arg(long, default_value = "To do,Doing,Done")]
+        columns: String,
+    },
+    /// List boards, or show one board's columns and cards.
+    Ls { board: Option<String> },
+    /// Add a column to a board.
+    Column {
+        board: String,
+        name: String,
+        #[arg(long)]
+        wip: Option<u32>,
+    },
+    /// Move a board to the trash.
+    Rm { board: String },
+}
+
+#[derive(Debug, Args)]
+pub struct CardFieldArgs {
+    /// Label (repeat for several).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Assignee (repeat for several).
+    #[arg(long = "assignee")]
+    pub assignees: Vec<String>,
+    /// Due date, YYYY-MM-DD.
+    #[arg(long)]
+    pub due: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CardCmd {
+    /// Add a card to a board (first column unless --column).
+    Add {
+        board: String,
+        title: String,
+        #[arg(long)]
+        column: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        fields: CardFieldArgs,
+    },
+    /// Show a card.
+    Show { card: String },
+    /// Move a card to a column (of its board, or BOARD/COLUMN).
+    Mv {
+        card: String,
+        column: String,
+        /// Position in the column (0 = top).
+        #[arg(long)]
+        index: Option<usize>,
+    },
+    /// Change a card's fields.
+    Edit {
+        card: String,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Replace labels with these (repeat --label).
+        #[arg(long = "label")]
+        labels: Option<Vec<String>>,
+        /// Replace assignees with these (repeat --assignee).
+        #[arg(long = "assignee")]
+        assignees: Option<Vec<String>>,
+        /// Due date, YYYY-MM-DD ("" clears it).
+        #[arg(long)]
+        due: Option<String>,
+    },
+    /// Move a card to the trash.
+    Rm { card: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CommentCmd {
+    /// Comment on a doc or card.
+    Add {
+        target: String,
+        text: String,
+        /// Anchor at this character position of the text.
+        #[arg(long, conflicts_with = "quote")]
+        at: Option<usize>,
+        /// Anchor at the first occurrence of this text.
+        #[arg(long)]
+        quote: Option<String>,
+        /// Reply to this comment.
+        #[arg(long)]
+        reply_to: Option<String>,
+    },
+    /// List comments on a doc or card (all, with none given; detached ones included).
+    Ls { target: Option<String> },
+    /// Resolve a thread (or reopen it).
+    Resolve {
+        id: String,
+        #[arg(long)]
+        reopen: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrashCmd {
+    /// What is in the trash.
+    Ls,
+    /// Take an item out of the trash.
+    Restore { item: String },
+    /// Delete a trashed item for good.
+    Purge { item: String },
+}
+
+/// Run one command line. Errors carry the context a person needs.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Context::new(cli.workspace.clone(), cli.json)?;
+    match cli.command {
+        None => context::first_run(&ctx),
+        Some(Command::Init { name, sample }) => context::init(&ctx, &name, sample),
+        Some(Command::Workspaces) => context::list_workspaces(&ctx),
+        Some(Command::Doctor) => doctor::run(&ctx),
+        Some(Command::Export(args)) => transfer::export(&ctx, args),
+        Some(Command::Import { dir }) => transfer::import(&ctx, &dir),
+        Some(cmd) => items::run(&ctx, cmd),
+    }
+}

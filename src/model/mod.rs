@@ -1,0 +1,433 @@
+//! The workspace on Loro: docs, boards, cards, comments, trash, attachments.
+//!
+//! Pure: no I/O, no clock of its own (the caller supplies one), no async. Every caller goes through the
+//! typed API here; nobody else names a Loro container by string. Root containers are the permission
+//! domains (see DESIGN.md): `meta` (Map), `docs` (Tree), `boards` (Tree), `comments` (Map), `trash` (Map).
+
+mod boards;
+mod comments;
+mod docs;
+mod export;
+mod schema;
+mod trash;
+mod values;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use loro::{LoroDoc, LoroMap, LoroText, LoroTree, TreeID, VersionVector};
+
+pub use boards::{BoardView, CardFields, CardView, ColumnView};
+pub use comments::{CommentId, CommentView};
+pub use docs::DocView;
+pub use export::{ExportedComment, ExportedItem, ImportReport, WorkspaceExport, EXPORT_FORMAT};
+pub use schema::CURRENT_SCHEMA;
+pub use trash::{TrashMark, TrashStatus, TrashedItem};
+
+pub(crate) const META: &str = "meta";
+pub(crate) const DOCS: &str = "docs";
+pub(crate) const BOARDS: &str = "boards";
+pub(crate) const COMMENTS: &str = "comments";
+/// Name of the root map of comments (for code that reads change paths).
+pub const COMMENTS_ROOT: &str = COMMENTS;
+pub(crate) const TRASH: &str = "trash";
+
+/// What went wrong with a model operation, in the domain's words.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("no {kind} with id {id}")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{id} is a {actual}, not a {expected}")]
+    WrongKind {
+        id: String,
+        expected: &'static str,
+        actual: &'static str,
+    },
+    #[error("{0} is in the trash; restore it first")]
+    Trashed(String),
+    #[error("{0} is not in the trash; only trashed items can be purged")]
+    NotTrashed(String),
+    #[error("this workspace was written by a newer weft (schema {found}, this weft knows {known}); it is open read-only — upgrade weft to edit it")]
+    ReadOnly { found: i64, known: i64 },
+    #[error("invalid {what}: {why}")]
+    Invalid { what: &'static str, why: String },
+    #[error("not a valid weft workspace: {0}")]
+    Corrupt(String),
+    #[error("CRDT error: {0}")]
+    Loro(#[from] loro::LoroError),
+}
+
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+/// The id of a doc, board, column or card: a node in the `docs` or `boards` tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemId(pub TreeID);
+
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for ItemId {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        TreeID::try_from(s.trim())
+            .map(ItemId)
+            .map_err(|_| ModelError::Invalid {
+                what: "item id",
+                why: format!("{s:?} is not of the form COUNTER@PEER"),
+            })
+    }
+}
+
+impl serde::Serialize for ItemId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What kind of thing an [`ItemId`] names.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemKind {
+    Doc,
+    Board,
+    Column,
+    Card,
+}
+
+impl ItemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Doc => "doc",
+            ItemKind::Board => "board",
+            ItemKind::Column => "column",
+            ItemKind::Card => "card",
+        }
+    }
+}
+
+impl fmt::Display for ItemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Source of "now" in milliseconds since the Unix epoch. Fixed in tests so output is deterministic.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    System,
+    Fixed(i64),
+}
+
+impl Clock {
+    pub fn now_ms(self) -> i64 {
+        match self {
+            Clock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+            Clock::Fixed(t) => t,
+        }
+    }
+}
+
+/// One workspace: a LoroDoc plus who is writing and how to read the clock.
+pub struct Workspace {
+    doc: LoroDoc,
+    actor: String,
+    clock: Clock,
+    read_only: Option<i64>,
+    trash_cache: Mutex<Option<trash::TrashCache>>,
+}
+
+impl fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workspace")
+            .field("name", &self.name())
+            .field("actor", &self.actor)
+            .field("peer", &self.doc.peer_id())
+            .finish()
+    }
+}
+
+impl Workspace {
+    /// A brand-new workspace named `name`, written by `actor` (a wallet address, or "local").
+    pub fn create(name: &str, actor: &str, clock: Clock) -> Result<Self> {
+        let ws = Self::wrap(LoroDoc::new(), actor, clock);
+        let meta = ws.meta();
+        meta.insert("name", name)?;
+        meta.insert("schema", CURRENT_SCHEMA)?;
+        meta.insert("created_at", clock.now_ms())?;
+        meta.insert("created_by", actor)?;
+        ws.doc.commit();
+        Ok(ws)
+    }
+
+    /// Wrap an existing document (loaded from a snapshot and updates) and run local migrations.
+    ///
+    /// A workspace written by a newer weft opens read-only instead of being rewritten.
+    pub fn open(doc: LoroDoc, actor: &str, clock: Clock) -> Result<Self> {
+        let mut ws = Self::wrap(doc, actor, clock);
+        ws.read_only = schema::migrate(&ws)?;
+        Ok(ws)
+    }
+
+    fn wrap(doc: LoroDoc, actor: &str, clock: Clock) -> Self {
+        // Fractional indexes keep sibling order (cards in a column, pages under a page). They are a
+        // per-instance setting in Loro, so every instance turns them on.
+        doc.get_tree(DOCS).enable_fractional_index(0);
+        doc.get_tree(BOARDS).enable_fractional_index(0);
+        Workspace {
+            doc,
+            actor: actor.to_string(),
+            clock,
+            read_only: None,
+            trash_cache: Mutex::new(None),
+        }
+    }
+
+    /// The underlying CRDT document, for the store and sync layers (export, import, subscriptions).
+    pub fn loro(&self) -> &LoroDoc {
+        &self.doc
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    pub fn set_actor(&mut self, actor: &str) {
+        self.actor = actor.to_string();
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// `Some(schema)` when this workspace was written by a newer weft and is open read-only.
+    pub fn read_only(&self) -> Option<i64> {
+        self.read_only
+    }
+
+    pub fn name(&self) -> String {
+        values::get_str(&self.meta(), "name").unwrap_or_default()
+    }
+
+    pub fn schema(&self) -> i64 {
+        values::get_i64(&self.meta(), "schema").unwrap_or(0)
+    }
+
+    pub fn version(&self) -> VersionVector {
+        self.doc.oplog_vv()
+    }
+
+    /// Commit whatever is pending as one change (one undo step, one envelope).
+    pub fn commit(&self) {
+        self.doc.commit();
+    }
+
+    pub(crate) fn meta(&self) -> LoroMap {
+        self.doc.get_map(META)
+    }
+    pub(crate) fn docs_tree(&self) -> LoroTree {
+        self.doc.get_tree(DOCS)
+    }
+    pub(crate) fn boards_tree(&self) -> LoroTree {
+        self.doc.get_tree(BOARDS)
+    }
+    pub(crate) fn comments_map(&self) -> LoroMap {
+        self.doc.get_map(COMMENTS)
+    }
+    pub(crate) fn trash_map(&self) -> LoroMap {
+        self.doc.get_map(TRASH)
+    }
+
+    pub(crate) fn writable(&self) -> Result<()> {
+        match self.read_only {
+            Some(found) => Err(ModelError::ReadOnly {
+                found,
+                known: CURRENT_SCHEMA,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// What an id names, if it exists in either tree (trashed items included, purged ones not).
+    pub fn kind_of(&self, id: ItemId) -> Option<ItemKind> {
+        let docs = self.docs_tree();
+        if docs.contains(id.0) && !docs.is_node_deleted(&id.0).unwrap_or(true) {
+            return Some(ItemKind::Doc);
+        }
+        let boards = self.boards_tree();
+        if boards.contains(id.0) && !boards.is_node_deleted(&id.0).unwrap_or(true) {
+            return match docs::depth_of(&boards, id.0) {
+                0 => Some(ItemKind::Board),
+                1 => Some(ItemKind::Column),
+                _ => Some(ItemKind::Card),
+            };
+        }
+        None
+    }
+
+    pub(crate) fn expect_kind(&self, id: ItemId, expected: ItemKind) -> Result<()> {
+        match self.kind_of(id) {
+            Some(k) if k == expected => Ok(()),
+            Some(k) => Err(ModelError::WrongKind {
+                id: id.to_string(),
+                expected: expected.as_str(),
+                actual: k.as_str(),
+            }),
+            None => Err(ModelError::NotFound {
+                kind: expected.as_str(),
+                id: id.to_string(),
+            }),
+        }
+    }
+
+    pub(crate) fn tree_of(&self, kind: ItemKind) -> LoroTree {
+        match kind {
+            ItemKind::Doc => self.docs_tree(),
+            _ => self.boards_tree(),
+        }
+    }
+
+    pub(crate) fn node_meta(&self, id: ItemId) -> Result<LoroMap> {
+        let kind = self.kind_of(id).ok_or_else(|| ModelError::NotFound {
+            kind: "item",
+            id: id.to_string(),
+        })?;
+        Ok(self.tree_of(kind).get_meta(id.0)?)
+    }
+
+    /// The text body of a doc or the description of a card, created on first use.
+    pub(crate) fn body_text(&self, id: ItemId) -> Result<LoroText> {
+        let key = match self.kind_of(id) {
+            Some(ItemKind::Doc) => "body",
+            Some(ItemKind::Card) => "description",
+            Some(k) => {
+                return Err(ModelError::WrongKind {
+                    id: id.to_string(),
+                    expected: "doc or card",
+                    actual: k.as_str(),
+                })
+            }
+            None => {
+                return Err(ModelError::NotFound {
+                    kind: "doc or card",
+                    id: id.to_string(),
+                })
+            }
+        };
+        let meta = self.node_meta(id)?;
+        // Mergeable: two replicas that create the body concurrently get the same text container.
+        Ok(meta.ensure_mergeable_text(key)?)
+    }
+
+    /// The title of any item (a board's and a column's name count as titles).
+    pub fn title(&self, id: ItemId) -> Result<String> {
+        let meta = self.node_meta(id)?;
+        Ok(values::get_str(&meta, "title").unwrap_or_default())
+    }
+
+    /// Rename any item.
+    pub fn set_title(&self, id: ItemId, title: &str) -> Result<()> {
+        self.writable()?;
+        self.ensure_live(id)?;
+        let title = values::clean_title(title)?;
+        self.node_meta(id)?.insert("title", title)?;
+        self.commit();
+        Ok(())
+    }
+
+    /// The full text of a doc body or card description.
+    pub fn body(&self, id: ItemId) -> Result<String> {
+        Ok(self.body_text(id)?.to_string())
+    }
+
+    /// Replace a body with `text`, as a character-level diff so concurrent edits elsewhere survive.
+    pub fn set_body(&self, id: ItemId, text: &str) -> Result<()> {
+        self.writable()?;
+        self.ensure_live(id)?;
+        let body = self.body_text(id)?;
+        body.update(text, Default::default())
+            .map_err(|e| ModelError::Invalid {
+                what: "text",
+                why: format!("diff took too long: {e:?}"),
+            })?;
+        self.commit();
+        Ok(())
+    }
+
+    /// Add text at the end of a body.
+    pub fn append_body(&self, id: ItemId, text: &str) -> Result<()> {
+        self.writable()?;
+        self.ensure_live(id)?;
+        let body = self.body_text(id)?;
+        body.insert(body.len_unicode(), text)?;
+        self.commit();
+        Ok(())
+    }
+
+    /// A typed handle on a body for an editor that sends single keystrokes.
+    pub fn text(&self, id: ItemId) -> Result<BodyText> {
+        Ok(BodyText {
+            text: self.body_text(id)?,
+        })
+    }
+
+    /// Every live item whose title matches `query` exactly (case-insensitive), for CLI lookups.
+    pub fn find_by_title(&self, query: &str) -> Vec<(ItemId, ItemKind)> {
+        let q = query.trim().to_lowercase();
+        let mut out = Vec::new();
+        for tree in [self.docs_tree(), self.boards_tree()] {
+            for node in tree.nodes() {
+                let id = ItemId(node);
+                let Some(kind) = self.kind_of(id) else {
+                    continue;
+                };
+                if let Ok(meta) = tree.get_meta(node) {
+                    if values::get_str(&meta, "title")
+                        .map(|t| t.to_lowercase() == q)
+                        .unwrap_or(false)
+                    {
+                        out.push((id, kind));
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// A doc body or card description, addressed in Unicode scalar values (chars), as an editor sees it.
+pub struct BodyText {
+    text: LoroText,
+}
+
+impl BodyText {
+    pub fn len_chars(&self) -> usize {
+        self.text.len_unicode()
+    }
+    pub fn insert(&self, pos: usize, s: &str) -> Result<()> {
+        Ok(self.text.insert(pos, s)?)
+    }
+    pub fn delete(&self, pos: usize, len: usize) -> Result<()> {
+        Ok(self.text.delete(pos, len)?)
+    }
+    pub fn to_string_lossless(&self) -> String {
+        self.text.to_string()
+    }
+    /// A stable position that follows concurrent edits; `None` on an empty text.
+    pub fn cursor(&self, pos: usize) -> Option<loro::cursor::Cursor> {
+        self.text.get_cursor(pos, loro::cursor::Side::Middle)
+    }
+}

@@ -1,0 +1,49 @@
+-- weft local store, one file per workspace. Version in PRAGMA user_version.
+CREATE TABLE IF NOT EXISTS store_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- Every accepted Loro update, local or received. Replayed on open after the latest snapshot.
+CREATE TABLE IF NOT EXISTS changes (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin     TEXT NOT NULL,          -- 'local' | 'import' | a transport name
+    peer       INTEGER NOT NULL,       -- Loro peer of the process that wrote the row
+    bytes      BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+-- Compacted state: a Loro snapshot and the version vector it covers.
+CREATE TABLE IF NOT EXISTS snapshots (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    covers_seq  INTEGER NOT NULL,
+    vv          BLOB NOT NULL,
+    bytes       BLOB NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+-- Local changes the carriers (bucket, relay) have not acknowledged yet.
+CREATE TABLE IF NOT EXISTS outbox (
+    seq     INTEGER NOT NULL,
+    carrier TEXT NOT NULL,
+    PRIMARY KEY (seq, carrier)
+);
+-- Input that was refused, with the reason; never applied, shown to the user.
+CREATE TABLE IF NOT EXISTS quarantine (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    source      TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    bytes       BLOB NOT NULL,
+    received_at INTEGER NOT NULL
+);
+-- Attachment content, by content hash.
+CREATE TABLE IF NOT EXISTS attachments (
+    sha256 TEXT PRIMARY KEY,
+    size   INTEGER NOT NULL,
+    bytes  BLOB NOT NULL
+);
+-- Full-text index over titles, bodies and comments.
+CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5(
+    item_id UNINDEXED,
+    kind UNINDEXED,
+    title,
+    body,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
