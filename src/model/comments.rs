@@ -77,7 +77,7 @@ impl Workspace {
     ) -> Result<CommentId> {
         self.writable()?;
         let body = clean_body(body)?;
-        let text: LoroText = self.body_text(target)?;
+        let text: LoroText = self.body_text_existing(target)?.unwrap_or_else(LoroText::new);
         let mut context = self.title(target).unwrap_or_default();
         let cursor = match anchor {
             Some(pos) => {
@@ -96,7 +96,11 @@ impl Workspace {
                 if !quote.is_empty() {
                     context = format!("{context}: \u{201c}{quote}\u{201d}");
                 }
-                text.get_cursor(pos, Side::Middle)
+                if len == 0 {
+                    None
+                } else {
+                    text.get_cursor(pos, Side::Middle)
+                }
             }
             None => None,
         };

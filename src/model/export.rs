@@ -296,7 +296,7 @@ impl Workspace {
             map.insert("parent", p.as_str())?;
         }
         if let (Some(pos), Ok(t)) = (c.anchor, target.parse::<ItemId>()) {
-            if let Ok(text) = self.body_text(t) {
+            if let Ok(Some(text)) = self.body_text_existing(t) {
                 if let Some(cur) =
                     text.get_cursor(pos.min(text.len_unicode()), loro::cursor::Side::Middle)
                 {

@@ -307,28 +307,38 @@ impl Workspace {
         Ok(self.tree_of(kind).get_meta(id.0)?)
     }
 
-    /// The text body of a doc or the description of a card, created on first use.
+    /// Which meta key holds the text of a doc (body) or card (description).
+    fn body_key(&self, id: ItemId) -> Result<&'static str> {
+        match self.kind_of(id) {
+            Some(ItemKind::Doc) => Ok("body"),
+            Some(ItemKind::Card) => Ok("description"),
+            Some(k) => Err(ModelError::WrongKind {
+                id: id.to_string(),
+                expected: "doc or card",
+                actual: k.as_str(),
+            }),
+            None => Err(ModelError::NotFound {
+                kind: "doc or card",
+                id: id.to_string(),
+            }),
+        }
+    }
+
+    /// The text body of a doc or the description of a card, created on first use. Only for writes:
+    /// creating it is an op, and reads must never write.
     pub(crate) fn body_text(&self, id: ItemId) -> Result<LoroText> {
-        let key = match self.kind_of(id) {
-            Some(ItemKind::Doc) => "body",
-            Some(ItemKind::Card) => "description",
-            Some(k) => {
-                return Err(ModelError::WrongKind {
-                    id: id.to_string(),
-                    expected: "doc or card",
-                    actual: k.as_str(),
-                })
-            }
-            None => {
-                return Err(ModelError::NotFound {
-                    kind: "doc or card",
-                    id: id.to_string(),
-                })
-            }
-        };
-        let meta = self.node_meta(id)?;
+        let key = self.body_key(id)?;
         // Mergeable: two replicas that create the body concurrently get the same text container.
-        Ok(meta.ensure_mergeable_text(key)?)
+        Ok(self.node_meta(id)?.ensure_mergeable_text(key)?)
+    }
+
+    /// The text body if it has been created; `None` for a doc nobody has written in yet.
+    pub(crate) fn body_text_existing(&self, id: ItemId) -> Result<Option<LoroText>> {
+        let key = self.body_key(id)?;
+        Ok(match self.node_meta(id)?.get(key) {
+            Some(loro::ValueOrContainer::Container(loro::Container::Text(t))) => Some(t),
+            _ => None,
+        })
     }
 
     /// The title of any item (a board's and a column's name count as titles).
@@ -349,7 +359,10 @@ impl Workspace {
 
     /// The full text of a doc body or card description.
     pub fn body(&self, id: ItemId) -> Result<String> {
-        Ok(self.body_text(id)?.to_string())
+        Ok(self
+            .body_text_existing(id)?
+            .map(|t| t.to_string())
+            .unwrap_or_default())
     }
 
     /// Replace a body with `text`, as a character-level diff so concurrent edits elsewhere survive.
@@ -379,7 +392,9 @@ impl Workspace {
     /// A typed handle on a body for an editor that sends single keystrokes.
     pub fn text(&self, id: ItemId) -> Result<BodyText> {
         Ok(BodyText {
-            text: self.body_text(id)?,
+            existing: self.body_text_existing(id)?,
+            meta: self.node_meta(id)?,
+            key: self.body_key(id)?,
         })
     }
 
@@ -409,25 +424,36 @@ impl Workspace {
 }
 
 /// A doc body or card description, addressed in Unicode scalar values (chars), as an editor sees it.
+/// Reading never writes; the first insert creates the text.
 pub struct BodyText {
-    text: LoroText,
+    existing: Option<LoroText>,
+    meta: LoroMap,
+    key: &'static str,
 }
 
 impl BodyText {
+    fn for_write(&mut self) -> Result<&LoroText> {
+        if self.existing.is_none() {
+            self.existing = Some(self.meta.ensure_mergeable_text(self.key)?);
+        }
+        self.existing.as_ref().ok_or_else(|| ModelError::Corrupt("text vanished".into()))
+    }
     pub fn len_chars(&self) -> usize {
-        self.text.len_unicode()
+        self.existing.as_ref().map(|t| t.len_unicode()).unwrap_or(0)
     }
-    pub fn insert(&self, pos: usize, s: &str) -> Result<()> {
-        Ok(self.text.insert(pos, s)?)
+    pub fn insert(&mut self, pos: usize, s: &str) -> Result<()> {
+        Ok(self.for_write()?.insert(pos, s)?)
     }
-    pub fn delete(&self, pos: usize, len: usize) -> Result<()> {
-        Ok(self.text.delete(pos, len)?)
+    pub fn delete(&mut self, pos: usize, len: usize) -> Result<()> {
+        Ok(self.for_write()?.delete(pos, len)?)
     }
     pub fn to_string_lossless(&self) -> String {
-        self.text.to_string()
+        self.existing.as_ref().map(|t| t.to_string()).unwrap_or_default()
     }
     /// A stable position that follows concurrent edits; `None` on an empty text.
     pub fn cursor(&self, pos: usize) -> Option<loro::cursor::Cursor> {
-        self.text.get_cursor(pos, loro::cursor::Side::Middle)
+        self.existing
+            .as_ref()?
+            .get_cursor(pos, loro::cursor::Side::Middle)
     }
 }

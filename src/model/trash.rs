@@ -277,12 +277,14 @@ impl Workspace {
                 }
             }
         }
-        let (root, Index::Key(key)) = path.first()? else {
-            return None;
-        };
+        // Paths run from the root: [(comments, Key("comments")), (comment map, Key(comment id)), …].
+        let (root, _) = path.first()?;
         if !root.is_root() || root.name().as_str() != super::COMMENTS {
             return None;
         }
+        let (_, Index::Key(key)) = path.get(1)? else {
+            return None;
+        };
         let comment = super::CommentId(key.to_string());
         let c = self.comment(&comment).ok()?;
         let target: ItemId = c.target.parse().ok()?;

@@ -1,0 +1,46 @@
+//! Helpers shared by the integration tests: replicas of one workspace in one process.
+#![allow(dead_code)]
+
+use loro::{ExportMode, LoroDoc};
+use weft::model::{Clock, Workspace};
+
+pub const T0: i64 = 1_790_000_000_000;
+
+/// A fresh workspace and `n - 1` more replicas of it, each with its own actor name.
+pub fn replicas(n: usize) -> Vec<Workspace> {
+    let first = Workspace::create("team", "alice", Clock::Fixed(T0)).expect("create");
+    let snapshot = first.loro().export(ExportMode::Snapshot).expect("snapshot");
+    let mut out = vec![first];
+    for i in 1..n {
+        let doc = LoroDoc::from_snapshot(&snapshot).expect("from snapshot");
+        let actor = ["alice", "bob", "carol", "dave", "erin"][i % 5];
+        out.push(Workspace::open(doc, actor, Clock::Fixed(T0 + i as i64)).expect("open"));
+    }
+    out
+}
+
+/// Send everything `from` has that `to` lacks.
+pub fn send(from: &Workspace, to: &Workspace) {
+    from.commit();
+    let updates = from
+        .loro()
+        .export(ExportMode::updates(&to.loro().oplog_vv()))
+        .expect("export");
+    to.loro().import(&updates).expect("import");
+}
+
+/// Full mesh exchange until everyone has everything.
+pub fn sync_all(ws: &[Workspace]) {
+    for a in ws {
+        for b in ws {
+            if !std::ptr::eq(a, b) {
+                send(a, b);
+            }
+        }
+    }
+}
+
+/// The user-visible state of a workspace, for convergence checks.
+pub fn state(ws: &Workspace) -> serde_json::Value {
+    serde_json::to_value(ws.export_all()).expect("serialise")
+}
