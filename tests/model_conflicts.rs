@@ -30,8 +30,16 @@ fn concurrent_edits_of_one_text_merge_without_loss() {
 #[test]
 fn concurrent_moves_of_one_card_leave_it_in_exactly_one_column() {
     let r = replicas(3);
-    let board = r[0].create_board("Work", &["To do", "Doing", "Done"]).unwrap();
-    let cols: Vec<_> = r[0].board(board, false).unwrap().columns.iter().map(|c| c.id).collect();
+    let board = r[0]
+        .create_board("Work", &["To do", "Doing", "Done"])
+        .unwrap();
+    let cols: Vec<_> = r[0]
+        .board(board, false)
+        .unwrap()
+        .columns
+        .iter()
+        .map(|c| c.id)
+        .collect();
     let c = r[0].add_card(cols[0], &card("Fix login"), "").unwrap();
     sync_all(&r);
     r[1].move_card(c, cols[1], None).unwrap();
@@ -45,8 +53,16 @@ fn concurrent_moves_of_one_card_leave_it_in_exactly_one_column() {
             .filter(|col| col.cards.iter().any(|k| k.id == c))
             .map(|col| col.name.clone())
             .collect();
-        assert_eq!(places.len(), 1, "card must be in exactly one column: {places:?}");
-        let total: usize = v.columns.iter().map(|col| col.cards.iter().filter(|k| k.id == c).count()).sum();
+        assert_eq!(
+            places.len(),
+            1,
+            "card must be in exactly one column: {places:?}"
+        );
+        let total: usize = v
+            .columns
+            .iter()
+            .map(|col| col.cards.iter().filter(|k| k.id == c).count())
+            .sum();
         assert_eq!(total, 1);
     }
     assert_eq!(state(&r[0]), state(&r[1]));
@@ -91,7 +107,10 @@ fn trash_seen_before_later_activity_stays_trashed() {
     for ws in &r {
         assert!(ws.trash_status(doc).is_trashed());
         assert_eq!(ws.trashed_items().len(), 1);
-        assert!(ws.append_body(doc, "x").is_err(), "editing a trashed doc is refused");
+        assert!(
+            ws.append_body(doc, "x").is_err(),
+            "editing a trashed doc is refused"
+        );
     }
 }
 
@@ -103,11 +122,14 @@ fn comment_on_an_item_trashed_concurrently_restores_it() {
     let c = r[0].add_card(col, &card("Card"), "desc").unwrap();
     sync_all(&r);
     r[0].trash(c).unwrap();
-    r[1].add_comment(c, "wait, I still need this", None, None).unwrap();
+    r[1].add_comment(c, "wait, I still need this", None, None)
+        .unwrap();
     sync_all(&r);
     for ws in &r {
         match ws.trash_status(c) {
-            TrashStatus::Restored { reason, .. } => assert!(reason.contains("bob commented"), "{reason}"),
+            TrashStatus::Restored { reason, .. } => {
+                assert!(reason.contains("bob commented"), "{reason}")
+            }
             other => panic!("expected restored, got {other:?}"),
         }
         assert_eq!(ws.board(board, false).unwrap().columns[0].cards.len(), 1);
@@ -179,7 +201,10 @@ fn concurrent_first_description_edits_merge() {
     sync_all(&r);
     let body = r[0].body(c).unwrap();
     assert_eq!(body, r[1].body(c).unwrap());
-    assert!(body.contains("from alice.") && body.contains("from bob."), "{body}");
+    assert!(
+        body.contains("from alice.") && body.contains("from bob."),
+        "{body}"
+    );
 }
 
 #[test]
@@ -206,7 +231,13 @@ fn moving_a_page_under_itself_is_refused() {
     let b = r[0].create_doc("B", Some(a)).unwrap();
     assert!(r[0].move_doc(a, Some(b), None).is_err());
     assert!(r[0].move_doc(a, Some(a), None).is_err());
-    assert_eq!(r[0].docs(false).iter().map(|d| (d.title.as_str(), d.depth)).collect::<Vec<_>>(), vec![("A", 0), ("B", 1)]);
+    assert_eq!(
+        r[0].docs(false)
+            .iter()
+            .map(|d| (d.title.as_str(), d.depth))
+            .collect::<Vec<_>>(),
+        vec![("A", 0), ("B", 1)]
+    );
     assert_eq!(r[0].kind_of(b), Some(ItemKind::Doc));
 }
 
@@ -221,8 +252,17 @@ fn reading_never_writes() {
     r[0].trash(doc).unwrap();
     let before = r[0].version();
     let _ = r[0].export_all();
-    let _ = (r[0].body(doc), r[0].body(c), r[0].text(doc).map(|t| t.to_string_lossless()));
-    let _ = (r[0].docs(true), r[0].boards(true), r[0].trashed_items(), r[0].all_comments());
+    let _ = (
+        r[0].body(doc),
+        r[0].body(c),
+        r[0].text(doc).map(|t| t.to_string_lossless()),
+    );
+    let _ = (
+        r[0].docs(true),
+        r[0].boards(true),
+        r[0].trashed_items(),
+        r[0].all_comments(),
+    );
     assert_eq!(r[0].version(), before);
     assert!(r[0].trash_status(doc).is_trashed());
 }

@@ -21,8 +21,20 @@ struct Step {
 
 fn steps() -> impl Strategy<Value = (usize, Vec<Step>)> {
     (3usize..=5).prop_flat_map(|n| {
-        let step = (0..n, 0u8..14, any::<u32>(), any::<u32>(), proptest::option::of((any::<usize>(), 0..n)))
-            .prop_map(|(replica, op, a, b, deliver)| Step { replica, op, a, b, deliver });
+        let step = (
+            0..n,
+            0u8..14,
+            any::<u32>(),
+            any::<u32>(),
+            proptest::option::of((any::<usize>(), 0..n)),
+        )
+            .prop_map(|(replica, op, a, b, deliver)| Step {
+                replica,
+                op,
+                a,
+                b,
+                deliver,
+            });
         (Just(n), proptest::collection::vec(step, 1..70))
     })
 }
@@ -45,7 +57,11 @@ impl World {
         match kind {
             ItemKind::Doc => ws.docs(false).iter().map(|d| d.id).collect(),
             ItemKind::Board => ws.boards(false).iter().map(|b| b.id).collect(),
-            ItemKind::Column => ws.boards(false).iter().flat_map(|b| b.columns.iter().map(|c| c.id)).collect(),
+            ItemKind::Column => ws
+                .boards(false)
+                .iter()
+                .flat_map(|b| b.columns.iter().map(|c| c.id))
+                .collect(),
             ItemKind::Card => ws
                 .boards(false)
                 .iter()
@@ -65,7 +81,11 @@ impl World {
         // Errors are fine (an op on something trashed is refused); what succeeded must converge.
         match s.op {
             0 => {
-                let parent = if s.b % 2 == 0 { Self::pick(&docs, s.a) } else { None };
+                let parent = if s.b % 2 == 0 {
+                    Self::pick(&docs, s.a)
+                } else {
+                    None
+                };
                 let _ = ws.create_doc(&format!("doc {token}"), parent);
             }
             1 | 2 => {
@@ -74,7 +94,13 @@ impl World {
                         let pos = s.b as usize % (text.len_chars() + 1);
                         // Insert only between tokens, so tokens stay whole.
                         let body = text.to_string_lossless();
-                        let pos = body.chars().take(pos).collect::<String>().rfind('>').map(|b| body[..=b].chars().count()).unwrap_or(0);
+                        let pos = body
+                            .chars()
+                            .take(pos)
+                            .collect::<String>()
+                            .rfind('>')
+                            .map(|b| body[..=b].chars().count())
+                            .unwrap_or(0);
                         if ws.is_live(t) && text.insert(pos, &token).is_ok() {
                             ws.commit();
                             self.tokens.push((t, token.clone()));
@@ -92,7 +118,14 @@ impl World {
             }
             5 => {
                 if let Some(c) = Self::pick(&cols, s.a) {
-                    let _ = ws.add_card(c, &CardFields { title: format!("card {token}"), ..Default::default() }, "");
+                    let _ = ws.add_card(
+                        c,
+                        &CardFields {
+                            title: format!("card {token}"),
+                            ..Default::default()
+                        },
+                        "",
+                    );
                 }
             }
             6 | 7 => {
@@ -113,7 +146,11 @@ impl World {
             }
             9 => {
                 if let Some(t) = Self::pick(&texts, s.a) {
-                    let anchor = ws.text(t).ok().map(|x| x.len_chars()).filter(|_| s.b % 2 == 0);
+                    let anchor = ws
+                        .text(t)
+                        .ok()
+                        .map(|x| x.len_chars())
+                        .filter(|_| s.b % 2 == 0);
                     if let Ok(c) = ws.add_comment(t, &format!("comment {token}"), anchor, None) {
                         self.comments.insert(c);
                     }
@@ -132,12 +169,18 @@ impl World {
                 }
             }
             12 => {
-                if let Some(t) = Self::pick(&ws.trashed_items().iter().map(|t| t.id).collect::<Vec<_>>(), s.a) {
+                if let Some(t) = Self::pick(
+                    &ws.trashed_items().iter().map(|t| t.id).collect::<Vec<_>>(),
+                    s.a,
+                ) {
                     let _ = ws.restore(t);
                 }
             }
             _ => {
-                if let Some(t) = Self::pick(&ws.trashed_items().iter().map(|t| t.id).collect::<Vec<_>>(), s.a) {
+                if let Some(t) = Self::pick(
+                    &ws.trashed_items().iter().map(|t| t.id).collect::<Vec<_>>(),
+                    s.a,
+                ) {
                     if ws.purge(t).is_ok() {
                         self.purged.insert(t);
                     }
@@ -146,7 +189,10 @@ impl World {
         }
         ws.commit();
         if ws.loro().oplog_vv() != before {
-            let bytes = ws.loro().export(ExportMode::updates(&before)).expect("export");
+            let bytes = ws
+                .loro()
+                .export(ExportMode::updates(&before))
+                .expect("export");
             self.messages.push((i, bytes));
         }
     }
@@ -190,7 +236,13 @@ fn check(n: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
     for (item, token) in &world.tokens {
         if !purged_under(*item) {
             let body = ws.body(*item).unwrap();
-            prop_assert!(body.contains(token.as_str()), "token {} missing from {}: {:?}", token, item, body);
+            prop_assert!(
+                body.contains(token.as_str()),
+                "token {} missing from {}: {:?}",
+                token,
+                item,
+                body
+            );
         }
     }
     // Every comment is kept (comments on purged items as detached ones).
@@ -211,7 +263,10 @@ fn check(n: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
 }
 
 fn cases() -> u32 {
-    std::env::var("WEFT_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+    std::env::var("WEFT_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
 }
 
 proptest! {

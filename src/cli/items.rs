@@ -49,8 +49,9 @@ pub fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
 pub fn clean(s: &str) -> String {
     s.chars()
         .filter(|c| {
-            !(c.is_control() && *c != '\n' && *c != '\t')
-                && !matches!(*c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            let control = c.is_control() && *c != '\n' && *c != '\t';
+            let bidi = matches!(*c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            !control && !bidi
         })
         .collect()
 }

@@ -77,7 +77,9 @@ impl Workspace {
     ) -> Result<CommentId> {
         self.writable()?;
         let body = clean_body(body)?;
-        let text: LoroText = self.body_text_existing(target)?.unwrap_or_else(LoroText::new);
+        let text: LoroText = self
+            .body_text_existing(target)?
+            .unwrap_or_else(LoroText::new);
         let mut context = self.title(target).unwrap_or_default();
         let cursor = match anchor {
             Some(pos) => {

@@ -436,7 +436,9 @@ impl BodyText {
         if self.existing.is_none() {
             self.existing = Some(self.meta.ensure_mergeable_text(self.key)?);
         }
-        self.existing.as_ref().ok_or_else(|| ModelError::Corrupt("text vanished".into()))
+        self.existing
+            .as_ref()
+            .ok_or_else(|| ModelError::Corrupt("text vanished".into()))
     }
     pub fn len_chars(&self) -> usize {
         self.existing.as_ref().map(|t| t.len_unicode()).unwrap_or(0)
@@ -448,7 +450,10 @@ impl BodyText {
         Ok(self.for_write()?.delete(pos, len)?)
     }
     pub fn to_string_lossless(&self) -> String {
-        self.existing.as_ref().map(|t| t.to_string()).unwrap_or_default()
+        self.existing
+            .as_ref()
+            .map(|t| t.to_string())
+            .unwrap_or_default()
     }
     /// A stable position that follows concurrent edits; `None` on an empty text.
     pub fn cursor(&self, pos: usize) -> Option<loro::cursor::Cursor> {

@@ -181,7 +181,7 @@ impl Workspace {
                 }
             }
         }
-        out.sort_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
+        out.sort_by_key(|i| std::cmp::Reverse((i.at, i.id)));
         out
     }
 

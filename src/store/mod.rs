@@ -523,7 +523,10 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA data_version", [], |r| r.get(0))
 }
 
-fn read_changes(conn: &Connection, after: i64) -> rusqlite::Result<(Vec<(i64, Vec<u8>)>, i64)> {
+/// Rows of the change log: (seq, Loro update).
+type ChangeRows = Vec<(i64, Vec<u8>)>;
+
+fn read_changes(conn: &Connection, after: i64) -> rusqlite::Result<(ChangeRows, i64)> {
     let mut stmt = conn.prepare("SELECT seq, bytes FROM changes WHERE seq > ?1 ORDER BY seq")?;
     let rows: Vec<(i64, Vec<u8>)> = stmt
         .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))?

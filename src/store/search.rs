@@ -53,15 +53,15 @@ pub(super) fn track_dirty(doc: &LoroDoc, dirty: Arc<Mutex<Dirty>>) -> Subscripti
     doc.subscribe_root(Arc::new(move |event: DiffEvent| {
         let mut d = dirty.lock().unwrap_or_else(|p| p.into_inner());
         for cd in &event.events {
-            for (cid, index) in cd.path {
-                match index {
-                    Index::Node(t) => {
-                        d.items.insert(ItemId(*t));
-                    }
-                    Index::Key(k) if cid.is_root() && cid.name().as_str() == COMMENTS_ROOT => {
-                        d.comments.insert(k.to_string());
-                    }
-                    _ => {}
+            // Paths run from the root: [(root, Key(root name)), (child, its index in the parent), …].
+            for (_, index) in cd.path {
+                if let Index::Node(t) = index {
+                    d.items.insert(ItemId(*t));
+                }
+            }
+            if let [(root, _), (_, Index::Key(k)), ..] = cd.path {
+                if root.is_root() && root.name().as_str() == COMMENTS_ROOT {
+                    d.comments.insert(k.to_string());
                 }
             }
             match &cd.diff {
