@@ -67,21 +67,15 @@ pub enum Command {
     Doctor,
 }
 
-#[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
-pub struct ExportFormat {
-    /// Write JSON: workspace.json plus one file per doc and card.
-    #[arg(long, value_name = "DIR")]
-    pub json: Option<PathBuf>,
-    /// Write Markdown: one file per doc and card, comments alongside.
-    #[arg(long, value_name = "DIR")]
-    pub markdown: Option<PathBuf>,
-}
-
+/// `weft export --json DIR` or `weft export --markdown DIR` (`--json` is the global flag: JSON is
+/// also the default format).
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    #[command(flatten)]
-    pub format: ExportFormat,
+    /// Write Markdown for people: one file per doc and card, comments alongside.
+    #[arg(long)]
+    pub markdown: bool,
+    /// Folder to create (must not exist, or be empty).
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

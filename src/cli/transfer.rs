@@ -37,11 +37,10 @@ pub const MANIFEST: &str = "workspace.json";
 pub fn export(ctx: &Context, args: ExportArgs) -> anyhow::Result<()> {
     let replica = ctx.open()?;
     let data = replica.workspace().export_all();
-    let (dir, markdown) = match (args.format.json, args.format.markdown) {
-        (Some(d), None) => (d, false),
-        (None, Some(d)) => (d, true),
-        _ => bail!("give exactly one of --json DIR or --markdown DIR"),
-    };
+    if args.markdown && ctx.json {
+        bail!("give one of --json DIR or --markdown DIR");
+    }
+    let (dir, markdown) = (args.dir, args.markdown);
     let files = if markdown {
         markdown_files(&data)
     } else {

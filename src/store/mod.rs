@@ -245,11 +245,9 @@ impl Replica {
         }
         let result = self.write_local(&updates, &dirty);
         match result {
-            Ok(last) => {
-                if let Some(last) = last {
-                    self.last_seq = self.last_seq.max(last);
-                }
-                self.data_version = data_version(&self.conn).map_err(self.sql())?;
+            Ok(_) => {
+                // last_seq and data_version stay: rows other processes wrote before ours are still
+                // unread, and the next refresh reads them (skipping our own).
                 if !updates.is_empty() {
                     self.maybe_compact()?;
                 }
@@ -305,6 +303,17 @@ impl Replica {
             return Ok(false);
         }
         self.data_version = dv;
+        // One read transaction: the snapshot and the rows after it are from the same moment, even if
+        // another process compacts meanwhile.
+        self.conn.execute_batch("BEGIN").map_err(self.sql())?;
+        let result = self.refresh_in_tx();
+        let ended = self.conn.execute_batch("COMMIT").map_err(self.sql());
+        let changed = result?;
+        ended?;
+        Ok(changed)
+    }
+
+    fn refresh_in_tx(&mut self) -> Result<bool, StoreError> {
         let before = self.ws.loro().oplog_vv();
         let compacted: i64 = self
             .conn
@@ -332,33 +341,44 @@ impl Replica {
                     why: format!("latest snapshot cannot be applied: {e}"),
                 })?;
         }
-        let me = self.ws.loro().peer_id() as i64;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, bytes FROM changes WHERE seq > ?1 AND peer != ?2 ORDER BY seq",
-            )
-            .map_err(self.sql())?;
-        let rows: Vec<(i64, Vec<u8>)> = stmt
-            .query_map(params![self.last_seq, me], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|it| it.collect())
-            .map_err(self.sql())?;
-        drop(stmt);
-        let max_seq: i64 = self
-            .conn
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
-                r.get(0)
-            })
-            .map_err(self.sql())?;
-        for (seq, bytes) in &rows {
-            if let Err(e) = self.ws.loro().import(bytes) {
-                tracing::warn!(seq, error = %e, "skipping unreadable change written by another process");
-            }
-        }
-        self.last_seq = self.last_seq.max(max_seq);
+        self.read_new_rows()?;
         // The writing process indexed these already.
         self.dirty.lock().unwrap_or_else(|p| p.into_inner()).clear();
         Ok(self.ws.loro().oplog_vv() != before)
+    }
+
+    /// Import every change-log row after `last_seq` written by other processes, and move `last_seq`
+    /// past everything read (our own rows included) in one consistent read.
+    fn read_new_rows(&mut self) -> Result<(), StoreError> {
+        let me = self.ws.loro().peer_id() as i64;
+        let path = self.path.clone();
+        let sql = move |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let rows: Vec<(i64, Option<Vec<u8>>)> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT seq, CASE WHEN peer = ?2 THEN NULL ELSE bytes END
+                     FROM changes WHERE seq > ?1 ORDER BY seq",
+                )
+                .map_err(&sql)?;
+            let rows = stmt
+                .query_map(params![self.last_seq, me], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|it| it.collect())
+                .map_err(&sql)?;
+            rows
+        };
+        for (seq, bytes) in &rows {
+            if let Some(bytes) = bytes {
+                if let Err(e) = self.ws.loro().import(bytes) {
+                    tracing::warn!(seq, error = %e, "skipping unreadable change written by another process");
+                }
+            }
+            self.last_seq = self.last_seq.max(*seq);
+        }
+        Ok(())
     }
 
     /// Apply an update that arrived from outside this home (a file, later a carrier) and record it.
@@ -374,7 +394,6 @@ impl Replica {
                 params![origin, peer, bytes, Clock::System.now_ms()],
             )
             .map_err(self.sql())?;
-        self.last_seq = self.last_seq.max(self.conn.last_insert_rowid());
         self.flush()?;
         Ok(())
     }
@@ -398,8 +417,21 @@ impl Replica {
 
     /// Write a snapshot of everything applied and drop the change rows it covers.
     pub fn compact(&mut self) -> Result<(), StoreError> {
-        self.refresh()?;
         self.flush_if_pending()?;
+        // Hold the write lock from here on, so no row can land between reading and snapshotting.
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.sql())?;
+        let result = self.compact_locked();
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.conn.execute_batch(end).map_err(self.sql());
+        result.and(ended)?;
+        self.data_version = data_version(&self.conn).map_err(self.sql())?;
+        Ok(())
+    }
+
+    fn compact_locked(&mut self) -> Result<(), StoreError> {
+        self.read_new_rows()?;
         let doc = self.ws.loro();
         let vv = doc.oplog_vv();
         let snapshot = doc
@@ -413,7 +445,7 @@ impl Replica {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(&sql)?;
+        let tx = &self.conn;
         let covers: i64 = tx
             .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
                 r.get(0)
@@ -448,9 +480,6 @@ impl Replica {
             [],
         )
         .map_err(&sql)?;
-        tx.commit().map_err(&sql)?;
-        self.last_seq = self.last_seq.max(covers);
-        self.data_version = data_version(&self.conn).map_err(self.sql())?;
         Ok(())
     }
 

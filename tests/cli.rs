@@ -1,0 +1,548 @@
+//! The real `weft` binary, scripted from the shell as a person would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
+        c.args(args)
+            .env("WEFT_HOME", self.dir.path())
+            .env_remove("WEFT_WORKSPACE")
+            .env_remove("EDITOR")
+            .env_remove("VISUAL")
+            .stdin(Stdio::null());
+        c
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run weft")
+    }
+    /// Run and expect success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "weft {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    /// Run and expect failure; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "weft {args:?} should have failed");
+        String::from_utf8(out.stderr).unwrap()
+    }
+    fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).expect("valid JSON")
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn db(&self, name: &str) -> PathBuf {
+        self.path()
+            .join("data/workspaces")
+            .join(name)
+            .join("weft.db")
+    }
+}
+
+#[test]
+fn first_run_creates_the_default_workspace_with_sample_content() {
+    let h = Home::new();
+    let out = h.ok(&[]);
+    assert!(out.contains("Created workspace \"default\""), "{out}");
+    let ls = h.json(&["ls"]);
+    let titles: Vec<&str> = ls["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains(&"Welcome"), "{titles:?}");
+    assert_eq!(ls["boards"][0]["name"], "Getting started");
+    // Second run reuses it.
+    assert!(h.ok(&[]).contains("Using workspace"));
+    assert!(h
+        .ok(&["doc", "cat", "Welcome"])
+        .contains("# Welcome to weft"));
+}
+
+#[test]
+fn docs_cards_comments_and_trash_from_the_shell() {
+    let h = Home::new();
+    h.ok(&["init", "team"]);
+    let parent = h.json(&["doc", "new", "Handbook", "--body", "# Handbook\n"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.ok(&["doc", "new", "Onboarding", "--parent", "Handbook"]);
+    h.ok(&["doc", "edit", "Onboarding", "--append", "Day one: coffee."]);
+    assert_eq!(h.ok(&["doc", "cat", "Onboarding"]), "Day one: coffee.\n");
+    let docs = h.json(&["doc", "ls"]);
+    assert_eq!(docs[1]["parent"], parent.as_str());
+    assert_eq!(docs[1]["depth"], 1);
+
+    h.ok(&["board", "new", "Sprint", "--columns", "Todo, Doing ,Done"]);
+    h.ok(&[
+        "card",
+        "add",
+        "Sprint",
+        "Write tests",
+        "--label",
+        "qa",
+        "--due",
+        "2026-12-01",
+    ]);
+    h.ok(&["card", "mv", "Write tests", "Doing"]);
+    let board = h.json(&["board", "ls", "Sprint"]);
+    assert_eq!(board["columns"][1]["name"], "Doing");
+    assert_eq!(board["columns"][1]["cards"][0]["title"], "Write tests");
+    assert_eq!(board["columns"][1]["cards"][0]["labels"][0], "qa");
+
+    let c = h.json(&[
+        "comment",
+        "add",
+        "Onboarding",
+        "Which coffee?",
+        "--quote",
+        "coffee",
+    ]);
+    let cid = c["id"].as_str().unwrap().to_string();
+    h.ok(&[
+        "comment",
+        "add",
+        "Onboarding",
+        "Espresso.",
+        "--reply-to",
+        &cid,
+    ]);
+    let comments = h.json(&["comment", "ls", "Onboarding"]);
+    assert_eq!(comments.as_array().unwrap().len(), 2);
+    assert_eq!(comments[0]["anchor"], 9, "after \"Day one: \"");
+    assert_eq!(comments[1]["parent"], cid.as_str());
+    h.ok(&["comment", "resolve", &cid]);
+    assert_eq!(
+        h.json(&["comment", "ls", "Onboarding"])[0]["resolved"],
+        true
+    );
+
+    assert_eq!(h.json(&["search", "espresso"])[0]["kind"], "comment");
+
+    h.ok(&["doc", "rm", "Handbook"]);
+    assert!(
+        h.ok(&["doc", "ls"]).trim().is_empty(),
+        "trashed parent hides its children"
+    );
+    assert_eq!(h.json(&["trash", "ls"])[0]["title"], "Handbook");
+    h.ok(&["trash", "restore", "Handbook"]);
+    assert_eq!(h.json(&["doc", "ls"]).as_array().unwrap().len(), 2);
+    h.ok(&["doc", "rm", "Onboarding"]);
+    h.ok(&["trash", "purge", "Onboarding"]);
+    assert!(h.json(&["trash", "ls"]).as_array().unwrap().is_empty());
+    let detached: Vec<Value> = h.json(&["comment", "ls"]).as_array().unwrap().clone();
+    assert!(
+        detached.iter().all(|c| c["detached"] == true),
+        "comments on a purged doc are kept, detached"
+    );
+    assert_eq!(detached.len(), 2);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let h = Home::new();
+    h.ok(&["init", "team"]);
+    h.ok(&["board", "new", "Sprint"]);
+    let before = std::fs::read(h.db("team")).unwrap().len();
+    assert!(h
+        .fails(&["doc", "cat", "Nope"])
+        .contains("no doc called \"Nope\""));
+    assert!(h
+        .fails(&["card", "add", "Sprint", "X", "--due", "tomorrow"])
+        .contains("not a date"));
+    assert!(h.fails(&["card", "add", "Sprint", "  "]).contains("title"));
+    assert!(h
+        .fails(&["card", "mv", "X", "Nowhere"])
+        .contains("no card called"));
+    assert!(h
+        .fails(&["init", "bad name!"])
+        .contains("invalid workspace name"));
+    assert!(h.fails(&["init", "team"]).contains("already exists"));
+    assert!(h.fails(&["-w", "ghost", "ls"]).contains("weft init ghost"));
+    assert!(h
+        .fails(&["comment", "resolve", "nonsense"])
+        .contains("comment id"));
+    assert!(h.json(&["board", "ls", "Sprint"])["columns"][0]["cards"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let _ = before;
+}
+
+#[test]
+fn a_damaged_database_names_the_file_and_is_left_alone() {
+    let h = Home::new();
+    h.ok(&["init", "team"]);
+    let db = h.db("team");
+    std::fs::write(&db, b"garbage".repeat(1000)).unwrap();
+    let err = h.fails(&["ls"]);
+    assert!(
+        err.contains("weft.db") && err.contains("not a weft database"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), b"garbage".repeat(1000));
+    assert!(
+        !h.run(&["doctor"]).status.success(),
+        "doctor reports the problem"
+    );
+}
+
+fn build_rich_workspace(h: &Home) {
+    h.ok(&["init", "src"]);
+    h.ok(&[
+        "doc",
+        "new",
+        "Guide",
+        "--body",
+        "# Guide\n\nRead *this* first.\n",
+    ]);
+    h.ok(&[
+        "doc",
+        "new",
+        "Chapter 1",
+        "--parent",
+        "Guide",
+        "--body",
+        "Once upon a time.",
+    ]);
+    h.ok(&["doc", "new", "Old notes", "--body", "obsolete"]);
+    h.ok(&["doc", "rm", "Old notes"]);
+    h.ok(&["board", "new", "Roadmap", "--columns", "Now,Next,Later"]);
+    h.ok(&["board", "column", "Roadmap", "Blocked", "--wip", "2"]);
+    h.ok(&[
+        "card",
+        "add",
+        "Roadmap",
+        "Launch",
+        "--column",
+        "Now",
+        "--description",
+        "Go live",
+        "--label",
+        "big",
+        "--assignee",
+        "0xabc",
+        "--due",
+        "2027-01-15",
+    ]);
+    h.ok(&[
+        "card",
+        "add",
+        "Roadmap",
+        "Dropped idea",
+        "--column",
+        "Later",
+    ]);
+    h.ok(&["card", "rm", "Dropped idea"]);
+    let c = h.json(&[
+        "comment",
+        "add",
+        "Chapter 1",
+        "Nice opening",
+        "--quote",
+        "upon",
+    ]);
+    h.ok(&[
+        "comment",
+        "add",
+        "",
+        "Thanks!",
+        "--reply-to",
+        c["id"].as_str().unwrap(),
+    ]);
+    h.ok(&["comment", "add", "Launch", "When exactly?"]);
+    h.ok(&["doc", "new", "Scratch", "--body", "tmp"]);
+    h.ok(&["comment", "add", "Scratch", "this will be detached"]);
+    h.ok(&["doc", "rm", "Scratch"]);
+    h.ok(&["trash", "purge", "Scratch"]);
+}
+
+/// An export with ids replaced by titles, so two workspaces can be compared.
+fn normalised(export_dir: &Path) -> Value {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(export_dir.join("workspace.json")).unwrap())
+            .unwrap();
+    let mut titles = std::collections::HashMap::new();
+    for item in manifest["items"].as_array().unwrap() {
+        titles.insert(
+            item["id"].as_str().unwrap().to_string(),
+            item["title"].as_str().unwrap().to_string(),
+        );
+    }
+    let mut items = Vec::new();
+    for entry in manifest["items"].as_array().unwrap() {
+        let mut item = match entry["file"].as_str() {
+            Some(f) => {
+                serde_json::from_str(&std::fs::read_to_string(export_dir.join(f)).unwrap()).unwrap()
+            }
+            None => entry.clone(),
+        };
+        let obj = item.as_object_mut().unwrap();
+        obj.remove("id");
+        obj.remove("file");
+        obj.remove("created_at");
+        if let Some(p) = obj.get("parent").and_then(|p| p.as_str()) {
+            let t = titles[p].clone();
+            obj.insert("parent".into(), Value::String(t));
+        }
+        if let Some(cs) = obj.get_mut("comments").and_then(|c| c.as_array_mut()) {
+            for c in cs {
+                let c = c.as_object_mut().unwrap();
+                c.remove("id");
+                c.insert("parent".into(), Value::Bool(!c["parent"].is_null()));
+            }
+        }
+        items.push(item);
+    }
+    let detached: Vec<Value> = manifest["detached_comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::json!({"body": c["body"], "context": c["context"], "author": c["author"]}))
+        .collect();
+    serde_json::json!({"items": items, "detached": detached})
+}
+
+#[test]
+fn export_then_import_round_trips_a_workspace() {
+    let h = Home::new();
+    build_rich_workspace(&h);
+    let out1 = h.path().join("export1");
+    h.ok(&["-w", "src", "export", "--json", out1.to_str().unwrap()]);
+    h.ok(&["init", "copy"]);
+    let report = h.json(&["-w", "copy", "import", out1.to_str().unwrap()]);
+    assert_eq!(report["cards"], 2);
+    let out2 = h.path().join("export2");
+    h.ok(&["-w", "copy", "export", "--json", out2.to_str().unwrap()]);
+    let (a, b) = (normalised(&out1), normalised(&out2));
+    assert_eq!(a, b);
+    // Spot checks a person would make.
+    let items = a["items"].as_array().unwrap();
+    let old = items.iter().find(|i| i["title"] == "Old notes").unwrap();
+    assert_eq!(
+        old["trashed"]["by"], "local",
+        "trash survives the round trip"
+    );
+    let launch = items.iter().find(|i| i["title"] == "Launch").unwrap();
+    assert_eq!(launch["due"], "2027-01-15");
+    assert_eq!(launch["body"], "Go live");
+    let chapter = items.iter().find(|i| i["title"] == "Chapter 1").unwrap();
+    assert_eq!(chapter["parent"], "Guide");
+    assert_eq!(chapter["comments"][0]["anchor"], 5);
+    assert_eq!(a["detached"][0]["body"], "this will be detached");
+    assert_eq!(
+        h.json(&["-w", "copy", "trash", "ls"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn markdown_export_is_readable_as_plain_files() {
+    let h = Home::new();
+    build_rich_workspace(&h);
+    let out = h.path().join("md");
+    h.ok(&["-w", "src", "export", "--markdown", out.to_str().unwrap()]);
+    let mut files = Vec::new();
+    let mut stack = vec![out.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                files.push(p)
+            }
+        }
+    }
+    let read = |name: &str| -> String {
+        let p = files
+            .iter()
+            .find(|p| {
+                p.file_name().unwrap().to_string_lossy().starts_with(name)
+                    && p.to_string_lossy().ends_with(".md")
+                    && !p.to_string_lossy().ends_with(".comments.md")
+            })
+            .unwrap_or_else(|| panic!("no file for {name}: {files:?}"));
+        std::fs::read_to_string(p).unwrap()
+    };
+    assert!(read("guide-").contains("Read *this* first."));
+    let chapter = files
+        .iter()
+        .find(|p| {
+            let s = p.to_string_lossy();
+            s.contains("guide-") && s.contains("chapter-1") && !s.ends_with(".comments.md")
+        })
+        .expect("chapter nested under guide");
+    assert!(std::fs::read_to_string(chapter)
+        .unwrap()
+        .starts_with("# Chapter 1\n"));
+    assert!(read("launch-").contains("Labels: big") && read("launch-").contains("Go live"));
+    let comments = files
+        .iter()
+        .find(|p| {
+            p.to_string_lossy().ends_with(".comments.md")
+                && p.to_string_lossy().contains("chapter-1")
+        })
+        .unwrap();
+    let text = std::fs::read_to_string(comments).unwrap();
+    assert!(text.contains("Nice opening") && text.contains("Thanks!"));
+    assert!(
+        files.iter().any(|p| p.starts_with(out.join("trash"))),
+        "trashed items under trash/"
+    );
+    assert!(std::fs::read_to_string(out.join("detached-comments.md"))
+        .unwrap()
+        .contains("this will be detached"));
+    // A folder of Markdown imports as pages.
+    h.ok(&["init", "notes"]);
+    h.ok(&["-w", "notes", "import", out.join("docs").to_str().unwrap()]);
+    let titles: Vec<String> = h
+        .json(&["-w", "notes", "doc", "ls"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["title"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        titles.contains(&"Guide".to_string()) && titles.contains(&"Chapter 1".to_string()),
+        "{titles:?}"
+    );
+}
+
+#[test]
+fn broken_export_is_refused_before_anything_is_written() {
+    let h = Home::new();
+    build_rich_workspace(&h);
+    let out = h.path().join("export");
+    h.ok(&["-w", "src", "export", "--json", out.to_str().unwrap()]);
+    // Damage one item file.
+    let item = std::fs::read_dir(out.join("cards"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&item, "{ \"id\": ").unwrap();
+    h.ok(&["init", "dst"]);
+    let before = h.json(&["-w", "dst", "ls"]);
+    let err = h.fails(&["-w", "dst", "import", out.to_str().unwrap()]);
+    assert!(
+        err.contains(item.file_name().unwrap().to_str().unwrap()) && err.contains("invalid"),
+        "{err}"
+    );
+    assert_eq!(h.json(&["-w", "dst", "ls"]), before, "nothing imported");
+    // An export never overwrites a folder with files in it.
+    let err = h.fails(&["-w", "src", "export", "--json", out.to_str().unwrap()]);
+    assert!(err.contains("not empty"), "{err}");
+}
+
+#[test]
+fn several_processes_on_one_home_lose_nothing() {
+    let h = Home::new();
+    h.ok(&["init", "team"]);
+    h.ok(&["board", "new", "Busy", "--columns", "In"]);
+    let children: Vec<_> = (0..4)
+        .map(|p| {
+            let script = format!(
+                "for i in 1 2 3 4 5 6; do \"$0\" card add Busy \"p{p} card $i\" >/dev/null || exit 1; done"
+            );
+            Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .arg(env!("CARGO_BIN_EXE_weft"))
+                .env("WEFT_HOME", h.path())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let cards = h.json(&["board", "ls", "Busy"])["columns"][0]["cards"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(cards, 24);
+}
+
+#[test]
+fn killing_weft_mid_edit_loses_no_committed_edit() {
+    use std::os::unix::process::CommandExt;
+    let h = Home::new();
+    h.ok(&["init", "team"]);
+    h.ok(&["doc", "new", "Log"]);
+    for round in 0..3u64 {
+        let log = h.path().join(format!("committed-{round}.txt"));
+        let script = format!(
+            "i=0; while true; do i=$((i+1)); \"$0\" doc edit Log --append \"r{round}-line-$i;\" >/dev/null 2>&1 && echo $i >> '{}'; done",
+            log.display()
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(env!("CARGO_BIN_EXE_weft"))
+            .env("WEFT_HOME", h.path())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        // A different moment each round and each run.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64;
+        std::thread::sleep(std::time::Duration::from_millis(
+            300 + (nanos + round * 7919) % 900,
+        ));
+        let killed = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "could not kill the edit loop");
+        let _ = child.wait();
+        let committed: Vec<String> = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| format!("r{round}-line-{l};"))
+            .collect();
+        assert!(
+            !committed.is_empty(),
+            "the loop made progress before the kill"
+        );
+        let body = h.ok(&["doc", "cat", "Log"]);
+        for line in &committed {
+            assert!(body.contains(line.as_str()), "committed edit {line} lost");
+        }
+        let conn = rusqlite::Connection::open(h.db("team")).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+}
