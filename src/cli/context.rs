@@ -4,11 +4,12 @@ use anyhow::{bail, Context as _};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{CardFields, Clock, Workspace};
+use crate::store::identity::IdentityStore;
 use crate::store::{check_workspace_name, Home, Replica};
 
 /// The embedded default workspace, created on first run.
 pub const DEFAULT_WORKSPACE: &str = "default";
-/// Who writes, until a wallet is paired.
+/// Who writes when this device is paired with no wallet (only before first run).
 pub const LOCAL_ACTOR: &str = "local";
 
 /// `config.toml` in the config dir. Unknown keys are ignored so a newer weft's file still loads.
@@ -59,11 +60,29 @@ impl Context {
         }
     }
 
+    /// This home's identity files (device key created on first use).
+    pub fn identity(&self) -> anyhow::Result<IdentityStore> {
+        let ids = IdentityStore::open(&self.home)?;
+        for w in &ids.warnings {
+            eprintln!("warning: {w}");
+        }
+        Ok(ids)
+    }
+
+    /// The wallet address this device writes as, or "local" before any pairing.
+    pub fn actor(&self) -> anyhow::Result<String> {
+        let mut ids = self.identity()?;
+        Ok(ids
+            .active(time::OffsetDateTime::now_utc())?
+            .map(|p| p.address)
+            .unwrap_or_else(|| LOCAL_ACTOR.to_string()))
+    }
+
     pub fn open(&self) -> anyhow::Result<Replica> {
         let name = self.workspace_name()?;
         check_workspace_name(&name)?;
         let path = self.home.workspace_db(&name);
-        let replica = Replica::open(&path, LOCAL_ACTOR, Clock::System)
+        let replica = Replica::open(&path, &self.actor()?, Clock::System)
             .with_context(|| format!("opening workspace {name:?}"))?;
         if let Some(found) = replica.workspace().read_only() {
             eprintln!(
@@ -79,15 +98,21 @@ impl Context {
         value: &T,
         human: impl FnOnce() -> String,
     ) -> anyhow::Result<()> {
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(value)?);
+        use std::io::Write;
+        let text = if self.json {
+            serde_json::to_string_pretty(value)?
         } else {
-            let text = human();
-            if !text.is_empty() {
-                println!("{}", text.trim_end_matches('\n'));
-            }
+            human().trim_end_matches('\n').to_string()
+        };
+        if text.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let mut out = std::io::stdout().lock();
+        match writeln!(out, "{text}").and_then(|_| out.flush()) {
+            // `weft ls | head`: the reader left; that is not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => Ok(other?),
+        }
     }
 }
 
@@ -114,8 +139,10 @@ fn save_config(home: &Home, config: &Config) -> anyhow::Result<()> {
 /// Create workspace `name`; the first one in a home becomes the default.
 pub fn create_workspace(ctx: &Context, name: &str, sample: bool) -> anyhow::Result<Replica> {
     check_workspace_name(name)?;
+    // The embedded default needs no wallet: weft's own local wallet pairs this device.
+    let actor = super::identity::ensure_paired(&mut ctx.identity()?)?;
     let path = ctx.home.workspace_db(name);
-    let mut replica = Replica::create(&path, name, LOCAL_ACTOR, Clock::System)?;
+    let mut replica = Replica::create(&path, name, &actor, Clock::System)?;
     if sample {
         add_sample(replica.workspace())?;
         replica.flush()?;

@@ -1,8 +1,10 @@
 //! The command line: clap definitions and the headless subcommands. Every read command takes `--json`.
 
+mod browser;
 mod context;
 mod doctor;
-mod items;
+mod identity;
+pub mod items;
 mod transfer;
 
 use std::path::PathBuf;
@@ -65,6 +67,52 @@ pub enum Command {
     Import { dir: PathBuf },
     /// Paths, versions and store health.
     Doctor,
+    /// weft's own wallet: create, import, show, sign messages (EIP-191).
+    #[command(subcommand)]
+    Wallet(WalletCmd),
+    /// Pair this device with a wallet by signing a Sign-In-with-Ethereum message.
+    Pair(PairArgs),
+    /// The wallets this device is paired with.
+    Devices,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalletCmd {
+    /// Create a local wallet (never replaces an existing one).
+    New,
+    /// Import a private key (hex) from standard input as the local wallet.
+    Import,
+    /// Show the local wallet's address.
+    Show,
+    /// Sign a message with the local wallet (EIP-191 personal_sign); prints the signature.
+    Sign {
+        message: Option<String>,
+        /// Sign standard input, byte for byte.
+        #[arg(long)]
+        stdin: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PairArgs {
+    /// The wallet address that will sign (0x…).
+    #[arg(long, conflicts_with = "local")]
+    pub address: Option<String>,
+    /// Print only the exact message to sign, for piping into a signer.
+    #[arg(long, conflicts_with_all = ["signature", "browser"])]
+    pub print_message: bool,
+    /// The wallet's signature of the pending message (0x…, 65 bytes).
+    #[arg(long, conflicts_with = "browser")]
+    pub signature: Option<String>,
+    /// Pair with weft's own local wallet (created if needed).
+    #[arg(long)]
+    pub local: bool,
+    /// Serve a one-time page on 127.0.0.1 that asks a browser wallet (MetaMask…) to sign.
+    #[arg(long)]
+    pub browser: bool,
+    /// Port for --browser (default: any free port).
+    #[arg(long, requires = "browser")]
+    pub port: Option<u16>,
 }
 
 /// `weft export --json DIR` or `weft export --markdown DIR` (`--json` is the global flag: JSON is
@@ -254,6 +302,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Doctor) => doctor::run(&ctx),
         Some(Command::Export(args)) => transfer::export(&ctx, args),
         Some(Command::Import { dir }) => transfer::import(&ctx, &dir),
+        Some(Command::Wallet(c)) => identity::wallet(&ctx, c),
+        Some(Command::Pair(args)) => identity::pair(&ctx, args),
+        Some(Command::Devices) => identity::devices(&ctx),
         Some(cmd) => items::run(&ctx, cmd),
     }
 }

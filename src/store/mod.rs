@@ -4,6 +4,7 @@
 //! processes on the same home committed are picked up by [`Replica::refresh`].
 
 mod home;
+pub mod identity;
 mod search;
 
 use std::path::{Path, PathBuf};
