@@ -11,15 +11,24 @@ fn node_modules() -> Option<PathBuf> {
         std::env::var_os("WEFT_NODE_MODULES").map(PathBuf::from),
         std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/weft-node/node_modules")),
     ];
-    candidates.into_iter().flatten().find(|p| p.join("playwright-core").is_dir())
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("playwright-core").is_dir())
 }
 
 fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(PathBuf::from).find(|p| p.exists())
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
 }
 
 fn tools() -> Option<(PathBuf, PathBuf)> {
-    let have_node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let have_node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     match (have_node, node_modules(), chromium()) {
         (true, Some(m), Some(c)) => Some((m, c)),
         _ => {
@@ -35,17 +44,28 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
 
 fn weft(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
-    c.env("WEFT_HOME", home).stdin(Stdio::null());
+    c.env("WEFT_HOME", home)
+        .env("WEFT_KEYRING", "off")
+        .env_remove("WEFT_PASSPHRASE")
+        .stdin(Stdio::null());
     c
 }
 
 #[test]
 fn a_browser_wallet_pairs_this_device() {
-    let Some((modules, chromium)) = tools() else { return };
+    let Some((modules, chromium)) = tools() else {
+        return;
+    };
     let device_home = tempfile::tempdir().unwrap();
     let signer_home = tempfile::tempdir().unwrap();
-    let out = weft(signer_home.path()).args(["wallet", "new", "--json"]).output().unwrap();
-    let address = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["address"].as_str().unwrap().to_string();
+    let out = weft(signer_home.path())
+        .args(["wallet", "new", "--json"])
+        .output()
+        .unwrap();
+    let address = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let mut pairing = weft(device_home.path())
         .args(["pair", "--browser", "--address", &address])
@@ -66,7 +86,8 @@ fn a_browser_wallet_pairs_this_device() {
     // A request without the token is turned away.
     let port = url.split(':').nth(2).unwrap().split('/').next().unwrap();
     let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
-    s.write_all(b"GET /pair HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /pair HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
@@ -89,9 +110,15 @@ fn a_browser_wallet_pairs_this_device() {
     assert!(String::from_utf8_lossy(&browser.stdout).contains("Paired"));
     assert!(pairing.wait().unwrap().success());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(rest.iter().any(|l| l.contains("paired: wallet")), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("paired: wallet")),
+        "{rest:?}"
+    );
 
-    let devices = weft(device_home.path()).args(["devices", "--json"]).output().unwrap();
+    let devices = weft(device_home.path())
+        .args(["devices", "--json"])
+        .output()
+        .unwrap();
     let devices: serde_json::Value = serde_json::from_slice(&devices.stdout).unwrap();
     assert_eq!(devices[0]["address"], address.as_str());
     assert_eq!(devices[0]["local_wallet"], false);

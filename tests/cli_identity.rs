@@ -11,6 +11,8 @@ fn weft(home: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
     c.args(args)
         .env("WEFT_HOME", home)
+        .env("WEFT_KEYRING", "off")
+        .env_remove("WEFT_PASSPHRASE")
         .env_remove("WEFT_WORKSPACE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -3,9 +3,12 @@
 use anyhow::{bail, Context as _};
 use serde::{Deserialize, Serialize};
 
+use std::sync::{Arc, OnceLock};
+
 use crate::model::{CardFields, Clock, Workspace};
 use crate::store::identity::IdentityStore;
-use crate::store::{check_workspace_name, Home, Replica};
+use crate::store::secret::{self, HomeSecret, Requested, SecretError};
+use crate::store::{check_workspace_name, migrate, Home, Replica};
 
 /// The embedded default workspace, created on first run.
 pub const DEFAULT_WORKSPACE: &str = "default";
@@ -24,6 +27,9 @@ pub struct Context {
     pub json: bool,
     pub config: Config,
     workspace: Option<String>,
+    secret: OnceLock<Arc<HomeSecret>>,
+    /// Set by `weft init --passphrase`: how a new home should be protected.
+    pub requested: Option<Requested>,
 }
 
 impl Context {
@@ -35,7 +41,43 @@ impl Context {
             json,
             config,
             workspace: workspace.filter(|w| !w.is_empty()),
+            secret: OnceLock::new(),
+            requested: None,
         })
+    }
+
+    /// The home secret, unlocked once per process. A home without one is set up now (the keyring or
+    /// a key file, or a passphrase with `WEFT_PASSPHRASE` / `init --passphrase`); a home from an
+    /// older weft that kept plaintext files is encrypted in place first.
+    pub fn secret(&self) -> anyhow::Result<Arc<HomeSecret>> {
+        if let Some(s) = self.secret.get() {
+            return Ok(s.clone());
+        }
+        let s = if secret::is_set_up(&self.home) {
+            migrate::recover(&self.home)?;
+            secret::unlock(&self.home, passphrase_for_unlock)?
+        } else {
+            let requested = match (&self.requested, std::env::var("WEFT_PASSPHRASE")) {
+                (Some(r), _) => r.clone(),
+                (None, Ok(p)) if !p.is_empty() => Requested::Passphrase(p),
+                _ => Requested::Auto,
+            };
+            let s = secret::set_up(&self.home, requested)?;
+            let done = migrate::encrypt_plaintext_databases(&self.home, &s.db_key())?;
+            if !done.is_empty() {
+                eprintln!(
+                    "encrypted {} workspace database(s) written by an older weft",
+                    done.len()
+                );
+            }
+            s
+        };
+        for w in &s.warnings {
+            eprintln!("warning: {w}");
+        }
+        let s = Arc::new(s);
+        let _ = self.secret.set(s.clone());
+        Ok(s)
     }
 
     /// The workspace this command is about: `-w`, then config, then the only one in the home.
@@ -62,7 +104,7 @@ impl Context {
 
     /// This home's identity files (device key created on first use).
     pub fn identity(&self) -> anyhow::Result<IdentityStore> {
-        let ids = IdentityStore::open(&self.home)?;
+        let ids = IdentityStore::open(&self.home, Some(self.secret()?))?;
         for w in &ids.warnings {
             eprintln!("warning: {w}");
         }
@@ -82,7 +124,8 @@ impl Context {
         let name = self.workspace_name()?;
         check_workspace_name(&name)?;
         let path = self.home.workspace_db(&name);
-        let replica = Replica::open(&path, &self.actor()?, Clock::System)
+        let key = self.secret()?.db_key();
+        let replica = Replica::open_with(&path, Some(&key), &self.actor()?, Clock::System)
             .with_context(|| format!("opening workspace {name:?}"))?;
         if let Some(found) = replica.workspace().read_only() {
             eprintln!(
@@ -116,6 +159,14 @@ impl Context {
     }
 }
 
+/// `WEFT_PASSPHRASE` for scripts, else ask on the terminal (works over SSH: no GUI prompt).
+pub fn passphrase_for_unlock() -> Result<String, SecretError> {
+    if let Ok(p) = std::env::var("WEFT_PASSPHRASE") {
+        return Ok(p);
+    }
+    super::prompt::hidden("weft passphrase: ").map_err(|_| SecretError::PassphraseRequired)
+}
+
 fn load_config(home: &Home) -> anyhow::Result<Config> {
     let path = home.config_file();
     match std::fs::read_to_string(&path) {
@@ -142,7 +193,8 @@ pub fn create_workspace(ctx: &Context, name: &str, sample: bool) -> anyhow::Resu
     // The embedded default needs no wallet: weft's own local wallet pairs this device.
     let actor = super::identity::ensure_paired(&mut ctx.identity()?)?;
     let path = ctx.home.workspace_db(name);
-    let mut replica = Replica::create(&path, name, &actor, Clock::System)?;
+    let key = ctx.secret()?.db_key();
+    let mut replica = Replica::create_with(&path, Some(&key), name, &actor, Clock::System)?;
     if sample {
         add_sample(replica.workspace())?;
         replica.flush()?;
@@ -264,4 +316,55 @@ fn add_sample(ws: &Workspace) -> anyhow::Result<()> {
         None,
     )?;
     Ok(())
+}
+
+/// `weft init --passphrase`: only a new home can choose; an existing one uses `weft passphrase set`.
+pub fn request_passphrase(ctx: &mut Context) -> anyhow::Result<()> {
+    if secret::is_set_up(&ctx.home) {
+        let current = ctx.secret()?.protection();
+        if current != secret::Protection::Passphrase {
+            anyhow::bail!(
+                "this home is already protected ({current:?}); use `weft passphrase set` to switch to a passphrase"
+            );
+        }
+        return Ok(());
+    }
+    let p = match std::env::var("WEFT_PASSPHRASE") {
+        Ok(p) if !p.is_empty() => p,
+        _ => super::prompt::new_passphrase().context("asking for the new passphrase")?,
+    };
+    ctx.requested = Some(Requested::Passphrase(p));
+    Ok(())
+}
+
+/// `weft passphrase set|change|remove`: re-protect the home's master key; one atomic file swap.
+pub fn passphrase(ctx: &Context, cmd: super::PassphraseCmd) -> anyhow::Result<()> {
+    use super::PassphraseCmd;
+    use secret::Protection;
+    let s = ctx.secret()?;
+    let now = match (cmd, s.protection()) {
+        (PassphraseCmd::Set, Protection::Passphrase) => {
+            anyhow::bail!("a passphrase is already set; use `weft passphrase change`")
+        }
+        (PassphraseCmd::Change | PassphraseCmd::Remove, p) if p != Protection::Passphrase => {
+            anyhow::bail!("this home has no passphrase (it uses {p:?})")
+        }
+        (PassphraseCmd::Set | PassphraseCmd::Change, _) => {
+            let p = super::prompt::new_passphrase().context("asking for the new passphrase")?;
+            secret::reprotect(&ctx.home, &s, Requested::Passphrase(p))?
+        }
+        (PassphraseCmd::Remove, _) => secret::reprotect(&ctx.home, &s, Requested::Auto)?,
+    };
+    #[derive(Serialize)]
+    struct Out {
+        protection: secret::Protection,
+        meaning: &'static str,
+    }
+    let out = Out {
+        protection: now,
+        meaning: now.explain(),
+    };
+    ctx.print(&out, || {
+        format!("protection: {:?}\n  {}", out.protection, out.meaning)
+    })
 }

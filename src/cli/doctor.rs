@@ -9,6 +9,10 @@ use crate::store::{Replica, StoreHealth, STORE_VERSION};
 #[derive(Serialize)]
 struct Report {
     version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protection: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protection_error: Option<String>,
     home: Paths,
     config_file: String,
     default_workspace: Option<String>,
@@ -37,10 +41,31 @@ struct WorkspaceReport {
 pub fn run(ctx: &Context) -> anyhow::Result<()> {
     let mut workspaces = Vec::new();
     let mut failed = false;
+    let secret = ctx.secret();
+    let (protection, protection_error) = match &secret {
+        Ok(s) => (
+            Some(format!(
+                "{:?}: {}",
+                s.protection(),
+                s.protection().explain()
+            )),
+            None,
+        ),
+        Err(e) => {
+            failed = true;
+            (None, Some(format!("{e:#}")))
+        }
+    };
+    let key = secret.as_ref().ok().map(|s| s.db_key());
     for name in ctx.home.workspaces() {
         let path = ctx.home.workspace_db(&name);
-        let (health, error) = match Replica::open(&path, super::context::LOCAL_ACTOR, Clock::System)
-            .and_then(|r| r.health())
+        let (health, error) = match Replica::open_with(
+            &path,
+            key.as_ref(),
+            super::context::LOCAL_ACTOR,
+            Clock::System,
+        )
+        .and_then(|r| r.health())
         {
             Ok(h) => {
                 failed |= h.integrity != "ok";
@@ -59,6 +84,8 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
     }
     let report = Report {
         version: env!("CARGO_PKG_VERSION"),
+        protection,
+        protection_error,
         home: Paths {
             data: ctx.home.data.display().to_string(),
             config: ctx.home.config.display().to_string(),
@@ -77,6 +104,11 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
             report.version, report.home.data, report.config_file, report.home.state, report.sqlite,
             report.schema, report.store_version
         );
+        match (&report.protection, &report.protection_error) {
+            (Some(p), _) => s.push_str(&format!("  at rest {p}\n")),
+            (None, Some(e)) => s.push_str(&format!("  at rest PROBLEM: {e}\n")),
+            _ => {}
+        }
         if report.workspaces.is_empty() {
             s.push_str("\nno workspaces yet: run `weft`\n");
         }

@@ -5,6 +5,7 @@ mod context;
 mod doctor;
 mod identity;
 pub mod items;
+mod prompt;
 mod transfer;
 
 use std::path::PathBuf;
@@ -35,6 +36,10 @@ pub enum Command {
         /// Add a welcome doc and a sample board.
         #[arg(long)]
         sample: bool,
+        /// Protect this home with a passphrase (asked now, or $WEFT_PASSPHRASE), not the keyring or a
+        /// key file. Only when the home is new.
+        #[arg(long)]
+        passphrase: bool,
     },
     /// Show the workspace: docs tree and boards.
     Ls,
@@ -74,6 +79,19 @@ pub enum Command {
     Pair(PairArgs),
     /// The wallets this device is paired with.
     Devices,
+    /// Protect this home with a passphrase, change it, or go back to the keyring / key file.
+    #[command(subcommand)]
+    Passphrase(PassphraseCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PassphraseCmd {
+    /// Start asking for a passphrase (replaces the keyring entry or key file).
+    Set,
+    /// Change the passphrase.
+    Change,
+    /// Stop asking: keep the key in the OS keyring, or a 0600 key file.
+    Remove,
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,10 +312,20 @@ pub enum TrashCmd {
 
 /// Run one command line. Errors carry the context a person needs.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Context::new(cli.workspace.clone(), cli.json)?;
+    let mut ctx = Context::new(cli.workspace.clone(), cli.json)?;
     match cli.command {
         None => context::first_run(&ctx),
-        Some(Command::Init { name, sample }) => context::init(&ctx, &name, sample),
+        Some(Command::Init {
+            name,
+            sample,
+            passphrase,
+        }) => {
+            if passphrase {
+                context::request_passphrase(&mut ctx)?;
+            }
+            context::init(&ctx, &name, sample)
+        }
+        Some(Command::Passphrase(c)) => context::passphrase(&ctx, c),
         Some(Command::Workspaces) => context::list_workspaces(&ctx),
         Some(Command::Doctor) => doctor::run(&ctx),
         Some(Command::Export(args)) => transfer::export(&ctx, args),

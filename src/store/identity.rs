@@ -18,6 +18,9 @@ use crate::identity::{
     PairingRequest, VerifiedPairing, VerifyPolicy,
 };
 
+use std::sync::Arc;
+
+use super::secret::HomeSecret;
 use super::Home;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,8 @@ pub enum IdentityError {
     WalletExists(Address),
     #[error("no local wallet yet; create one with `weft wallet new`")]
     NoWallet,
+    #[error("{0}: cannot be decrypted with this home's key (the key file or passphrase belongs to another home, or the file was replaced)")]
+    WrongKey(PathBuf),
 }
 
 /// A device's pairing, checked now.
@@ -60,6 +65,8 @@ pub struct PairedWallet {
 pub struct IdentityStore {
     dir: PathBuf,
     device: DeviceKey,
+    /// Seals key files and lists when the home is protected (always, since encryption at rest).
+    secret: Option<Arc<HomeSecret>>,
     /// Warnings from loading keys (loose permissions), to show once.
     pub warnings: Vec<String>,
 }
@@ -70,24 +77,55 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 impl IdentityStore {
-    /// Open the identity of `home`, creating this device's key on first use.
-    pub fn open(home: &Home) -> Result<Self, IdentityError> {
+    /// Open the identity of `home`, creating this device's key on first use. With a `secret`, key
+    /// files are sealed under it (a plaintext file from an older weft is sealed on first open).
+    pub fn open(home: &Home, secret: Option<Arc<HomeSecret>>) -> Result<Self, IdentityError> {
         let dir = home.data.join("identity");
         let key_path = dir.join("device.key");
-        let (device, warnings) = match DeviceKey::load(&key_path, None) {
-            Ok(loaded) => (loaded.key, loaded.warnings),
+        let pass = secret.as_ref().map(|s| s.key_file_passphrase());
+        let (device, warnings) = match DeviceKey::load(&key_path, pass.as_deref()) {
+            Ok(loaded) => {
+                if pass.is_some() && is_plain_key_file(&key_path) {
+                    loaded.key.save(&key_path, pass.as_deref())?;
+                }
+                (loaded.key, loaded.warnings)
+            }
             Err(KeyFileError::Missing { .. }) => {
                 let key = DeviceKey::generate();
-                key.save(&key_path, None)?;
+                key.save(&key_path, pass.as_deref())?;
                 (key, Vec::new())
+            }
+            Err(KeyFileError::WrongPassphrase { .. }) if pass.is_some() => {
+                return Err(IdentityError::WrongKey(key_path))
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(IdentityStore {
+        let store = IdentityStore {
             dir,
             device,
+            secret,
             warnings,
-        })
+        };
+        // Seal lists an older weft wrote in plaintext.
+        for name in ["certificates.json", "pending.json"] {
+            if store.secret.is_some() {
+                if let Ok(bytes) = std::fs::read(store.dir.join(name)) {
+                    if bytes.first() == Some(&b'[') || bytes.first() == Some(&b'{') {
+                        let value: serde_json::Value =
+                            serde_json::from_slice(&bytes).map_err(|e| IdentityError::Damaged {
+                                path: store.dir.join(name),
+                                why: e.to_string(),
+                            })?;
+                        store.write_json(name, &value)?;
+                    }
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    fn key_pass(&self) -> Option<String> {
+        self.secret.as_ref().map(|s| s.key_file_passphrase())
     }
 
     pub fn device(&self) -> &DeviceKey {
@@ -100,8 +138,12 @@ impl IdentityStore {
 
     /// The local wallet, if one was created or imported.
     pub fn local_wallet(&mut self) -> Result<Option<LocalWallet>, IdentityError> {
-        match LocalWallet::load(&self.wallet_path(), None) {
+        let pass = self.key_pass();
+        match LocalWallet::load(&self.wallet_path(), pass.as_deref()) {
             Ok(loaded) => {
+                if pass.is_some() && is_plain_key_file(&self.wallet_path()) {
+                    loaded.key.save(&self.wallet_path(), pass.as_deref())?;
+                }
                 self.warnings.extend(loaded.warnings);
                 Ok(Some(loaded.key))
             }
@@ -115,7 +157,7 @@ impl IdentityStore {
         if let Some(existing) = self.local_wallet()? {
             return Err(IdentityError::WalletExists(existing.address()));
         }
-        wallet.save(&self.wallet_path(), None)?;
+        wallet.save(&self.wallet_path(), self.key_pass().as_deref())?;
         Ok(())
     }
 
@@ -124,11 +166,22 @@ impl IdentityStore {
         name: &str,
     ) -> Result<T, IdentityError> {
         let path = self.dir.join(name);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| IdentityError::Damaged {
-                path,
-                why: e.to_string(),
-            }),
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let plain = match &self.secret {
+                    Some(secret) if !bytes.starts_with(b"[") && !bytes.starts_with(b"{") => secret
+                        .unseal(name, &bytes)
+                        .map_err(|e| IdentityError::Damaged {
+                            path: path.clone(),
+                            why: e.to_string(),
+                        })?,
+                    _ => bytes,
+                };
+                serde_json::from_slice(&plain).map_err(|e| IdentityError::Damaged {
+                    path,
+                    why: e.to_string(),
+                })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
             Err(source) => Err(IdentityError::Io { path, source }),
         }
@@ -141,13 +194,15 @@ impl IdentityStore {
             source,
         };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
-        let tmp = path.with_extension("json.tmp");
-        let text = serde_json::to_string_pretty(value).map_err(|e| IdentityError::Damaged {
+        let text = serde_json::to_vec_pretty(value).map_err(|e| IdentityError::Damaged {
             path: path.clone(),
             why: e.to_string(),
         })?;
-        write_synced(&tmp, text.as_bytes()).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
+        let bytes = match &self.secret {
+            Some(secret) => secret.seal(name, &text),
+            None => text,
+        };
+        super::secret::write_atomic(&path, &bytes, true).map_err(io)?;
         Ok(())
     }
 
@@ -288,9 +343,7 @@ impl IdentityStore {
     }
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+/// A key file an older weft wrote without sealing (byte 9 of the header is 0).
+fn is_plain_key_file(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|b| b.len() > 9 && b[9] == 0)
 }

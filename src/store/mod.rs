@@ -5,7 +5,9 @@
 
 mod home;
 pub mod identity;
+pub mod migrate;
 mod search;
+pub mod secret;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,7 @@ use crate::model::{Clock, ModelError, Workspace};
 
 pub use home::{check_workspace_name, Home};
 pub use search::SearchHit;
+pub use secret::{DbKey, HomeSecret, Protection};
 
 /// Version of the SQLite layout (PRAGMA user_version).
 pub const STORE_VERSION: i64 = 1;
@@ -35,6 +38,8 @@ pub enum StoreError {
     Exists { name: String, path: PathBuf },
     #[error("{path}: not a weft database ({why}); nothing was changed")]
     NotADatabase { path: PathBuf, why: String },
+    #[error("{path}: cannot be read: damaged, or encrypted with another key (a file from another home); nothing was changed")]
+    WrongKey { path: PathBuf },
     #[error("{path}: damaged: {why}; nothing was changed")]
     Corrupt { path: PathBuf, why: String },
     #[error("{path}: written by a newer weft (store version {found}, this weft knows {known}); upgrade weft")]
@@ -91,6 +96,17 @@ impl std::fmt::Debug for Replica {
 impl Replica {
     /// Create a new workspace database at `path` (which must not exist yet).
     pub fn create(path: &Path, name: &str, actor: &str, clock: Clock) -> Result<Self, StoreError> {
+        Self::create_with(path, None, name, actor, clock)
+    }
+
+    /// [`create`](Self::create), encrypting the file with `key` (SQLCipher) when given.
+    pub fn create_with(
+        path: &Path,
+        key: Option<&DbKey>,
+        name: &str,
+        actor: &str,
+        clock: Clock,
+    ) -> Result<Self, StoreError> {
         if path.exists() {
             return Err(StoreError::Exists {
                 name: name.to_string(),
@@ -104,7 +120,7 @@ impl Replica {
             })?;
         }
         let ws = Workspace::create(name, actor, clock)?;
-        let conn = open_conn(path, true)?;
+        let conn = open_conn(path, true, key)?;
         let mut replica = Self::assemble(conn, path, ws, 0)?;
         // The creating commit happened before we subscribed: store the whole history once.
         let all = replica
@@ -122,6 +138,16 @@ impl Replica {
 
     /// Open an existing workspace database: latest snapshot, then the change log after it.
     pub fn open(path: &Path, actor: &str, clock: Clock) -> Result<Self, StoreError> {
+        Self::open_with(path, None, actor, clock)
+    }
+
+    /// [`open`](Self::open) a database encrypted with `key`.
+    pub fn open_with(
+        path: &Path,
+        key: Option<&DbKey>,
+        actor: &str,
+        clock: Clock,
+    ) -> Result<Self, StoreError> {
         if !path.is_file() {
             return Err(StoreError::NoWorkspace {
                 name: path
@@ -132,7 +158,7 @@ impl Replica {
                 path: path.to_path_buf(),
             });
         }
-        let conn = open_conn(path, false)?;
+        let conn = open_conn(path, false, key)?;
         let sql = |source| StoreError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -519,7 +545,7 @@ impl Replica {
         };
         let integrity: String = self
             .conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .map_err(self.sql())?;
         Ok(StoreHealth {
             path: self.path.clone(),
@@ -568,7 +594,7 @@ fn read_changes(conn: &Connection, after: i64) -> rusqlite::Result<(ChangeRows, 
 }
 
 /// Open (and, when `create`, initialise) a workspace database, checking it is one of ours.
-fn open_conn(path: &Path, create: bool) -> Result<Connection, StoreError> {
+fn open_conn(path: &Path, create: bool, key: Option<&DbKey>) -> Result<Connection, StoreError> {
     let flags = if create {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
     } else {
@@ -579,13 +605,24 @@ fn open_conn(path: &Path, create: bool) -> Result<Connection, StoreError> {
         why,
     };
     let conn = Connection::open_with_flags(path, flags).map_err(|e| not_db(e.to_string()))?;
+    // SQLCipher would log a wrong key to stderr, drawing over the TUI; the error reaches us anyway.
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE");
+    if let Some(key) = key {
+        conn.execute_batch(&format!("PRAGMA key = \"{}\"", key.pragma_literal()))
+            .map_err(|e| not_db(e.to_string()))?;
+    }
     // Several weft processes share one home: wait for each other's short transactions.
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(|e| not_db(e.to_string()))?;
     // The first real read tells a garbage or truncated file apart from a database.
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| not_db(e.to_string()))?;
+        .map_err(|e| match (key, e.sqlite_error_code()) {
+            (Some(_), Some(rusqlite::ErrorCode::NotADatabase)) => StoreError::WrongKey {
+                path: path.to_path_buf(),
+            },
+            _ => not_db(e.to_string()),
+        })?;
     if version > STORE_VERSION {
         return Err(StoreError::Newer {
             path: path.to_path_buf(),
