@@ -369,3 +369,28 @@ fn older_schema_is_migrated_once_and_keeps_unknown_fields() {
         "unknown fields are preserved"
     );
 }
+
+#[test]
+fn a_refresh_between_an_edit_and_its_flush_keeps_the_edit_searchable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut a = new_replica(&path);
+    let mut b = open(&path);
+    let doc = a.workspace().create_doc("Notes", None).unwrap();
+    a.flush().unwrap();
+    b.refresh().unwrap();
+    // b edits; before b flushes, a commits and b picks that up.
+    b.workspace().set_body(doc, "quokka sighting").unwrap();
+    a.workspace().create_doc("Other", None).unwrap();
+    a.flush().unwrap();
+    assert!(b.refresh().unwrap());
+    b.flush().unwrap();
+    assert_eq!(
+        b.search("quokka", 5).unwrap().len(),
+        1,
+        "b's edit is indexed"
+    );
+    a.refresh().unwrap();
+    assert_eq!(a.workspace().body(doc).unwrap(), "quokka sighting");
+    assert_eq!(a.search("quokka", 5).unwrap().len(), 1);
+}

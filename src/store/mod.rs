@@ -330,11 +330,15 @@ impl Replica {
             return Ok(false);
         }
         self.data_version = dv;
+        // Local edits not yet flushed keep their index marks; what the import marks is dropped below
+        // (the writing process indexed it).
+        let local = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
         // One read transaction: the snapshot and the rows after it are from the same moment, even if
         // another process compacts meanwhile.
         self.conn.execute_batch("BEGIN").map_err(self.sql())?;
         let result = self.refresh_in_tx();
         let ended = self.conn.execute_batch("COMMIT").map_err(self.sql());
+        *self.dirty.lock().unwrap_or_else(|p| p.into_inner()) = local;
         let changed = result?;
         ended?;
         Ok(changed)
@@ -369,8 +373,6 @@ impl Replica {
                 })?;
         }
         self.read_new_rows()?;
-        // The writing process indexed these already.
-        self.dirty.lock().unwrap_or_else(|p| p.into_inner()).clear();
         Ok(self.ws.loro().oplog_vv() != before)
     }
 
