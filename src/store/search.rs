@@ -21,10 +21,6 @@ impl Dirty {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty() && self.comments.is_empty()
     }
-    pub fn clear(&mut self) {
-        self.items.clear();
-        self.comments.clear();
-    }
     pub fn merge(&mut self, other: Dirty) {
         self.items.extend(other.items);
         self.comments.extend(other.comments);
