@@ -1,0 +1,600 @@
+//! The replica: the pure engine one device runs for one workspace. It holds the membership log,
+//! the document, a shadow copy used to inspect incoming updates, the Loro peer bindings, and
+//! every envelope it has received with its standing (applied, pending, quarantined). A store and
+//! a transport drive it: they hand it bytes and a clock reading, persist what it accepts, and
+//! deliver what it produces. It does no I/O.
+
+use std::collections::{BTreeMap, HashMap};
+
+use k256::ecdsa::VerifyingKey;
+use loro::{ExportMode, IdSpan, LoroDoc};
+use time::OffsetDateTime;
+
+use super::claims::Claims;
+use super::inspect::Inspector;
+use super::judge::{Blob, HeadsState, Held, Status, Verdict};
+use super::log::MembershipLog;
+use super::op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
+use super::outcome::{Effects, Outcome, Outgoing, Receipt};
+use super::refusal::Refusal;
+use super::resolve::{check_cert_time, Resolution};
+use crate::crypto::envelope::HEADER_VERSION;
+use crate::crypto::{AclOpId, Envelope, EnvelopeHeader, EnvelopeId, WorkspaceId};
+use crate::identity::{
+    parse_canonical_siwe, Address, CertHash, DeviceId, DeviceKey, PairingCertificate,
+    VerifiedPairing, VerifyPolicy, WorkspaceScope,
+};
+use crate::model::{Clock, ModelError, Workspace};
+
+/// How far in the future (seconds) a change or op may be dated before it waits.
+pub const DEFAULT_MAX_CLOCK_SKEW: i64 = 300;
+
+/// This device: its key and the certificate by which it signs for its wallet.
+#[derive(Clone, Debug)]
+pub struct DeviceIdentity {
+    key: DeviceKey,
+    certificate: PairingCertificate,
+    pairing: VerifiedPairing,
+}
+
+impl DeviceIdentity {
+    /// Pairs a device key with its certificate.
+    ///
+    /// Fails if the certificate does not verify for this device under `policy` (time is judged
+    /// later, for each change).
+    pub fn new(
+        key: DeviceKey,
+        certificate: PairingCertificate,
+        policy: &VerifyPolicy,
+    ) -> Result<Self, Refusal> {
+        let pairing = verify_certificate(&certificate, policy)?;
+        if pairing.device != key.id() {
+            return Err(Refusal::CertificateNotValid {
+                device: key.id(),
+                why: format!("it certifies device {}", pairing.device),
+            });
+        }
+        Ok(Self {
+            key,
+            certificate,
+            pairing,
+        })
+    }
+
+    /// The wallet this device signs for.
+    pub fn address(&self) -> Address {
+        self.pairing.address
+    }
+
+    /// This device's id.
+    pub fn device(&self) -> DeviceId {
+        self.pairing.device
+    }
+
+    /// The certificate's hash.
+    pub fn cert_hash(&self) -> CertHash {
+        self.pairing.cert_hash
+    }
+
+    /// The certificate.
+    pub fn certificate(&self) -> &PairingCertificate {
+        &self.certificate
+    }
+
+    pub(crate) fn pairing_ref(&self) -> &VerifiedPairing {
+        &self.pairing
+    }
+
+    pub(crate) fn key_ref(&self) -> &DeviceKey {
+        &self.key
+    }
+}
+
+/// Verifies a certificate for the device its message names (ignoring time).
+pub(crate) fn verify_certificate(
+    certificate: &PairingCertificate,
+    policy: &VerifyPolicy,
+) -> Result<VerifiedPairing, Refusal> {
+    let message =
+        parse_canonical_siwe(certificate.message()).map_err(|e| Refusal::Unreadable(e.to_string()))?;
+    let device: DeviceId = message
+        .uri
+        .as_str()
+        .parse()
+        .map_err(|e: crate::identity::DeviceIdError| Refusal::Unreadable(e.to_string()))?;
+    certificate
+        .verify_ignoring_time(policy, &device)
+        .map_err(|e| Refusal::CertificateNotValid {
+            device,
+            why: e.to_string(),
+        })
+}
+
+/// Settings of a replica.
+#[derive(Clone, Debug)]
+pub struct ReplicaConfig {
+    /// Which pairing certificates are accepted.
+    pub policy: VerifyPolicy,
+    /// The clock the workspace model stamps local edits with.
+    pub clock: Clock,
+    /// How far in the future (seconds) a change or op may be dated before it waits.
+    pub max_clock_skew: i64,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        Self {
+            policy: VerifyPolicy::default(),
+            clock: Clock::System,
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+        }
+    }
+}
+
+/// Why a replica could not be created or joined.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplicaError {
+    /// The genesis or certificate is not acceptable.
+    #[error("the workspace cannot be opened: {0}")]
+    Refused(#[from] Refusal),
+    /// The document could not be created.
+    #[error("the document could not be created: {0}")]
+    Model(#[from] ModelError),
+}
+
+/// Why a local change or membership action was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocalError {
+    /// The local user's role does not allow it; the change was undone.
+    #[error("not allowed: {0}")]
+    NotAllowed(#[from] Refusal),
+    /// The local document could not be exported.
+    #[error("the change could not be packaged: {0}")]
+    Export(String),
+}
+
+/// A new workspace: the replica plus what must be published for others to join.
+#[derive(Debug)]
+pub struct Founding {
+    /// The genesis op (its hash is the workspace id).
+    pub genesis: AclOp,
+    /// The owner's first change (workspace name and settings).
+    pub first: Envelope,
+}
+
+/// The engine one device runs for one workspace.
+pub struct Replica {
+    pub(crate) me: DeviceIdentity,
+    pub(crate) config: ReplicaConfig,
+    pub(crate) workspace_id: WorkspaceId,
+    pub(crate) log: MembershipLog,
+    pub(crate) resolution: Resolution,
+    /// Membership ops waiting for their parents or their time.
+    pub(crate) waiting_ops: BTreeMap<AclOpId, (AclOp, Option<VerifiedPairing>)>,
+    pub(crate) ws: Workspace,
+    pub(crate) shadow: LoroDoc,
+    pub(crate) inspector: Inspector,
+    pub(crate) held: BTreeMap<EnvelopeId, Held>,
+    /// Unreadable, foreign or forged items: (bytes, what, reason).
+    pub(crate) rejected: Vec<super::outcome::QuarantineEntry>,
+    pub(crate) claims: Claims,
+    pub(crate) keys: HashMap<DeviceId, VerifyingKey>,
+    pub(crate) heads_cache: HashMap<Vec<AclOpId>, HeadsState>,
+    pub(crate) sent_peer: u64,
+    pub(crate) sent: i32,
+    pub(crate) seq: u64,
+    pub(crate) outbox: Vec<Outgoing>,
+    /// Envelopes whose applied state changed during the current call.
+    pub(crate) transitions: Vec<(EnvelopeId, bool)>,
+    pub(crate) rebuilt: bool,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("workspace", &self.workspace_id)
+            .field("device", &self.me.device())
+            .field("ops", &self.log.len())
+            .field("envelopes", &self.held.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn unix(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+impl Replica {
+    /// Creates a workspace named `name` owned by this device's wallet.
+    ///
+    /// Fails if the certificate does not cover all workspaces (a new workspace's id is not known
+    /// before its genesis is signed) or was not in force at `now`.
+    pub fn create(
+        name: &str,
+        me: DeviceIdentity,
+        config: ReplicaConfig,
+        now: OffsetDateTime,
+    ) -> Result<(Self, Founding), ReplicaError> {
+        if me.pairing.scope != WorkspaceScope::All {
+            return Err(Refusal::CertificateNotValid {
+                device: me.device(),
+                why: "creating a workspace needs a certificate for all workspaces".into(),
+            }
+            .into());
+        }
+        check_cert_time(&me.pairing, unix(now))?;
+        let mut salt = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+        let body = AclOpBody {
+            kind: AclOpKind::Genesis {
+                certificate: me.certificate.clone(),
+                salt,
+            },
+            author: me.device(),
+            cert_hash: me.cert_hash(),
+            parents: Vec::new(),
+            time: unix(now),
+            seen: ContentVersion::default(),
+        };
+        let genesis = AclOp::sign(body, &me.key).map_err(|e| Refusal::Unreadable(e.to_string()))?;
+        let ws = Workspace::create(name, &me.address().to_checksum(), config.clock)?;
+        let mut replica = Self::assemble(me, config, genesis.clone(), ws)?;
+        let first = replica
+            .local_commit(now)
+            .map_err(|e| Refusal::Unreadable(e.to_string()))?
+            .ok_or_else(|| Refusal::Unreadable("the new workspace wrote nothing".into()))?;
+        Ok((replica, Founding { genesis, first }))
+    }
+
+    /// Opens the replica of a workspace from its genesis op, before anything else arrives.
+    ///
+    /// Fails if the bytes are not a valid genesis.
+    pub fn join(genesis: &[u8], me: DeviceIdentity, config: ReplicaConfig) -> Result<Self, ReplicaError> {
+        let op = AclOp::decode(genesis).map_err(|e| Refusal::Unreadable(e.to_string()))?;
+        let ws = Workspace::open_replica(LoroDoc::new(), &me.address().to_checksum(), config.clock);
+        Self::assemble(me, config, op, ws)
+    }
+
+    fn assemble(
+        me: DeviceIdentity,
+        config: ReplicaConfig,
+        genesis: AclOp,
+        ws: Workspace,
+    ) -> Result<Self, ReplicaError> {
+        let AclOpKind::Genesis { certificate, .. } = genesis.kind() else {
+            return Err(Refusal::Unreadable("the first op of a workspace must be its genesis".into()).into());
+        };
+        genesis.verify_signature().map_err(|_| Refusal::BadSignature)?;
+        let pairing = verify_certificate(certificate, &config.policy)?;
+        if pairing.device != genesis.body().author
+            || pairing.cert_hash != genesis.body().cert_hash
+            || pairing.scope != WorkspaceScope::All
+            || !genesis.body().parents.is_empty()
+        {
+            return Err(Refusal::CertificateNotValid {
+                device: genesis.body().author,
+                why: "the genesis must be signed by the device its all-workspace certificate pairs".into(),
+            }
+            .into());
+        }
+        check_cert_time(&pairing, genesis.body().time)?;
+        let workspace_id = WorkspaceId(genesis.id().0);
+        let log = MembershipLog::new(genesis, pairing);
+        let resolution = Resolution::compute(&log);
+        let shadow = ws.loro().fork();
+        Ok(Self {
+            me,
+            config,
+            workspace_id,
+            log,
+            resolution,
+            waiting_ops: BTreeMap::new(),
+            ws,
+            shadow,
+            inspector: Inspector::new(),
+            held: BTreeMap::new(),
+            rejected: Vec::new(),
+            claims: Claims::default(),
+            keys: HashMap::new(),
+            heads_cache: HashMap::new(),
+            sent_peer: 0,
+            sent: 0,
+            seq: 0,
+            outbox: Vec::new(),
+            transitions: Vec::new(),
+            rebuilt: false,
+        })
+    }
+
+    /// The workspace id (hash of the genesis).
+    pub fn workspace_id(&self) -> WorkspaceId {
+        self.workspace_id
+    }
+
+    /// The document, holding exactly the accepted changes plus this device's unsent edits.
+    /// Edit it through the model API, then call [`local_commit`](Self::local_commit).
+    pub fn workspace(&self) -> &Workspace {
+        &self.ws
+    }
+
+    /// This device.
+    pub fn identity(&self) -> &DeviceIdentity {
+        &self.me
+    }
+
+    /// The membership log.
+    pub fn log(&self) -> &MembershipLog {
+        &self.log
+    }
+
+    /// The resolved membership log.
+    pub fn resolution(&self) -> &Resolution {
+        &self.resolution
+    }
+
+    /// Envelopes and ops produced as a side effect (local edits sealed before a document
+    /// rebuild). Deliver them like the results of [`local_commit`](Self::local_commit).
+    pub fn take_outbox(&mut self) -> Vec<Outgoing> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Verifying key of a device, decompressed once.
+    fn key_of(&mut self, device: &DeviceId) -> VerifyingKey {
+        *self
+            .keys
+            .entry(*device)
+            .or_insert_with(|| device.verifying_key())
+    }
+
+    pub(crate) fn reject(&mut self, bytes: &[u8], item: super::outcome::QuarantinedItem, device: Option<DeviceId>, reason: Refusal) {
+        self.rejected.push(super::outcome::QuarantineEntry {
+            item,
+            device,
+            address: None,
+            reason,
+            may_be_released: false,
+            bytes: bytes.to_vec(),
+        });
+    }
+
+    /// Receives an envelope from another device (or an echo of one of ours).
+    ///
+    /// Checks, in order: it can be read, belongs to this workspace, is plaintext (epoch 0), is
+    /// signed by the device it names; then, against the membership ops it cites, that the
+    /// device signs for a member whose role (lowered by any concurrent removal that had not seen
+    /// it) permits everything it writes, that its Loro peers are its own, and that it does not
+    /// reuse a sequence number. Valid envelopes are applied; others are kept, in quarantine
+    /// with a reason or pending on what they wait for.
+    pub fn receive_envelope(&mut self, bytes: &[u8], now: OffsetDateTime) -> Receipt {
+        let now = unix(now);
+        let outcome = self.receive_envelope_inner(bytes, now);
+        if matches!(outcome, Outcome::Applied) {
+            self.release(now, false);
+        }
+        Receipt {
+            outcome,
+            effects: self.take_effects(None),
+        }
+    }
+
+    fn receive_envelope_inner(&mut self, bytes: &[u8], now: i64) -> Outcome {
+        use super::outcome::QuarantinedItem;
+        let env = match Envelope::decode(bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                let r = Refusal::Unreadable(e.to_string());
+                self.reject(bytes, QuarantinedItem::Unreadable, None, r.clone());
+                return Outcome::Quarantined(r);
+            }
+        };
+        let id = env.id();
+        let header = env.header();
+        if let Some(h) = self.held.get(&id) {
+            // Same header and payload; if the signature differs, the copy is simply ignored.
+            let _ = h;
+            return Outcome::Duplicate;
+        }
+        if let Some(r) = self.rejected.iter().find(|r| r.item == QuarantinedItem::Envelope(id) && r.bytes == bytes) {
+            return Outcome::Quarantined(r.reason.clone());
+        }
+        let device = header.device;
+        let structural = if header.workspace != self.workspace_id {
+            Err(Refusal::OtherWorkspace(header.workspace))
+        } else if header.epoch != 0 || !header.nonce.is_empty() {
+            Err(Refusal::UnknownEpoch(header.epoch))
+        } else {
+            let key = self.key_of(&device);
+            env.verify_signature_with(&key)
+                .map_err(|_| Refusal::BadSignature)
+                .and_then(|()| Blob::read(env.payload()))
+                .and_then(|blob| {
+                    let declared = header.peers.clone();
+                    let found = if blob.snapshot { Vec::new() } else { blob.peers() };
+                    if declared == found {
+                        Ok(blob)
+                    } else {
+                        Err(Refusal::UndeclaredPeers { declared, found })
+                    }
+                })
+        };
+        let blob = match structural {
+            Ok(b) => b,
+            Err(r) => {
+                self.reject(bytes, QuarantinedItem::Envelope(id), Some(device), r.clone());
+                return Outcome::Quarantined(r);
+            }
+        };
+        let seq = header.seq;
+        self.held.insert(
+            id,
+            Held {
+                env,
+                blob,
+                summary: None,
+                status: Status::Pending(Default::default()),
+            },
+        );
+        let was_reused = self.claims.seq_reused(device, seq);
+        self.claims.claim_seq(device, seq, id);
+        self.claim_peers(&id);
+        if !was_reused && self.claims.seq_reused(device, seq) {
+            // An equivocation voids the other envelope too, wherever it stands.
+            self.reconcile(now);
+            return self.status_outcome(&id);
+        }
+        self.judge_and_settle(&id, now, false);
+        if self.contested_applied() {
+            self.rebuild(now);
+        }
+        self.status_outcome(&id)
+    }
+
+    /// Whether an applied envelope carries a peer that just became contested.
+    fn contested_applied(&self) -> bool {
+        self.held.values().any(|h| {
+            h.status == Status::Applied
+                && !h.blob.snapshot
+                && h.env
+                    .header()
+                    .peers
+                    .iter()
+                    .any(|p| self.claims.owner(*p) == super::claims::PeerOwner::Contested)
+        })
+    }
+
+    pub(crate) fn judge_and_settle(&mut self, id: &EnvelopeId, now: i64, in_doc: bool) {
+        match self.judge(id, now) {
+            Verdict::Apply { in_shadow } => self.apply(id, in_shadow, in_doc),
+            Verdict::Pending(m) => self.set_status(id, Status::Pending(m)),
+            Verdict::Refuse(r) => self.set_status(id, Status::Quarantined(r)),
+        }
+    }
+
+    fn status_outcome(&self, id: &EnvelopeId) -> Outcome {
+        match self.held.get(id).map(|h| &h.status) {
+            Some(Status::Applied) => Outcome::Applied,
+            Some(Status::Pending(m)) => Outcome::Pending(m.clone()),
+            Some(Status::Quarantined(r)) => Outcome::Quarantined(r.clone()),
+            None => Outcome::Quarantined(Refusal::Unreadable("not kept".into())),
+        }
+    }
+
+    /// Collects the net applied-state changes of this call (excluding `subject`).
+    pub(crate) fn take_effects(&mut self, subject: Option<&EnvelopeId>) -> Effects {
+        let mut first: BTreeMap<EnvelopeId, bool> = BTreeMap::new();
+        for (id, now_applied) in self.transitions.drain(..) {
+            first.entry(id).or_insert(!now_applied);
+        }
+        let mut effects = Effects {
+            rebuilt: std::mem::take(&mut self.rebuilt),
+            ..Effects::default()
+        };
+        for (id, was) in first {
+            if Some(&id) == subject {
+                continue;
+            }
+            let is = self.held.get(&id).is_some_and(|h| h.status == Status::Applied);
+            match (was, is) {
+                (false, true) => effects.released.push(id),
+                (true, false) => effects.withdrawn.push(id),
+                _ => {}
+            }
+        }
+        effects
+    }
+
+    /// Seals this device's edits since the last envelope into one signed envelope, after
+    /// checking that the local user's role permits what they write. Returns `None` if there
+    /// is nothing new.
+    ///
+    /// Fails if the role does not permit the edits; they are then undone (the document is
+    /// rebuilt without them), so nothing that other replicas would refuse stays on screen.
+    /// Check [`can`](Self::can) before editing to refuse earlier.
+    pub fn local_commit(&mut self, now: OffsetDateTime) -> Result<Option<Envelope>, LocalError> {
+        let now = unix(now);
+        let result = self.seal(now);
+        if let Err(LocalError::NotAllowed(_)) = &result {
+            self.rebuild(now);
+        }
+        self.transitions.clear();
+        self.rebuilt = false;
+        result
+    }
+
+    /// Seals unsent local edits into the outbox (used before a rebuild).
+    pub(crate) fn seal_unsent(&mut self, now: i64) {
+        if let Ok(Some(env)) = self.seal(now) {
+            self.outbox.push(Outgoing::Envelope(env));
+        }
+    }
+
+    fn seal(&mut self, now: i64) -> Result<Option<Envelope>, LocalError> {
+        self.ws.commit();
+        let doc = self.ws.loro();
+        let peer = doc.peer_id();
+        if peer != self.sent_peer {
+            self.sent_peer = peer;
+            self.sent = 0;
+        }
+        let end = doc.oplog_vv().get(&peer).copied().unwrap_or(0);
+        if end <= self.sent {
+            return Ok(None);
+        }
+        let payload = doc
+            .export(ExportMode::updates_in_range(vec![IdSpan::new(peer, self.sent, end)]))
+            .map_err(|e| LocalError::Export(e.to_string()))?;
+        let heads = self.log.heads();
+        let header = EnvelopeHeader {
+            version: HEADER_VERSION,
+            workspace: self.workspace_id,
+            epoch: 0,
+            device: self.me.device(),
+            cert_hash: self.me.cert_hash(),
+            seq: self.seq + 1,
+            time: now.max(self.log.max_time(&heads)),
+            peers: vec![peer],
+            acl_heads: heads,
+            nonce: Vec::new(),
+        };
+        let env = Envelope::seal(header, payload, &self.me.key)
+            .map_err(|e| LocalError::Export(e.to_string()))?;
+        let blob = Blob::read(env.payload()).map_err(|e| LocalError::Export(e.to_string()))?;
+        let id = env.id();
+        self.held.insert(
+            id,
+            Held {
+                env: env.clone(),
+                blob,
+                summary: None,
+                status: Status::Pending(Default::default()),
+            },
+        );
+        self.claims.claim_seq(self.me.device(), self.seq + 1, id);
+        self.claim_peers(&id);
+        match self.judge(&id, now) {
+            Verdict::Apply { in_shadow } => {
+                self.apply(&id, in_shadow, true);
+                self.seq += 1;
+                self.sent = end;
+                Ok(Some(env))
+            }
+            Verdict::Refuse(r) => {
+                self.forget(&id);
+                Err(LocalError::NotAllowed(r))
+            }
+            Verdict::Pending(m) => {
+                self.forget(&id);
+                Err(LocalError::Export(format!("the change cannot be judged yet: {m}")))
+            }
+        }
+    }
+
+    fn forget(&mut self, id: &EnvelopeId) {
+        if let Some(h) = self.held.remove(id) {
+            self.claims.forget(id, h.env.header().device, h.env.header().seq);
+        }
+        self.transitions.retain(|(t, _)| t != id);
+    }
+}
