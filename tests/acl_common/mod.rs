@@ -99,9 +99,14 @@ impl Net {
             unreachable!()
         };
         let r = Replica::join(genesis, d.identity, config()).expect("join");
+        self.add_replica(name, r, d.key)
+    }
+
+    /// Adds a replica made elsewhere; returns its index.
+    pub fn add_replica(&mut self, name: &'static str, r: Replica, key: DeviceKey) -> usize {
         self.replicas.push(r);
         self.names.push(name);
-        self.keys.push(d.key);
+        self.keys.push(key);
         self.delivered.push(0);
         self.replicas.len() - 1
     }
@@ -151,6 +156,21 @@ impl Net {
             }
             self.publish_outbox(i);
         }
+    }
+
+    /// Delivers one message to replica `i` now (it will be delivered again by `sync`, as a
+    /// harmless duplicate).
+    pub fn receive(&mut self, i: usize, m: &Msg) {
+        let now = at(self.now);
+        match m {
+            Msg::Acl(b) => {
+                self.replicas[i].receive_acl_op(b, now);
+            }
+            Msg::Env(b) => {
+                self.replicas[i].receive_envelope(b, now);
+            }
+        }
+        self.publish_outbox(i);
     }
 
     /// Delivers everything to everyone.
