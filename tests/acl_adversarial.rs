@@ -37,7 +37,9 @@ fn forged_signatures_and_tampered_payloads_are_refused() {
     let mut t = team();
     let doc = t.doc;
     // An honest edit, intercepted before delivery.
-    let env = rogue_envelope(&mut t.net, "editor", 2, |ws| ws.append_body(doc, " world").unwrap());
+    let env = rogue_envelope(&mut t.net, "editor", 2, |ws| {
+        ws.append_body(doc, " world").unwrap()
+    });
     let good = env.encode();
     let header_len = u16::from_be_bytes([good[4], good[5]]) as usize;
 
@@ -90,7 +92,10 @@ fn garbage_is_quarantined_as_unreadable_and_nothing_panics() {
     let mut t = team();
     for bytes in [&b""[..], b"WFTE", b"WFTE\xff\xff", &[0u8; 300][..]] {
         for o in deliver_raw(&mut t.net, bytes) {
-            assert!(matches!(o, Outcome::Quarantined(Refusal::Unreadable(_))), "{o:?}");
+            assert!(
+                matches!(o, Outcome::Quarantined(Refusal::Unreadable(_))),
+                "{o:?}"
+            );
         }
     }
 }
@@ -114,9 +119,14 @@ fn an_envelope_from_another_workspace_is_refused() {
     let mut t = team();
     let mut other = team();
     let doc = other.doc;
-    let env = other.net.edit("editor", |ws| ws.append_body(doc, "?").unwrap());
+    let env = other
+        .net
+        .edit("editor", |ws| ws.append_body(doc, "?").unwrap());
     for o in deliver_raw(&mut t.net, &env.encode()) {
-        assert!(matches!(o, Outcome::Quarantined(Refusal::OtherWorkspace(_))), "{o:?}");
+        assert!(
+            matches!(o, Outcome::Quarantined(Refusal::OtherWorkspace(_))),
+            "{o:?}"
+        );
     }
     // Signed for a made-up workspace id by a member's own device: still refused.
     let i = t.net.index("editor");
@@ -125,10 +135,16 @@ fn an_envelope_from_another_workspace_is_refused() {
         workspace: WorkspaceId([0xab; 32]),
         ..env.header().clone()
     };
-    let header = EnvelopeHeader { device: key.id(), ..header };
+    let header = EnvelopeHeader {
+        device: key.id(),
+        ..header
+    };
     let foreign = Envelope::seal(header, env.payload().to_vec(), &key).unwrap();
     for o in deliver_raw(&mut t.net, &foreign.encode()) {
-        assert!(matches!(o, Outcome::Quarantined(Refusal::OtherWorkspace(_))), "{o:?}");
+        assert!(
+            matches!(o, Outcome::Quarantined(Refusal::OtherWorkspace(_))),
+            "{o:?}"
+        );
     }
 }
 
@@ -137,7 +153,9 @@ fn writing_as_another_devices_loro_peer_is_refused() {
     let mut t = team();
     let doc = t.doc;
     // The editor's first device writes; its Loro peer is now bound to that device.
-    let honest = t.net.edit("editor", |ws| ws.append_body(doc, " one").unwrap());
+    let honest = t
+        .net
+        .edit("editor", |ws| ws.append_body(doc, " one").unwrap());
     t.net.sync();
     let peer = honest.header().peers[0];
     // The editor's second device (same wallet!) continues that peer's history.
@@ -177,18 +195,13 @@ fn writing_as_another_devices_loro_peer_is_refused() {
 fn copying_a_peers_first_changes_voids_them_identically_everywhere() {
     let mut t = team();
     let doc = t.doc;
-    let honest = t.net.edit("editor", |ws| ws.append_body(doc, " one").unwrap());
+    let honest = t
+        .net
+        .edit("editor", |ws| ws.append_body(doc, " one").unwrap());
     t.net.sync();
     // The peer that created the doc belongs to the editor's first device. The commenter signs
     // other content under the same Loro ids: one id, two contents.
-    let creator_peer = t.net.replicas[0]
-        .workspace()
-        .loro()
-        .oplog_vv()
-        .iter()
-        .map(|(p, _)| *p)
-        .find(|p| *p == honest.header().peers[0])
-        .unwrap();
+    let creator_peer = honest.header().peers[0];
     let rogue = LoroDoc::new();
     rogue.set_peer_id(creator_peer).unwrap();
     rogue.get_map("trash").insert("x", 1).unwrap();
@@ -213,7 +226,10 @@ fn copying_a_peers_first_changes_voids_them_identically_everywhere() {
     t.net.publish_env(copy.clone());
     t.net.sync();
     let reasons = t.net.assert_quarantined_everywhere(&copy);
-    reasons_contain(&reasons, "claimed for the same changes by two different envelopes");
+    reasons_contain(
+        &reasons,
+        "claimed for the same changes by two different envelopes",
+    );
     // Which content "came first" differs from replica to replica, so neither is trusted.
     t.net.assert_converged();
     let q = t.net.replicas[0].quarantine();
@@ -224,15 +240,25 @@ fn copying_a_peers_first_changes_voids_them_identically_everywhere() {
 fn a_device_that_signs_two_envelopes_with_one_sequence_number_is_refused() {
     let mut t = team();
     let doc = t.doc;
-    let a = rogue_envelope(&mut t.net, "editor2", 5, |ws| ws.append_body(doc, " A").unwrap());
-    let b = rogue_envelope(&mut t.net, "editor2", 5, |ws| ws.append_body(doc, " B").unwrap());
+    let a = rogue_envelope(&mut t.net, "editor2", 5, |ws| {
+        ws.append_body(doc, " A").unwrap()
+    });
+    let b = rogue_envelope(&mut t.net, "editor2", 5, |ws| {
+        ws.append_body(doc, " B").unwrap()
+    });
     t.net.publish_env(a.clone());
     t.net.sync();
     t.net.assert_applied_everywhere(&a);
     t.net.publish_env(b.clone());
     t.net.sync();
-    reasons_contain(&t.net.assert_quarantined_everywhere(&a), "sequence number 5");
-    reasons_contain(&t.net.assert_quarantined_everywhere(&b), "sequence number 5");
+    reasons_contain(
+        &t.net.assert_quarantined_everywhere(&a),
+        "sequence number 5",
+    );
+    reasons_contain(
+        &t.net.assert_quarantined_everywhere(&b),
+        "sequence number 5",
+    );
     t.net.assert_converged();
     assert_eq!(t.net.replicas[0].workspace().body(doc).unwrap(), "hello");
 }
@@ -248,7 +274,8 @@ fn short_lived_device(t: &mut Team, expires: i64) -> usize {
     let r = weft::acl::Replica::join(&genesis, identity, config()).unwrap();
     let i = t.net.add_replica("laptop", r, key);
     t.net.sync();
-    t.net.act("laptop", |r, now| r.publish_device_certificate(now));
+    t.net
+        .act("laptop", |r, now| r.publish_device_certificate(now));
     t.net.sync();
     i
 }
@@ -260,26 +287,41 @@ fn an_expired_certificate_signs_nothing() {
     let expires = t.net.now + 1_000;
     let laptop = short_lived_device(&mut t, expires);
     // Before expiry the laptop writes normally.
-    let ok = t.net.edit("laptop", |ws| ws.append_body(doc, " (laptop)").unwrap());
+    let ok = t
+        .net
+        .edit("laptop", |ws| ws.append_body(doc, " (laptop)").unwrap());
     t.net.sync();
     t.net.assert_applied_everywhere(&ok);
     // After expiry its own replica refuses locally, and a modified client's change is refused
     // everywhere.
     t.net.now = expires + 10;
     let now = t.net.tick();
-    t.net.replicas[laptop].workspace().append_body(doc, " late").unwrap();
+    t.net.replicas[laptop]
+        .workspace()
+        .append_body(doc, " late")
+        .unwrap();
     let err = t.net.replicas[laptop].local_commit(now).unwrap_err();
     assert!(err.to_string().contains("expired"), "{err}");
-    let late = rogue_envelope(&mut t.net, "laptop", 7, |ws| ws.append_body(doc, " later").unwrap());
+    let late = rogue_envelope(&mut t.net, "laptop", 7, |ws| {
+        ws.append_body(doc, " later").unwrap()
+    });
     t.net.publish_env(late.clone());
     t.net.sync();
     reasons_contain(&t.net.assert_quarantined_everywhere(&late), "expired");
     // Backdating does not help once it cites membership changes made after the expiry.
     let a = t.admin.address();
     let _ = a;
-    t.net.act("admin", |r, now| r.add_member(weft::identity::LocalWallet::generate().address(), Role::Viewer, now));
+    t.net.act("admin", |r, now| {
+        r.add_member(
+            weft::identity::LocalWallet::generate().address(),
+            Role::Viewer,
+            now,
+        )
+    });
     t.net.sync();
-    let mut backdated = rogue_envelope(&mut t.net, "laptop", 8, |ws| ws.append_body(doc, " old").unwrap());
+    let mut backdated = rogue_envelope(&mut t.net, "laptop", 8, |ws| {
+        ws.append_body(doc, " old").unwrap()
+    });
     let header = EnvelopeHeader {
         time: expires - 5,
         ..backdated.header().clone()
@@ -287,7 +329,10 @@ fn an_expired_certificate_signs_nothing() {
     backdated = Envelope::seal(header, backdated.payload().to_vec(), &t.net.keys[laptop]).unwrap();
     t.net.publish_env(backdated.clone());
     t.net.sync();
-    reasons_contain(&t.net.assert_quarantined_everywhere(&backdated), "dated earlier");
+    reasons_contain(
+        &t.net.assert_quarantined_everywhere(&backdated),
+        "dated earlier",
+    );
     for r in &t.net.replicas {
         assert_eq!(r.workspace().body(doc).unwrap(), "hello (laptop)");
     }
@@ -300,7 +345,9 @@ fn a_certificate_of_another_device_is_refused() {
     // editor2 signs naming the first editor device's certificate.
     let e1 = t.net.index("editor");
     let foreign_cert = t.net.replicas[e1].identity().cert_hash();
-    let env = rogue_envelope(&mut t.net, "editor2", 3, |ws| ws.append_body(doc, " x").unwrap());
+    let env = rogue_envelope(&mut t.net, "editor2", 3, |ws| {
+        ws.append_body(doc, " x").unwrap()
+    });
     let header = EnvelopeHeader {
         cert_hash: foreign_cert,
         ..env.header().clone()
@@ -309,7 +356,10 @@ fn a_certificate_of_another_device_is_refused() {
     let env = Envelope::seal(header, env.payload().to_vec(), &t.net.keys[e2]).unwrap();
     t.net.publish_env(env.clone());
     t.net.sync();
-    reasons_contain(&t.net.assert_quarantined_everywhere(&env), "never published");
+    reasons_contain(
+        &t.net.assert_quarantined_everywhere(&env),
+        "never published",
+    );
 
     // An unpaired device publishes the editor's first device's certificate as its own.
     let stranger = DeviceKey::generate();
@@ -346,11 +396,17 @@ fn membership_ops_beyond_ones_role_are_refused_everywhere() {
     let admin = t.admin.address();
     // The UI refuses first …
     let ed = t.net.index("editor");
-    let err = t.net.replicas[ed].add_member(newcomer, Role::Viewer, at(T0 + 500)).unwrap_err();
+    let err = t.net.replicas[ed]
+        .add_member(newcomer, Role::Viewer, at(T0 + 500))
+        .unwrap_err();
     assert!(err.to_string().contains("admin"), "{err}");
     let ad = t.net.index("admin");
-    assert!(t.net.replicas[ad].remove_member(owner, at(T0 + 500)).is_err());
-    assert!(t.net.replicas[ad].add_member(newcomer, Role::Admin, at(T0 + 500)).is_err());
+    assert!(t.net.replicas[ad]
+        .remove_member(owner, at(T0 + 500))
+        .is_err());
+    assert!(t.net.replicas[ad]
+        .add_member(newcomer, Role::Admin, at(T0 + 500))
+        .is_err());
     // … and a modified client's ops are refused by every replica.
     let mut forge = |name: &str, kind: AclOpKind| {
         let i = t.net.index(name);
@@ -370,11 +426,35 @@ fn membership_ops_beyond_ones_role_are_refused_everywhere() {
         .unwrap()
     };
     let ops = [
-        forge("editor", AclOpKind::Add { member: newcomer, role: Role::Viewer }),
+        forge(
+            "editor",
+            AclOpKind::Add {
+                member: newcomer,
+                role: Role::Viewer,
+            },
+        ),
         forge("admin", AclOpKind::Remove { member: owner }),
-        forge("admin", AclOpKind::Add { member: newcomer, role: Role::Admin }),
-        forge("admin", AclOpKind::ChangeRole { member: admin, role: Role::Owner }),
-        forge("commenter", AclOpKind::ChangeRole { member: t.commenter.address(), role: Role::Editor }),
+        forge(
+            "admin",
+            AclOpKind::Add {
+                member: newcomer,
+                role: Role::Admin,
+            },
+        ),
+        forge(
+            "admin",
+            AclOpKind::ChangeRole {
+                member: admin,
+                role: Role::Owner,
+            },
+        ),
+        forge(
+            "commenter",
+            AclOpKind::ChangeRole {
+                member: t.commenter.address(),
+                role: Role::Editor,
+            },
+        ),
     ];
     for op in &ops {
         t.net.publish_op(op.clone());
@@ -390,7 +470,10 @@ fn membership_ops_beyond_ones_role_are_refused_everywhere() {
         }
         assert_eq!(r.members().role(&newcomer), None);
         assert_eq!(r.members().role(&owner), Some(Role::Owner));
-        assert_eq!(r.members().role(&t.commenter.address()), Some(Role::Commenter));
+        assert_eq!(
+            r.members().role(&t.commenter.address()),
+            Some(Role::Commenter)
+        );
     }
     t.net.assert_converged();
 }

@@ -24,11 +24,19 @@ enum Step {
     /// Resolve the n-th comment.
     Resolve { who: usize, n: usize },
     /// Change the role of a member (by index of wallet: 1 admin, 2 editor, 4 commenter, 5 viewer).
-    SetRole { who: usize, target: usize, role: usize },
+    SetRole {
+        who: usize,
+        target: usize,
+        role: usize,
+    },
     /// Remove a member.
     Remove { who: usize, target: usize },
     /// Add back a member who is not one.
-    Add { who: usize, target: usize, role: usize },
+    Add {
+        who: usize,
+        target: usize,
+        role: usize,
+    },
     /// Revoke the editor's second device.
     RevokeSecond { who: usize },
     /// Deliver a few random messages to a random replica.
@@ -110,10 +118,15 @@ fn run(steps: Vec<Step>, seed: u64) {
                 }
             }
             Step::Resolve { who, n } => {
-                let Some(c) = comments.get(n).cloned() else { continue };
+                let Some(c) = comments.get(n).cloned() else {
+                    continue;
+                };
                 let me = wallets[who];
                 let i = t.net.index(NAMES[who]);
-                if t.net.replicas[i].can(&me, &Action::ResolveComment(c.clone())).is_ok() {
+                if t.net.replicas[i]
+                    .can(&me, &Action::ResolveComment(c.clone()))
+                    .is_ok()
+                {
                     let now = t.net.tick();
                     let r = &mut t.net.replicas[i];
                     if r.workspace().resolve_comment(&c, true).is_ok() {
@@ -206,15 +219,38 @@ fn a_busy_session_converges() {
     let mut steps = Vec::new();
     for k in 0..60usize {
         steps.push(match k % 9 {
-            0 => Step::Type { who: 2, text: k as u8 },
-            1 => Step::Type { who: 3, text: k as u8 },
+            0 => Step::Type {
+                who: 2,
+                text: k as u8,
+            },
+            1 => Step::Type {
+                who: 3,
+                text: k as u8,
+            },
             2 => Step::Comment { who: 4 },
-            3 => Step::Deliver { to: k % 6, count: 3 },
-            4 => Step::SetRole { who: 1, target: 4, role: k % 3 },
-            5 => Step::RogueType { who: 5, seq: k as u64 },
+            3 => Step::Deliver {
+                to: k % 6,
+                count: 3,
+            },
+            4 => Step::SetRole {
+                who: 1,
+                target: 4,
+                role: k % 3,
+            },
+            5 => Step::RogueType {
+                who: 5,
+                seq: k as u64,
+            },
             6 => Step::Resolve { who: 2, n: k % 3 },
-            7 => Step::Remove { who: 0, target: [2usize, 4, 5][k % 3] },
-            _ => Step::Add { who: 1, target: [2usize, 4, 5][k % 3], role: k % 3 },
+            7 => Step::Remove {
+                who: 0,
+                target: [2usize, 4, 5][k % 3],
+            },
+            _ => Step::Add {
+                who: 1,
+                target: [2usize, 4, 5][k % 3],
+                role: k % 3,
+            },
         });
     }
     run(steps, 7);

@@ -5,7 +5,7 @@
 mod acl_common;
 
 use acl_common::*;
-use weft::acl::{Action, AclOutcome, Outcome, Refusal, Role};
+use weft::acl::{AclOutcome, Action, Outcome, Refusal, Role};
 use weft::identity::LocalWallet;
 
 fn quarantined_because(net: &Net, env: &weft::crypto::Envelope, needle: &str) {
@@ -19,12 +19,18 @@ fn a_removed_editors_concurrent_edits_are_void_everywhere_and_earlier_ones_kept(
     let mut t = team();
     let doc = t.doc;
     let editor = t.editor.address();
-    let kept = t.net.edit("editor", |ws| ws.append_body(doc, " kept").unwrap());
+    let kept = t
+        .net
+        .edit("editor", |ws| ws.append_body(doc, " kept").unwrap());
     t.net.sync();
     // The admin removes the editor, having seen `kept`; the editor, not knowing, keeps typing.
     let removal = t.net.act("admin", |r, now| r.remove_member(editor, now));
-    let void1 = t.net.edit("editor", |ws| ws.append_body(doc, " void1").unwrap());
-    let void2 = t.net.edit("editor2", |ws| ws.append_body(doc, " void2").unwrap());
+    let void1 = t
+        .net
+        .edit("editor", |ws| ws.append_body(doc, " void1").unwrap());
+    let void2 = t
+        .net
+        .edit("editor2", |ws| ws.append_body(doc, " void2").unwrap());
     // The owner and the commenter see the edits before the removal; the commenter even builds
     // on them. Everyone else gets the removal first.
     let owner = t.net.index("owner");
@@ -32,7 +38,11 @@ fn a_removed_editors_concurrent_edits_are_void_everywhere_and_earlier_ones_kept(
     for i in [owner, commenter] {
         t.net.receive(i, &Msg::Env(void1.encode()));
         t.net.receive(i, &Msg::Env(void2.encode()));
-        assert!(t.net.replicas[i].workspace().body(doc).unwrap().contains("void1"));
+        assert!(t.net.replicas[i]
+            .workspace()
+            .body(doc)
+            .unwrap()
+            .contains("void1"));
     }
     let dependent = t.net.edit("commenter", |ws| {
         ws.add_comment(doc, "nice additions", None, None).unwrap();
@@ -51,11 +61,17 @@ fn a_removed_editors_concurrent_edits_are_void_everywhere_and_earlier_ones_kept(
         assert_eq!(r.members().role(&editor), None);
         // What depends on a void change cannot be applied either; it waits, visibly.
         assert!(
-            matches!(r.envelope_outcome(&dependent.id()), Some(Outcome::Pending(_))),
+            matches!(
+                r.envelope_outcome(&dependent.id()),
+                Some(Outcome::Pending(_))
+            ),
             "{:?}",
             r.envelope_outcome(&dependent.id())
         );
-        assert!(r.pending().iter().any(|p| p.device == dependent.header().device));
+        assert!(r
+            .pending()
+            .iter()
+            .any(|p| p.device == dependent.header().device));
     }
     t.net.assert_converged();
 }
@@ -67,9 +83,13 @@ fn a_late_add_releases_the_newcomers_changes() {
     let newcomer = LocalWallet::generate();
     let n = t.net.join("newcomer", &newcomer);
     let address = newcomer.address();
-    let add = t.net.act("admin", |r, now| r.add_member(address, Role::Commenter, now));
+    let add = t.net.act("admin", |r, now| {
+        r.add_member(address, Role::Commenter, now)
+    });
     t.net.deliver_to(n);
-    let cert = t.net.act("newcomer", |r, now| r.publish_device_certificate(now));
+    let cert = t
+        .net
+        .act("newcomer", |r, now| r.publish_device_certificate(now));
     let comment = t.net.edit("newcomer", |ws| {
         ws.add_comment(doc, "hi all", None, None).unwrap();
     });
@@ -78,9 +98,15 @@ fn a_late_add_releases_the_newcomers_changes() {
     let now = at(t.net.now);
     let r = &mut t.net.replicas[owner];
     let first = r.receive_envelope(&comment.encode(), now);
-    assert!(matches!(&first.outcome, Outcome::Pending(m) if !m.acl_ops.is_empty()), "{first:?}");
+    assert!(
+        matches!(&first.outcome, Outcome::Pending(m) if !m.acl_ops.is_empty()),
+        "{first:?}"
+    );
     let second = r.receive_acl_op(&cert.encode(), now);
-    assert!(matches!(second.outcome, AclOutcome::Pending(_)), "{second:?}");
+    assert!(
+        matches!(second.outcome, AclOutcome::Pending(_)),
+        "{second:?}"
+    );
     let third = r.receive_acl_op(&add.encode(), now);
     assert_eq!(third.outcome, AclOutcome::Accepted);
     assert_eq!(third.effects.released, vec![comment.id()]);
@@ -98,8 +124,12 @@ fn a_removal_that_turns_out_void_releases_what_it_had_quarantined() {
     // The admin removes the editor while the owner, concurrently, makes the admin an editor:
     // the removal needed admin rights the admin was losing at the same time, so it is void.
     let removal = t.net.act("admin", |r, now| r.remove_member(editor, now));
-    let demotion = t.net.act("owner", |r, now| r.change_role(admin, Role::Editor, now));
-    let edit = t.net.edit("editor", |ws| ws.append_body(doc, " still here").unwrap());
+    let demotion = t
+        .net
+        .act("owner", |r, now| r.change_role(admin, Role::Editor, now));
+    let edit = t
+        .net
+        .edit("editor", |ws| ws.append_body(doc, " still here").unwrap());
     let viewer = t.net.index("viewer");
     t.net.receive(viewer, &Msg::Acl(removal.encode()));
     t.net.receive(viewer, &Msg::Env(edit.encode()));
@@ -129,9 +159,11 @@ fn admins_cannot_remove_each_other() {
     let second = LocalWallet::generate();
     t.net.join("admin2", &second);
     let a2 = second.address();
-    t.net.act("owner", |r, now| r.add_member(a2, Role::Admin, now));
+    t.net
+        .act("owner", |r, now| r.add_member(a2, Role::Admin, now));
     t.net.sync();
-    t.net.act("admin2", |r, now| r.publish_device_certificate(now));
+    t.net
+        .act("admin2", |r, now| r.publish_device_certificate(now));
     t.net.sync();
     let a1 = t.admin.address();
     for (name, target) in [("admin", a2), ("admin2", a1)] {
@@ -141,7 +173,9 @@ fn admins_cannot_remove_each_other() {
             .can(&me, &Action::RemoveMember { member: target })
             .unwrap_err();
         assert!(matches!(refusal, Refusal::NotBelow { .. }), "{refusal}");
-        assert!(t.net.replicas[i].remove_member(target, at(t.net.now)).is_err());
+        assert!(t.net.replicas[i]
+            .remove_member(target, at(t.net.now))
+            .is_err());
     }
     t.net.assert_converged();
 }
@@ -153,7 +187,8 @@ fn mutual_removal_resolves_by_seniority_identically_everywhere() {
     let owner2 = t.net.join("owner2", &t.owner);
     let _ = owner2;
     t.net.sync();
-    t.net.act("owner2", |r, now| r.publish_device_certificate(now));
+    t.net
+        .act("owner2", |r, now| r.publish_device_certificate(now));
     t.net.sync();
     let d1 = t.net.replicas[t.net.index("owner")].identity().device();
     let d2 = t.net.replicas[t.net.index("owner2")].identity().device();
@@ -167,8 +202,14 @@ fn mutual_removal_resolves_by_seniority_identically_everywhere() {
     t.net.sync();
     for r in &t.net.replicas {
         // The device paired first (the one that created the workspace) is senior and wins.
-        assert!(matches!(r.resolution().verdict(r.log(), &r1.id()), Some(Ok(()))));
-        assert!(matches!(r.resolution().verdict(r.log(), &r2.id()), Some(Err(_))));
+        assert!(matches!(
+            r.resolution().verdict(r.log(), &r1.id()),
+            Some(Ok(()))
+        ));
+        assert!(matches!(
+            r.resolution().verdict(r.log(), &r2.id()),
+            Some(Err(_))
+        ));
         assert!(r.members().devices[&d2].revoked_by.is_some());
         assert!(r.members().devices[&d1].revoked_by.is_none());
     }
@@ -184,23 +225,36 @@ fn a_removed_admins_concurrent_add_is_void_and_so_is_everything_it_enabled() {
     let n = t.net.join("newcomer", &newcomer);
     let address = newcomer.address();
     // The admin adds a newcomer, who pairs a device and comments …
-    let add = t.net.act("admin", |r, now| r.add_member(address, Role::Editor, now));
+    let add = t
+        .net
+        .act("admin", |r, now| r.add_member(address, Role::Editor, now));
     t.net.deliver_to(n);
-    let cert = t.net.act("newcomer", |r, now| r.publish_device_certificate(now));
+    let cert = t
+        .net
+        .act("newcomer", |r, now| r.publish_device_certificate(now));
     let comment = t.net.edit("newcomer", |ws| {
         ws.add_comment(doc, "glad to be here", None, None).unwrap();
     });
-    assert_eq!(t.net.replicas[n].members().role(&address), Some(Role::Editor));
+    assert_eq!(
+        t.net.replicas[n].members().role(&address),
+        Some(Role::Editor)
+    );
     // … while the owner, who had seen none of it, removes the admin.
     let removal = t.net.act("owner", |r, now| r.remove_member(admin, now));
     t.net.sync();
     for r in &t.net.replicas {
-        assert!(matches!(r.resolution().verdict(r.log(), &removal.id()), Some(Ok(()))));
+        assert!(matches!(
+            r.resolution().verdict(r.log(), &removal.id()),
+            Some(Ok(()))
+        ));
         assert!(matches!(
             r.resolution().verdict(r.log(), &add.id()),
             Some(Err(Refusal::RemovedConcurrently { .. }))
         ));
-        assert!(matches!(r.resolution().verdict(r.log(), &cert.id()), Some(Err(_))));
+        assert!(matches!(
+            r.resolution().verdict(r.log(), &cert.id()),
+            Some(Err(_))
+        ));
         assert_eq!(r.members().role(&address), None);
         assert_eq!(r.members().role(&admin), None);
         assert!(r.workspace().comments_on(doc).is_empty());
@@ -214,18 +268,24 @@ fn a_removal_beats_a_concurrent_promotion_and_a_later_re_add_works() {
     let mut t = team();
     let commenter = t.commenter.address();
     let removal = t.net.act("admin", |r, now| r.remove_member(commenter, now));
-    let promotion = t.net.act("owner", |r, now| r.change_role(commenter, Role::Editor, now));
+    let promotion = t.net.act("owner", |r, now| {
+        r.change_role(commenter, Role::Editor, now)
+    });
     t.net.sync();
     for r in &t.net.replicas {
         assert!(matches!(
             r.resolution().verdict(r.log(), &promotion.id()),
             Some(Err(Refusal::Superseded { .. }))
         ));
-        assert!(matches!(r.resolution().verdict(r.log(), &removal.id()), Some(Ok(()))));
+        assert!(matches!(
+            r.resolution().verdict(r.log(), &removal.id()),
+            Some(Ok(()))
+        ));
         assert_eq!(r.members().role(&commenter), None);
     }
     // Once the removal is known, adding them back is an ordinary add.
-    t.net.act("owner", |r, now| r.add_member(commenter, Role::Viewer, now));
+    t.net
+        .act("owner", |r, now| r.add_member(commenter, Role::Viewer, now));
     t.net.sync();
     for r in &t.net.replicas {
         assert_eq!(r.members().role(&commenter), Some(Role::Viewer));
@@ -237,11 +297,15 @@ fn a_removal_beats_a_concurrent_promotion_and_a_later_re_add_works() {
 fn a_revoked_devices_concurrent_changes_are_void_and_its_earlier_ones_kept() {
     let mut t = team();
     let doc = t.doc;
-    let early = t.net.edit("editor2", |ws| ws.append_body(doc, " early").unwrap());
+    let early = t
+        .net
+        .edit("editor2", |ws| ws.append_body(doc, " early").unwrap());
     t.net.sync();
     let lost = t.net.replicas[t.net.index("editor2")].identity().device();
     let revoke = t.net.act("editor", |r, now| r.revoke_device(lost, now));
-    let late = t.net.edit("editor2", |ws| ws.append_body(doc, " late").unwrap());
+    let late = t
+        .net
+        .edit("editor2", |ws| ws.append_body(doc, " late").unwrap());
     let owner = t.net.index("owner");
     t.net.receive(owner, &Msg::Env(late.encode()));
     t.net.sync();

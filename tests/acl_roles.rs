@@ -4,7 +4,9 @@
 mod acl_common;
 
 use acl_common::*;
-use weft::acl::{Action, AclOp, AclOpBody, AclOpKind, AclOutcome, ContentVersion, Outcome, Refusal, Role};
+use weft::acl::{
+    AclOp, AclOpBody, AclOpKind, AclOutcome, Action, ContentVersion, Outcome, Refusal, Role,
+};
 use weft::model::CommentId;
 
 #[test]
@@ -84,7 +86,9 @@ fn a_commenter_comments_but_cannot_touch_bodies_or_others_comments() {
     let theirs = theirs.unwrap();
 
     // Editing their own comment is fine; editing the doc body or the editor's comment is not.
-    let edit_own = t.net.edit("commenter", |ws| ws.edit_comment(&mine, "looks great").unwrap());
+    let edit_own = t.net.edit("commenter", |ws| {
+        ws.edit_comment(&mine, "looks great").unwrap()
+    });
     let body = rogue_envelope(&mut t.net, "commenter", 3, |ws| {
         ws.append_body(doc, " (commenter was here)").unwrap()
     });
@@ -124,7 +128,8 @@ fn a_comment_in_someone_elses_name_is_quarantined() {
     let owner = t.owner.address().to_checksum();
     let forged = rogue_envelope(&mut t.net, "commenter", 1, |ws| {
         ws.set_actor(&owner);
-        ws.add_comment(doc, "I, the owner, approve", None, None).unwrap();
+        ws.add_comment(doc, "I, the owner, approve", None, None)
+            .unwrap();
     });
     t.net.publish_env(forged.clone());
     t.net.sync();
@@ -143,14 +148,19 @@ fn an_editor_resolves_others_comments_but_does_not_purge_or_change_settings() {
     });
     t.net.sync();
     let c: CommentId = c.unwrap();
-    let resolve = t.net.edit("editor2", |ws| ws.resolve_comment(&c, true).unwrap());
+    let resolve = t
+        .net
+        .edit("editor2", |ws| ws.resolve_comment(&c, true).unwrap());
     t.net.sync();
     t.net.edit("editor", |ws| ws.trash(doc).unwrap());
     t.net.sync();
     t.net.assert_applied_everywhere(&resolve);
     let purge = rogue_envelope(&mut t.net, "editor", 9, |ws| ws.purge(doc).unwrap());
     let settings = rogue_envelope(&mut t.net, "editor2", 9, |ws| {
-        ws.loro().get_map("meta").insert("name", "mine now").unwrap();
+        ws.loro()
+            .get_map("meta")
+            .insert("name", "mine now")
+            .unwrap();
     });
     t.net.publish_env(purge.clone());
     t.net.publish_env(settings.clone());
@@ -202,7 +212,10 @@ fn an_outsider_with_a_valid_wallet_signature_but_no_role_is_quarantined() {
     t.net.publish_env(env.clone());
     t.net.sync();
     let reasons = t.net.assert_quarantined_everywhere(&env);
-    assert!(reasons.iter().all(|r| r.contains("not been paired")), "{reasons:?}");
+    assert!(
+        reasons.iter().all(|r| r.contains("not been paired")),
+        "{reasons:?}"
+    );
     for r in &t.net.replicas {
         assert_eq!(r.workspace().body(doc).unwrap(), "hello");
         assert!(r
@@ -275,10 +288,18 @@ fn snapshot_envelope(
 fn outcomes_are_reported_to_the_sender_of_each_envelope() {
     let mut t = team();
     let doc = t.doc;
-    let env = rogue_envelope(&mut t.net, "viewer", 1, |ws| ws.append_body(doc, "!").unwrap());
+    let env = rogue_envelope(&mut t.net, "viewer", 1, |ws| {
+        ws.append_body(doc, "!").unwrap()
+    });
     let now = t.net.tick();
     let receipt = t.net.replicas[0].receive_envelope(&env.encode(), now);
-    assert!(matches!(receipt.outcome, Outcome::Quarantined(Refusal::RoleTooLow { .. })), "{receipt:?}");
+    assert!(
+        matches!(
+            receipt.outcome,
+            Outcome::Quarantined(Refusal::RoleTooLow { .. })
+        ),
+        "{receipt:?}"
+    );
     let again = t.net.replicas[0].receive_envelope(&env.encode(), now);
     assert_eq!(again.outcome, Outcome::Duplicate);
 }

@@ -32,8 +32,14 @@ fn op(kind_pick: u8) -> AclOp {
     let key = key();
     let member = Address::from_bytes([9; 20]);
     let kind = match kind_pick % 4 {
-        0 => AclOpKind::Add { member, role: Role::Editor },
-        1 => AclOpKind::ChangeRole { member, role: Role::Viewer },
+        0 => AclOpKind::Add {
+            member,
+            role: Role::Editor,
+        },
+        1 => AclOpKind::ChangeRole {
+            member,
+            role: Role::Viewer,
+        },
         2 => AclOpKind::Remove { member },
         _ => AclOpKind::RevokeDevice { device: key.id() },
     };
@@ -134,7 +140,9 @@ fn caps_are_enforced_when_sealing_and_when_reading() {
     ));
     let too_many_heads = EnvelopeHeader {
         peers: vec![],
-        acl_heads: (0..=MAX_ACL_HEADS).map(|i| AclOpId([i as u8; 32])).collect(),
+        acl_heads: (0..=MAX_ACL_HEADS)
+            .map(|i| AclOpId([i as u8; 32]))
+            .collect(),
         ..too_many_peers
     };
     assert!(Envelope::seal(too_many_heads, vec![], &key).is_err());

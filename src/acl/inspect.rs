@@ -123,7 +123,8 @@ impl Inspector {
             }
         }
         for (comment, authors) in new_comments {
-            let signed_as_author = !authors.is_empty() && authors.iter().all(|a| a == &Some(*signer));
+            let signed_as_author =
+                !authors.is_empty() && authors.iter().all(|a| a == &Some(*signer));
             summary.writes.insert(Write::NewComment {
                 comment,
                 signed_as_author,
@@ -151,10 +152,13 @@ impl Inspector {
         {
             return Some(Write::Unplaced);
         }
-        let is_root = matches!(op.container, ContainerID::Root { .. }) && !op.container.is_mergeable();
+        let is_root =
+            matches!(op.container, ContainerID::Root { .. }) && !op.container.is_mergeable();
         Some(match place.area {
             Area::Settings => Write::Settings,
-            Area::Docs | Area::Boards if is_root && matches!(op.content, JsonOpContent::Tree(TreeOp::Delete { .. })) => {
+            Area::Docs | Area::Boards
+                if is_root && matches!(op.content, JsonOpContent::Tree(TreeOp::Delete { .. })) =>
+            {
                 Write::Purge
             }
             Area::Docs => Write::Docs,

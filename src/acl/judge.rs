@@ -53,7 +53,12 @@ impl Blob {
     }
 
     pub(crate) fn peers(&self) -> Vec<u64> {
-        self.end.iter().map(|(p, _)| *p).collect::<BTreeSet<_>>().into_iter().collect()
+        self.end
+            .keys()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
     }
 }
 
@@ -78,7 +83,9 @@ pub(crate) struct Held {
 /// The decision on one envelope.
 pub(crate) enum Verdict {
     /// Valid; `in_shadow` says whether inspection already imported it into the shadow.
-    Apply { in_shadow: bool },
+    Apply {
+        in_shadow: bool,
+    },
     Pending(Missing),
     Refuse(Refusal),
 }
@@ -270,7 +277,11 @@ impl Replica {
     }
 
     /// Imports the envelope into the shadow and reads what it writes.
-    fn inspect(&mut self, id: &EnvelopeId, signer: &crate::identity::Address) -> Result<WriteSummary, Refusal> {
+    fn inspect(
+        &mut self,
+        id: &EnvelopeId,
+        signer: &crate::identity::Address,
+    ) -> Result<WriteSummary, Refusal> {
         let h = &self.held[id];
         if h.blob.snapshot {
             return Ok(WriteSummary {
@@ -296,7 +307,9 @@ impl Replica {
             .frontiers_to_vv(&h.blob.deps)
             .unwrap_or_default();
         let spans = Spans::between(&h.blob.start, &h.blob.end);
-        Ok(self.inspector.inspect(&self.shadow, &spans, &causal, signer))
+        Ok(self
+            .inspector
+            .inspect(&self.shadow, &spans, &causal, signer))
     }
 
     pub(crate) fn refork_shadow(&mut self) {
@@ -326,7 +339,9 @@ impl Replica {
     }
 
     pub(crate) fn set_status(&mut self, id: &EnvelopeId, status: Status) {
-        let Some(h) = self.held.get_mut(id) else { return };
+        let Some(h) = self.held.get_mut(id) else {
+            return;
+        };
         let was = h.status == Status::Applied;
         let is = status == Status::Applied;
         h.status = status;

@@ -3,6 +3,7 @@
 
 use time::OffsetDateTime;
 
+use super::authorize::{authorize, check_action, Actor};
 use super::judge::Status;
 use super::op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
 use super::outcome::{
@@ -11,7 +12,7 @@ use super::outcome::{
 use super::policy::{self, Write, WriteSummary};
 use super::refusal::Refusal;
 use super::replica::{unix, verify_certificate, LocalError, Replica};
-use super::resolve::{authorize, check_action, Actor, ChangeAuthority, MemberState};
+use super::resolve::{ChangeAuthority, MemberState};
 use super::role::Role;
 use crate::crypto::{AclOpId, EnvelopeId};
 use crate::identity::{Address, DeviceId, VerifiedPairing};
@@ -239,7 +240,8 @@ impl Replica {
             AclOpKind::DeviceCertificate { .. } => Some(self.me.pairing_ref().clone()),
             _ => None,
         };
-        let op = AclOp::sign(body, self.me.key_ref()).map_err(|e| LocalError::Export(e.to_string()))?;
+        let op =
+            AclOp::sign(body, self.me.key_ref()).map_err(|e| LocalError::Export(e.to_string()))?;
         authorize(&op, pairing.as_ref(), self.resolution.current(), false)?;
         self.log.insert(op.clone(), pairing);
         self.reconcile(now);
@@ -249,23 +251,41 @@ impl Replica {
     }
 
     /// Adds `member` with `role`. Fails, without publishing anything, if the local user may not.
-    pub fn add_member(&mut self, member: Address, role: Role, now: OffsetDateTime) -> Result<AclOp, LocalError> {
+    pub fn add_member(
+        &mut self,
+        member: Address,
+        role: Role,
+        now: OffsetDateTime,
+    ) -> Result<AclOp, LocalError> {
         self.issue(AclOpKind::Add { member, role }, now)
     }
 
     /// Changes `member`'s role. Fails if the local user may not.
-    pub fn change_role(&mut self, member: Address, role: Role, now: OffsetDateTime) -> Result<AclOp, LocalError> {
+    pub fn change_role(
+        &mut self,
+        member: Address,
+        role: Role,
+        now: OffsetDateTime,
+    ) -> Result<AclOp, LocalError> {
         self.issue(AclOpKind::ChangeRole { member, role }, now)
     }
 
     /// Removes `member`. Their changes this replica has seen are kept; their changes it has not
     /// seen will be void everywhere. Fails if the local user may not.
-    pub fn remove_member(&mut self, member: Address, now: OffsetDateTime) -> Result<AclOp, LocalError> {
+    pub fn remove_member(
+        &mut self,
+        member: Address,
+        now: OffsetDateTime,
+    ) -> Result<AclOp, LocalError> {
         self.issue(AclOpKind::Remove { member }, now)
     }
 
     /// Revokes `device` for good. Fails if the local user may not.
-    pub fn revoke_device(&mut self, device: DeviceId, now: OffsetDateTime) -> Result<AclOp, LocalError> {
+    pub fn revoke_device(
+        &mut self,
+        device: DeviceId,
+        now: OffsetDateTime,
+    ) -> Result<AclOp, LocalError> {
         self.issue(AclOpKind::RevokeDevice { device }, now)
     }
 
@@ -331,8 +351,14 @@ impl Replica {
             },
             member_action => {
                 let kind = match member_action {
-                    Action::AddMember { member, role } => AclOpKind::Add { member: *member, role: *role },
-                    Action::ChangeRole { member, role } => AclOpKind::ChangeRole { member: *member, role: *role },
+                    Action::AddMember { member, role } => AclOpKind::Add {
+                        member: *member,
+                        role: *role,
+                    },
+                    Action::ChangeRole { member, role } => AclOpKind::ChangeRole {
+                        member: *member,
+                        role: *role,
+                    },
                     Action::RemoveMember { member } => AclOpKind::Remove { member: *member },
                     Action::RevokeDevice { device } => AclOpKind::RevokeDevice { device: *device },
                     _ => unreachable!("content actions are handled above"),

@@ -14,7 +14,9 @@
 
 #![warn(missing_docs)]
 
+mod authorize;
 pub mod claims;
+mod device;
 pub mod inspect;
 pub(crate) mod judge;
 pub mod log;
@@ -26,7 +28,9 @@ pub mod refusal;
 mod replica;
 pub mod resolve;
 pub mod role;
+pub mod state;
 
+pub use device::{DeviceIdentity, ReplicaConfig, DEFAULT_MAX_CLOCK_SKEW};
 pub use log::MembershipLog;
 pub use members::Action;
 pub use op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
@@ -36,9 +40,6 @@ pub use outcome::{
 };
 pub use policy::{Write, WriteSummary};
 pub use refusal::Refusal;
-pub use replica::{
-    DeviceIdentity, Founding, LocalError, Replica, ReplicaConfig, ReplicaError,
-    DEFAULT_MAX_CLOCK_SKEW,
-};
+pub use replica::{Founding, LocalError, Replica, ReplicaError};
 pub use resolve::{Certified, ChangeAuthority, DeviceRecord, MemberState, Membership, Resolution};
 pub use role::Role;

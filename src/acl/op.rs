@@ -17,8 +17,7 @@ use loro::{PeerID, VersionVector};
 
 use super::role::Role;
 use crate::crypto::signature::{
-    domain_digest, sign_digest, verify_digest, DeviceSignature, SignatureCheckError,
-    SIGNATURE_LEN,
+    domain_digest, sign_digest, verify_digest, DeviceSignature, SignatureCheckError, SIGNATURE_LEN,
 };
 use crate::crypto::wire::{Reader, WireError, Writer};
 use crate::crypto::AclOpId;

@@ -42,7 +42,9 @@ impl std::fmt::Display for Missing {
             ));
         }
         if let Some(t) = self.until {
-            parts.push(format!("dated in the future (Unix time {t}); waiting until then"));
+            parts.push(format!(
+                "dated in the future (Unix time {t}); waiting until then"
+            ));
         }
         if parts.is_empty() {
             parts.push("waiting".into());

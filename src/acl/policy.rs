@@ -155,10 +155,7 @@ pub struct WriteSummary {
 /// the reason.
 pub fn check(summary: &WriteSummary, authority: &ChangeAuthority) -> Result<(), Refusal> {
     let anything = std::iter::once((Some(Role::Commenter), "changing anything".to_string()));
-    let writes = summary
-        .writes
-        .iter()
-        .map(|w| (w.required(), w.describe()));
+    let writes = summary.writes.iter().map(|w| (w.required(), w.describe()));
     for (required, what) in anything.chain(writes) {
         let Some(needed) = required else {
             return Err(Refusal::Forbidden {
@@ -225,7 +222,11 @@ mod tests {
             comment: "1@2".into(),
             own: false,
         };
-        assert!(check(&summary([resolve_other.clone()]), &authority(Role::Commenter)).is_err());
+        assert!(check(
+            &summary([resolve_other.clone()]),
+            &authority(Role::Commenter)
+        )
+        .is_err());
         assert!(check(&summary([resolve_other]), &authority(Role::Editor)).is_ok());
     }
 }

@@ -11,125 +11,20 @@ use loro::{ExportMode, IdSpan, LoroDoc};
 use time::OffsetDateTime;
 
 use super::claims::Claims;
+pub(crate) use super::device::verify_certificate;
+pub use super::device::{DeviceIdentity, ReplicaConfig};
 use super::inspect::Inspector;
 use super::judge::{Blob, HeadsState, Held, Status, Verdict};
 use super::log::MembershipLog;
 use super::op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
 use super::outcome::{Effects, Outcome, Outgoing, Receipt};
 use super::refusal::Refusal;
-use super::resolve::{check_cert_time, Resolution};
+use super::resolve::Resolution;
+use super::state::check_cert_time;
 use crate::crypto::envelope::HEADER_VERSION;
 use crate::crypto::{AclOpId, Envelope, EnvelopeHeader, EnvelopeId, WorkspaceId};
-use crate::identity::{
-    parse_canonical_siwe, Address, CertHash, DeviceId, DeviceKey, PairingCertificate,
-    VerifiedPairing, VerifyPolicy, WorkspaceScope,
-};
-use crate::model::{Clock, ModelError, Workspace};
-
-/// How far in the future (seconds) a change or op may be dated before it waits.
-pub const DEFAULT_MAX_CLOCK_SKEW: i64 = 300;
-
-/// This device: its key and the certificate by which it signs for its wallet.
-#[derive(Clone, Debug)]
-pub struct DeviceIdentity {
-    key: DeviceKey,
-    certificate: PairingCertificate,
-    pairing: VerifiedPairing,
-}
-
-impl DeviceIdentity {
-    /// Pairs a device key with its certificate.
-    ///
-    /// Fails if the certificate does not verify for this device under `policy` (time is judged
-    /// later, for each change).
-    pub fn new(
-        key: DeviceKey,
-        certificate: PairingCertificate,
-        policy: &VerifyPolicy,
-    ) -> Result<Self, Refusal> {
-        let pairing = verify_certificate(&certificate, policy)?;
-        if pairing.device != key.id() {
-            return Err(Refusal::CertificateNotValid {
-                device: key.id(),
-                why: format!("it certifies device {}", pairing.device),
-            });
-        }
-        Ok(Self {
-            key,
-            certificate,
-            pairing,
-        })
-    }
-
-    /// The wallet this device signs for.
-    pub fn address(&self) -> Address {
-        self.pairing.address
-    }
-
-    /// This device's id.
-    pub fn device(&self) -> DeviceId {
-        self.pairing.device
-    }
-
-    /// The certificate's hash.
-    pub fn cert_hash(&self) -> CertHash {
-        self.pairing.cert_hash
-    }
-
-    /// The certificate.
-    pub fn certificate(&self) -> &PairingCertificate {
-        &self.certificate
-    }
-
-    pub(crate) fn pairing_ref(&self) -> &VerifiedPairing {
-        &self.pairing
-    }
-
-    pub(crate) fn key_ref(&self) -> &DeviceKey {
-        &self.key
-    }
-}
-
-/// Verifies a certificate for the device its message names (ignoring time).
-pub(crate) fn verify_certificate(
-    certificate: &PairingCertificate,
-    policy: &VerifyPolicy,
-) -> Result<VerifiedPairing, Refusal> {
-    let message =
-        parse_canonical_siwe(certificate.message()).map_err(|e| Refusal::Unreadable(e.to_string()))?;
-    let device: DeviceId = message
-        .uri
-        .as_str()
-        .parse()
-        .map_err(|e: crate::identity::DeviceIdError| Refusal::Unreadable(e.to_string()))?;
-    certificate
-        .verify_ignoring_time(policy, &device)
-        .map_err(|e| Refusal::CertificateNotValid {
-            device,
-            why: e.to_string(),
-        })
-}
-
-/// Settings of a replica.
-#[derive(Clone, Debug)]
-pub struct ReplicaConfig {
-    /// Which pairing certificates are accepted.
-    pub policy: VerifyPolicy,
-    /// The clock the workspace model stamps local edits with.
-    pub clock: Clock,
-    /// How far in the future (seconds) a change or op may be dated before it waits.
-    pub max_clock_skew: i64,
-}
-
-impl Default for ReplicaConfig {
-    fn default() -> Self {
-        Self {
-            policy: VerifyPolicy::default(),
-            clock: Clock::System,
-            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
-        }
-    }
-}
+use crate::identity::{DeviceId, VerifiedPairing, WorkspaceScope};
+use crate::model::{ModelError, Workspace};
 
 /// Why a replica could not be created or joined.
 #[derive(Debug, thiserror::Error)]
@@ -217,19 +112,19 @@ impl Replica {
         config: ReplicaConfig,
         now: OffsetDateTime,
     ) -> Result<(Self, Founding), ReplicaError> {
-        if me.pairing.scope != WorkspaceScope::All {
+        if me.pairing_ref().scope != WorkspaceScope::All {
             return Err(Refusal::CertificateNotValid {
                 device: me.device(),
                 why: "creating a workspace needs a certificate for all workspaces".into(),
             }
             .into());
         }
-        check_cert_time(&me.pairing, unix(now))?;
+        check_cert_time(me.pairing_ref(), unix(now))?;
         let mut salt = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
         let body = AclOpBody {
             kind: AclOpKind::Genesis {
-                certificate: me.certificate.clone(),
+                certificate: me.certificate().clone(),
                 salt,
             },
             author: me.device(),
@@ -238,7 +133,8 @@ impl Replica {
             time: unix(now),
             seen: ContentVersion::default(),
         };
-        let genesis = AclOp::sign(body, &me.key).map_err(|e| Refusal::Unreadable(e.to_string()))?;
+        let genesis =
+            AclOp::sign(body, me.key_ref()).map_err(|e| Refusal::Unreadable(e.to_string()))?;
         let ws = Workspace::create(name, &me.address().to_checksum(), config.clock)?;
         let mut replica = Self::assemble(me, config, genesis.clone(), ws)?;
         let first = replica
@@ -251,7 +147,11 @@ impl Replica {
     /// Opens the replica of a workspace from its genesis op, before anything else arrives.
     ///
     /// Fails if the bytes are not a valid genesis.
-    pub fn join(genesis: &[u8], me: DeviceIdentity, config: ReplicaConfig) -> Result<Self, ReplicaError> {
+    pub fn join(
+        genesis: &[u8],
+        me: DeviceIdentity,
+        config: ReplicaConfig,
+    ) -> Result<Self, ReplicaError> {
         let op = AclOp::decode(genesis).map_err(|e| Refusal::Unreadable(e.to_string()))?;
         let ws = Workspace::open_replica(LoroDoc::new(), &me.address().to_checksum(), config.clock);
         Self::assemble(me, config, op, ws)
@@ -264,9 +164,14 @@ impl Replica {
         ws: Workspace,
     ) -> Result<Self, ReplicaError> {
         let AclOpKind::Genesis { certificate, .. } = genesis.kind() else {
-            return Err(Refusal::Unreadable("the first op of a workspace must be its genesis".into()).into());
+            return Err(Refusal::Unreadable(
+                "the first op of a workspace must be its genesis".into(),
+            )
+            .into());
         };
-        genesis.verify_signature().map_err(|_| Refusal::BadSignature)?;
+        genesis
+            .verify_signature()
+            .map_err(|_| Refusal::BadSignature)?;
         let pairing = verify_certificate(certificate, &config.policy)?;
         if pairing.device != genesis.body().author
             || pairing.cert_hash != genesis.body().cert_hash
@@ -275,7 +180,8 @@ impl Replica {
         {
             return Err(Refusal::CertificateNotValid {
                 device: genesis.body().author,
-                why: "the genesis must be signed by the device its all-workspace certificate pairs".into(),
+                why: "the genesis must be signed by the device its all-workspace certificate pairs"
+                    .into(),
             }
             .into());
         }
@@ -348,7 +254,13 @@ impl Replica {
             .or_insert_with(|| device.verifying_key())
     }
 
-    pub(crate) fn reject(&mut self, bytes: &[u8], item: super::outcome::QuarantinedItem, device: Option<DeviceId>, reason: Refusal) {
+    pub(crate) fn reject(
+        &mut self,
+        bytes: &[u8],
+        item: super::outcome::QuarantinedItem,
+        device: Option<DeviceId>,
+        reason: Refusal,
+    ) {
         self.rejected.push(super::outcome::QuarantineEntry {
             item,
             device,
@@ -396,7 +308,11 @@ impl Replica {
             let _ = h;
             return Outcome::Duplicate;
         }
-        if let Some(r) = self.rejected.iter().find(|r| r.item == QuarantinedItem::Envelope(id) && r.bytes == bytes) {
+        if let Some(r) = self
+            .rejected
+            .iter()
+            .find(|r| r.item == QuarantinedItem::Envelope(id) && r.bytes == bytes)
+        {
             return Outcome::Quarantined(r.reason.clone());
         }
         let device = header.device;
@@ -411,7 +327,11 @@ impl Replica {
                 .and_then(|()| Blob::read(env.payload()))
                 .and_then(|blob| {
                     let declared = header.peers.clone();
-                    let found = if blob.snapshot { Vec::new() } else { blob.peers() };
+                    let found = if blob.snapshot {
+                        Vec::new()
+                    } else {
+                        blob.peers()
+                    };
                     if declared == found {
                         Ok(blob)
                     } else {
@@ -422,7 +342,12 @@ impl Replica {
         let blob = match structural {
             Ok(b) => b,
             Err(r) => {
-                self.reject(bytes, QuarantinedItem::Envelope(id), Some(device), r.clone());
+                self.reject(
+                    bytes,
+                    QuarantinedItem::Envelope(id),
+                    Some(device),
+                    r.clone(),
+                );
                 return Outcome::Quarantined(r);
             }
         };
@@ -495,7 +420,10 @@ impl Replica {
             if Some(&id) == subject {
                 continue;
             }
-            let is = self.held.get(&id).is_some_and(|h| h.status == Status::Applied);
+            let is = self
+                .held
+                .get(&id)
+                .is_some_and(|h| h.status == Status::Applied);
             match (was, is) {
                 (false, true) => effects.released.push(id),
                 (true, false) => effects.withdrawn.push(id),
@@ -543,7 +471,9 @@ impl Replica {
             return Ok(None);
         }
         let payload = doc
-            .export(ExportMode::updates_in_range(vec![IdSpan::new(peer, self.sent, end)]))
+            .export(ExportMode::updates_in_range(vec![IdSpan::new(
+                peer, self.sent, end,
+            )]))
             .map_err(|e| LocalError::Export(e.to_string()))?;
         let heads = self.log.heads();
         let header = EnvelopeHeader {
@@ -558,7 +488,7 @@ impl Replica {
             acl_heads: heads,
             nonce: Vec::new(),
         };
-        let env = Envelope::seal(header, payload, &self.me.key)
+        let env = Envelope::seal(header, payload, self.me.key_ref())
             .map_err(|e| LocalError::Export(e.to_string()))?;
         let blob = Blob::read(env.payload()).map_err(|e| LocalError::Export(e.to_string()))?;
         let id = env.id();
@@ -586,14 +516,17 @@ impl Replica {
             }
             Verdict::Pending(m) => {
                 self.forget(&id);
-                Err(LocalError::Export(format!("the change cannot be judged yet: {m}")))
+                Err(LocalError::Export(format!(
+                    "the change cannot be judged yet: {m}"
+                )))
             }
         }
     }
 
     fn forget(&mut self, id: &EnvelopeId) {
         if let Some(h) = self.held.remove(id) {
-            self.claims.forget(id, h.env.header().device, h.env.header().seq);
+            self.claims
+                .forget(id, h.env.header().device, h.env.header().seq);
         }
         self.transitions.retain(|(t, _)| t != id);
     }

@@ -2,334 +2,18 @@
 //! [`super::log`]. A pure function of the log's contents.
 
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
 
+use super::authorize::authorize;
 use super::log::{MembershipLog, PositionSet};
 use super::op::{AclOp, AclOpKind};
 use super::refusal::Refusal;
 use super::role::Role;
+pub use super::state::{Certified, DeviceRecord, MemberState, Membership};
 use crate::crypto::AclOpId;
-use crate::identity::{Address, CertHash, DeviceId, VerifiedPairing};
+use crate::identity::{Address, CertHash, DeviceId};
 
 /// Passes over the log before resolution stops even if a pathological log keeps changing.
 const MAX_PASSES: usize = 32;
-
-/// A member's standing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Membership {
-    /// Their role.
-    pub role: Role,
-    /// The op that gave them this role.
-    pub since: AclOpId,
-}
-
-/// A published pairing certificate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Certified {
-    /// What the certificate establishes (wallet, device, validity window).
-    pub pairing: VerifiedPairing,
-    /// The op that published it.
-    pub published_by: AclOpId,
-    /// When it was published (the op's time, Unix seconds).
-    pub published_at: i64,
-}
-
-/// A device that has been paired in the workspace.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceRecord {
-    /// The wallet it signs for.
-    pub address: Address,
-    /// Its published certificates (a device renews by publishing a new one).
-    pub certificates: BTreeMap<CertHash, Certified>,
-    /// The op that first paired it.
-    pub first_paired_by: AclOpId,
-    /// The op that revoked it, if any.
-    pub revoked_by: Option<AclOpId>,
-}
-
-/// Who is a member, with which role, and which devices sign for them, at some point of the log.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MemberState {
-    /// The owner.
-    pub owner: Option<Address>,
-    /// Members and their roles.
-    pub members: BTreeMap<Address, Membership>,
-    /// Paired devices, including revoked ones and those of former members.
-    pub devices: BTreeMap<DeviceId, DeviceRecord>,
-}
-
-impl MemberState {
-    /// The role of an address, if it is a member.
-    pub fn role(&self, address: &Address) -> Option<Role> {
-        self.members.get(address).map(|m| m.role)
-    }
-
-    fn apply(&mut self, op: &AclOp, pairing: Option<&VerifiedPairing>) {
-        let id = op.id();
-        match op.kind() {
-            AclOpKind::Genesis { .. } => {
-                if let Some(p) = pairing {
-                    self.owner = Some(p.address);
-                    self.members.insert(
-                        p.address,
-                        Membership {
-                            role: Role::Owner,
-                            since: id,
-                        },
-                    );
-                    self.certify(p, op);
-                }
-            }
-            AclOpKind::Add { member, role } | AclOpKind::ChangeRole { member, role } => {
-                self.members.insert(
-                    *member,
-                    Membership {
-                        role: *role,
-                        since: id,
-                    },
-                );
-            }
-            AclOpKind::Remove { member } => {
-                self.members.remove(member);
-            }
-            AclOpKind::RevokeDevice { device } => {
-                if let Some(d) = self.devices.get_mut(device) {
-                    d.revoked_by.get_or_insert(id);
-                }
-            }
-            AclOpKind::DeviceCertificate { .. } => {
-                if let Some(p) = pairing {
-                    self.certify(p, op);
-                }
-            }
-        }
-    }
-
-    fn certify(&mut self, pairing: &VerifiedPairing, op: &AclOp) {
-        let record = self
-            .devices
-            .entry(pairing.device)
-            .or_insert_with(|| DeviceRecord {
-                address: pairing.address,
-                certificates: BTreeMap::new(),
-                first_paired_by: op.id(),
-                revoked_by: None,
-            });
-        if record.revoked_by.is_none() && record.address == pairing.address {
-            record.certificates.insert(
-                pairing.cert_hash,
-                Certified {
-                    pairing: pairing.clone(),
-                    published_by: op.id(),
-                    published_at: op.body().time,
-                },
-            );
-        }
-    }
-
-    /// The wallet a device signs for with `cert` at `time`, and its role.
-    ///
-    /// Fails if the device is unknown or revoked, the certificate was never published or was not
-    /// in force at `time`, or the wallet is not a member.
-    pub fn signer(
-        &self,
-        device: &DeviceId,
-        cert: &CertHash,
-        time: i64,
-    ) -> Result<(Address, Role), Refusal> {
-        let record = self
-            .devices
-            .get(device)
-            .ok_or(Refusal::UnknownDevice(*device))?;
-        if record.revoked_by.is_some() {
-            return Err(Refusal::DeviceRevoked(*device));
-        }
-        let certified = record
-            .certificates
-            .get(cert)
-            .ok_or(Refusal::UnknownCertificate {
-                device: *device,
-                cert: *cert,
-            })?;
-        check_cert_time(&certified.pairing, time)?;
-        let role = self
-            .role(&record.address)
-            .ok_or(Refusal::NotAMember(record.address))?;
-        Ok((record.address, role))
-    }
-}
-
-pub(crate) fn check_cert_time(pairing: &VerifiedPairing, time: i64) -> Result<(), Refusal> {
-    let at = time::OffsetDateTime::from_unix_timestamp(time).map_err(|_| {
-        Refusal::CertificateNotValid {
-            device: pairing.device,
-            why: format!("the time {time} is out of range"),
-        }
-    })?;
-    pairing
-        .check_valid_at(at)
-        .map_err(|e| Refusal::CertificateNotValid {
-            device: pairing.device,
-            why: e.to_string(),
-        })
-}
-
-/// Who signed an op, as far as the state before it can tell.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Actor {
-    pub(crate) address: Address,
-    pub(crate) device: DeviceId,
-    pub(crate) role: Role,
-}
-
-/// Checks `op` against the state made by the valid ops before it (rules 1–4).
-pub(crate) fn authorize(
-    op: &AclOp,
-    pairing: Option<&VerifiedPairing>,
-    state: &MemberState,
-    is_first: bool,
-) -> Result<Actor, Refusal> {
-    let body = op.body();
-    match (op.kind(), pairing) {
-        (AclOpKind::Genesis { .. }, Some(p)) if is_first => {
-            return Ok(Actor {
-                address: p.address,
-                device: p.device,
-                role: Role::Owner,
-            })
-        }
-        (AclOpKind::Genesis { .. }, _) => return Err(Refusal::SecondGenesis),
-        (AclOpKind::DeviceCertificate { .. }, Some(p)) if p.device == body.author => {
-            // A device introducing itself: its own certificate is its authority.
-            if body.cert_hash != p.cert_hash {
-                return Err(Refusal::CertificateNotValid {
-                    device: p.device,
-                    why: "the op names another certificate than the one it publishes".into(),
-                });
-            }
-            check_cert_time(p, body.time)?;
-            if state
-                .devices
-                .get(&p.device)
-                .is_some_and(|d| d.revoked_by.is_some())
-            {
-                return Err(Refusal::DeviceRevoked(p.device));
-            }
-            let role = state.role(&p.address).ok_or(Refusal::NotAMember(p.address))?;
-            return Ok(Actor {
-                address: p.address,
-                device: p.device,
-                role,
-            });
-        }
-        _ => {}
-    }
-    let (address, role) = state.signer(&body.author, &body.cert_hash, body.time)?;
-    let actor = Actor {
-        address,
-        device: body.author,
-        role,
-    };
-    check_action(&actor, op.kind(), pairing, state, body.time)?;
-    Ok(actor)
-}
-
-/// Whether `actor` may do what `kind` does, in `state` (rules 3 and 4).
-pub(crate) fn check_action(
-    actor: &Actor,
-    kind: &AclOpKind,
-    pairing: Option<&VerifiedPairing>,
-    state: &MemberState,
-    time: i64,
-) -> Result<(), Refusal> {
-    let Actor { address, role, .. } = *actor;
-    let needs_admin = |what: &str| {
-        if role < Role::Admin {
-            Err(Refusal::RoleTooLow {
-                address,
-                role,
-                needed: Role::Admin,
-                what: what.into(),
-            })
-        } else {
-            Ok(())
-        }
-    };
-    let below = |target: Address, target_role: Role| {
-        if role > target_role {
-            Ok(())
-        } else {
-            Err(Refusal::NotBelow {
-                actor: address,
-                actor_role: role,
-                target,
-                target_role,
-            })
-        }
-    };
-    let grantable = |new: Role| {
-        if role > new && new != Role::Owner {
-            Ok(())
-        } else {
-            Err(Refusal::CannotGrant {
-                actor: address,
-                actor_role: role,
-                role: new,
-            })
-        }
-    };
-    match kind {
-        AclOpKind::Genesis { .. } => return Err(Refusal::SecondGenesis),
-        AclOpKind::Add { member, role: new } => {
-            needs_admin("adding members")?;
-            grantable(*new)?;
-            if state.members.contains_key(member) {
-                return Err(Refusal::AlreadyMember(*member));
-            }
-        }
-        AclOpKind::ChangeRole { member, role: new } => {
-            needs_admin("changing roles")?;
-            let current = state.role(member).ok_or(Refusal::NoSuchMember(*member))?;
-            below(*member, current)?;
-            grantable(*new)?;
-        }
-        AclOpKind::Remove { member } => {
-            needs_admin("removing members")?;
-            let current = state.role(member).ok_or(Refusal::NoSuchMember(*member))?;
-            below(*member, current)?;
-        }
-        AclOpKind::RevokeDevice { device } => {
-            let record = state
-                .devices
-                .get(device)
-                .ok_or(Refusal::NoSuchDevice(*device))?;
-            if record.address != address {
-                needs_admin("revoking another member's device")?;
-                if let Some(owner_role) = state.role(&record.address) {
-                    below(record.address, owner_role)?;
-                }
-            }
-        }
-        AclOpKind::DeviceCertificate { .. } => {
-            let p = pairing.ok_or_else(|| Refusal::Unreadable("certificate missing".into()))?;
-            if p.address != address {
-                return Err(Refusal::CertificateForAnotherWallet {
-                    actor: address,
-                    owner: p.address,
-                });
-            }
-            check_cert_time(p, time)?;
-            if state
-                .devices
-                .get(&p.device)
-                .is_some_and(|d| d.revoked_by.is_some())
-            {
-                return Err(Refusal::DeviceRevoked(p.device));
-            }
-        }
-    }
-    Ok(())
-}
 
 /// What a valid restricting op does to its target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -517,7 +201,8 @@ impl Resolution {
             };
             if let Some(mine) = own_restriction {
                 if self.restricts_author_of(log, mine, j)
-                    && self.seniority(log, i, &before) > self.seniority(log, j, &self.before(log, j))
+                    && self.seniority(log, i, &before)
+                        > self.seniority(log, j, &self.before(log, j))
                 {
                     continue;
                 }
@@ -550,7 +235,12 @@ impl Resolution {
         log: &MembershipLog,
         i: usize,
         before: &MemberState,
-    ) -> (Option<Role>, Reverse<usize>, Reverse<usize>, Reverse<AclOpId>) {
+    ) -> (
+        Option<Role>,
+        Reverse<usize>,
+        Reverse<usize>,
+        Reverse<AclOpId>,
+    ) {
         let op = &log.entries[i].op;
         let device = before.devices.get(&op.body().author);
         let member = device.and_then(|d| before.members.get(&d.address));
@@ -610,10 +300,16 @@ impl Resolution {
             }
             match restriction {
                 Restriction::Device(device) => {
-                    return Err(Refusal::DeviceRevokedConcurrently { device, by: op.id() })
+                    return Err(Refusal::DeviceRevokedConcurrently {
+                        device,
+                        by: op.id(),
+                    })
                 }
                 Restriction::Address(address, None) => {
-                    return Err(Refusal::RemovedConcurrently { address, by: op.id() })
+                    return Err(Refusal::RemovedConcurrently {
+                        address,
+                        by: op.id(),
+                    })
                 }
                 Restriction::Address(_, Some(lower)) if lower < authority.effective => {
                     authority.effective = lower;

@@ -23,8 +23,7 @@ use k256::ecdsa::VerifyingKey;
 
 use super::ids::{AclOpId, EnvelopeId, WorkspaceId};
 use super::signature::{
-    domain_digest, sign_digest, verify_digest, DeviceSignature, SignatureCheckError,
-    SIGNATURE_LEN,
+    domain_digest, sign_digest, verify_digest, DeviceSignature, SignatureCheckError, SIGNATURE_LEN,
 };
 use super::wire::{Reader, WireError, Writer};
 use crate::identity::{CertHash, DeviceId, DeviceKey};

@@ -193,8 +193,8 @@ impl Net {
     ) -> AclOp {
         let now = self.tick();
         let i = self.index(name);
-        let op = f(&mut self.replicas[i], now)
-            .unwrap_or_else(|e| panic!("{name} could not act: {e}"));
+        let op =
+            f(&mut self.replicas[i], now).unwrap_or_else(|e| panic!("{name} could not act: {e}"));
         self.publish_op(op.clone());
         self.publish_outbox(i);
         op
