@@ -477,3 +477,44 @@ fn membership_ops_beyond_ones_role_are_refused_everywhere() {
     }
     t.net.assert_converged();
 }
+
+#[test]
+fn writing_into_a_container_before_it_exists_is_refused_and_does_not_block_its_creator() {
+    let mut t = team();
+    let doc = t.doc;
+    // The commenter's next comment will be the map created by its next op; an editor's
+    // modified client writes into that container before it exists.
+    let c = t.net.index("commenter");
+    let cdoc = t.net.replicas[c].workspace().loro();
+    let peer = cdoc.peer_id();
+    let next = cdoc.oplog_vv().get(&peer).copied().unwrap_or(0);
+    let future = loro::ContainerID::new_normal(loro::ID::new(peer, next), loro::ContainerType::Map);
+    let squat = rogue_envelope(&mut t.net, "editor2", 40, |ws| {
+        // Loro's API will not write into a container that does not exist, so forge the op:
+        // make an ordinary trash write, then retarget it in the change's JSON form.
+        let base = ws.loro();
+        let tmp = base.fork();
+        tmp.set_peer_id(base.peer_id()).unwrap();
+        let before = tmp.oplog_vv();
+        tmp.get_map("trash").insert("x", 1).unwrap();
+        tmp.commit();
+        let mut json = tmp
+            .export_json_updates_without_peer_compression(&before, &tmp.oplog_vv())
+            .unwrap();
+        json.changes[0].ops[0].container = future.clone();
+        base.import_json_updates(json).unwrap();
+    });
+    t.net.publish_env(squat.clone());
+    t.net.sync();
+    let reasons = t.net.assert_quarantined_everywhere(&squat);
+    reasons_contain(&reasons, "could not have seen");
+    // The commenter's real comment, which creates that container, is accepted everywhere.
+    let mut id = None;
+    let comment = t.net.edit("commenter", |ws| {
+        id = Some(ws.add_comment(doc, "first!", None, None).unwrap());
+    });
+    assert_eq!(id.unwrap().as_str(), loro::ID::new(peer, next).to_string());
+    t.net.sync();
+    t.net.assert_applied_everywhere(&comment);
+    t.net.assert_converged();
+}

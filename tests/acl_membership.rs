@@ -68,10 +68,16 @@ fn a_removed_editors_concurrent_edits_are_void_everywhere_and_earlier_ones_kept(
             "{:?}",
             r.envelope_outcome(&dependent.id())
         );
-        assert!(r
-            .pending()
+        let pending = r.pending();
+        let entry = pending
             .iter()
-            .any(|p| p.device == dependent.header().device));
+            .find(|p| p.device == dependent.header().device)
+            .expect("the dependent comment is listed as pending");
+        assert!(!entry.blocked_by.is_empty());
+        assert!(entry
+            .blocked_by
+            .iter()
+            .all(|b| *b == void1.id() || *b == void2.id()));
     }
     t.net.assert_converged();
 }

@@ -53,7 +53,8 @@ pub(crate) struct Claims {
 }
 
 impl Claims {
-    /// Records that `envelope` by `device` carries changes `[start, end)` of `peer`.
+    /// Records that `envelope` by `device` carries changes `[start, end)` of `peer`. Returns
+    /// whether this made the peer contested.
     pub(crate) fn claim_peer(
         &mut self,
         peer: u64,
@@ -61,15 +62,21 @@ impl Claims {
         end: i32,
         device: DeviceId,
         envelope: EnvelopeId,
-    ) {
+    ) -> bool {
         let pc = self.peers.entry(peer).or_default();
-        let overlaps = pc
-            .ranges
-            .range(..end)
-            .flat_map(|(s, cs)| cs.iter().map(move |c| (*s, c)))
-            .any(|(s, c)| c.envelope != envelope && s < end && start < c.end);
-        if overlaps {
-            pc.contested = true;
+        let mut newly_contested = false;
+        if !pc.contested {
+            // Existing claims do not overlap each other, so only those starting inside the new
+            // range and the last one starting before it can overlap it.
+            let inside = pc.ranges.range(start..end).flat_map(|(_, cs)| cs.iter());
+            let before = pc.ranges.range(..start).next_back().into_iter();
+            let before = before
+                .flat_map(|(_, cs)| cs.iter())
+                .filter(|c| c.end > start);
+            if inside.chain(before).any(|c| c.envelope != envelope) {
+                pc.contested = true;
+                newly_contested = true;
+            }
         }
         let slot = pc.ranges.entry(start).or_default();
         if !slot.iter().any(|c| c.envelope == envelope) {
@@ -79,6 +86,7 @@ impl Claims {
                 envelope,
             });
         }
+        newly_contested
     }
 
     /// Records that `device` used sequence number `seq` for `envelope`.

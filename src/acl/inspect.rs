@@ -214,7 +214,11 @@ impl Inspector {
         } else {
             self.trace(doc, cid, depth)
         };
-        self.places.insert(cid.clone(), place.clone());
+        // "Unplaced" may only mean the creating op has not arrived yet; never remember it, or a
+        // forged reference to a future container would poison the cache.
+        if place.area != Area::Unplaced {
+            self.places.insert(cid.clone(), place.clone());
+        }
         place
     }
 

@@ -123,20 +123,25 @@ impl Replica {
             Ok((_, role)) if role >= Role::Commenter)
     }
 
-    /// Registers an envelope's peer claims if it qualifies.
-    pub(crate) fn claim_peers(&mut self, id: &EnvelopeId) {
+    /// Registers an envelope's peer claims if it qualifies. Returns whether a peer became
+    /// contested.
+    pub(crate) fn claim_peers(&mut self, id: &EnvelopeId) -> bool {
         if !self.qualifies(id) {
-            return;
+            return false;
         }
-        let Some(h) = self.held.get(id) else { return };
+        let Some(h) = self.held.get(id) else {
+            return false;
+        };
         if h.blob.snapshot {
-            return;
+            return false;
         }
         let device = h.env.header().device;
+        let mut contested = false;
         for (peer, end) in h.blob.end.iter() {
             let start = h.blob.start.get(peer).copied().unwrap_or(0);
-            self.claims.claim_peer(*peer, start, *end, device, *id);
+            contested |= self.claims.claim_peer(*peer, start, *end, device, *id);
         }
+        contested
     }
 
     /// Recounts every peer claim (after the membership changed).
@@ -345,6 +350,11 @@ impl Replica {
         let was = h.status == Status::Applied;
         let is = status == Status::Applied;
         h.status = status;
+        if is {
+            self.unsettled.remove(id);
+        } else {
+            self.unsettled.insert(*id);
+        }
         if was != is {
             self.transitions.push((*id, is));
         }
@@ -354,8 +364,9 @@ impl Replica {
     pub(crate) fn release(&mut self, now: i64, include_quarantined: bool) {
         loop {
             let mut candidates: Vec<(i64, EnvelopeId)> = self
-                .held
+                .unsettled
                 .iter()
+                .filter_map(|id| self.held.get(id).map(|h| (id, h)))
                 .filter(|(_, h)| match &h.status {
                     Status::Applied => false,
                     Status::Pending(_) => true,
@@ -387,6 +398,12 @@ impl Replica {
         self.resolution = super::resolve::Resolution::compute(&self.log);
         self.heads_cache.clear();
         self.recount_claims();
+        self.settle_all(now);
+    }
+
+    /// Judges every held envelope again: if one that is applied is now void, rebuilds the
+    /// document; otherwise applies whatever became valid.
+    pub(crate) fn settle_all(&mut self, now: i64) {
         let applied: Vec<EnvelopeId> = self
             .held
             .iter()

@@ -418,7 +418,7 @@ impl Replica {
                     device: Some(device),
                     address: self.address_of(&device),
                     reason: reason.clone(),
-                    may_be_released: true,
+                    may_be_released: !reason.is_permanent(),
                     bytes: h.env.encode(),
                 });
             }
@@ -431,7 +431,7 @@ impl Replica {
                     device: Some(device),
                     address: self.address_of(&device),
                     reason: reason.clone(),
-                    may_be_released: true,
+                    may_be_released: !reason.is_permanent(),
                     bytes: op.encode(),
                 });
             }
@@ -449,6 +449,7 @@ impl Replica {
                     item: QuarantinedItem::Envelope(*id),
                     device: h.env.header().device,
                     missing: m.clone(),
+                    blocked_by: self.quarantined_holding(&m.changes),
                 }),
                 _ => None,
             })
@@ -457,6 +458,7 @@ impl Replica {
             out.push(PendingEntry {
                 item: QuarantinedItem::AclOp(*id),
                 device: op.body().author,
+                blocked_by: Vec::new(),
                 missing: {
                     let mut m = self.op_missing(op, i64::MAX / 2);
                     if m.acl_ops.is_empty() {
@@ -467,6 +469,23 @@ impl Replica {
             });
         }
         out
+    }
+
+    /// Quarantined envelopes that carry any of these changes: what a pending envelope is
+    /// really stuck behind.
+    fn quarantined_holding(&self, changes: &[loro::ID]) -> Vec<EnvelopeId> {
+        self.held
+            .iter()
+            .filter(|(_, h)| matches!(h.status, Status::Quarantined(_)))
+            .filter(|(_, h)| {
+                changes.iter().any(|c| {
+                    let start = h.blob.start.get(&c.peer).copied().unwrap_or(0);
+                    let end = h.blob.end.get(&c.peer).copied().unwrap_or(0);
+                    start <= c.counter && c.counter < end
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Where an envelope stands, if this replica holds it.

@@ -148,6 +148,9 @@ pub struct PendingEntry {
     pub device: DeviceId,
     /// What it waits for.
     pub missing: Missing,
+    /// Quarantined envelopes carrying changes it builds on: until they are released, it cannot
+    /// be applied (a change that builds on a void change is void too).
+    pub blocked_by: Vec<EnvelopeId>,
 }
 
 /// Something a replica produced that the transport must deliver to the other replicas.

@@ -186,3 +186,24 @@ pub enum Refusal {
         seq: u64,
     },
 }
+
+impl Refusal {
+    /// Whether no later membership change can make the refused item acceptable (it is
+    /// unreadable, forged, foreign, malformed, or something nobody may do).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Refusal::Unreadable(_)
+                | Refusal::OtherWorkspace(_)
+                | Refusal::SecondGenesis
+                | Refusal::BadSignature
+                | Refusal::BadPayload(_)
+                | Refusal::UndeclaredPeers { .. }
+                | Refusal::DatedBeforeItsPast
+                | Refusal::Forbidden { .. }
+                | Refusal::PeerOfAnotherDevice { .. }
+                | Refusal::PeerContested { .. }
+                | Refusal::SequenceReused { .. }
+        )
+    }
+}

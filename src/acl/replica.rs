@@ -4,7 +4,7 @@
 //! a transport drive it: they hand it bytes and a clock reading, persist what it accepts, and
 //! deliver what it produces. It does no I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k256::ecdsa::VerifyingKey;
 use loro::{ExportMode, IdSpan, LoroDoc};
@@ -72,6 +72,8 @@ pub struct Replica {
     pub(crate) shadow: LoroDoc,
     pub(crate) inspector: Inspector,
     pub(crate) held: BTreeMap<EnvelopeId, Held>,
+    /// Held envelopes that are not applied (pending or quarantined).
+    pub(crate) unsettled: BTreeSet<EnvelopeId>,
     /// Unreadable, foreign or forged items: (bytes, what, reason).
     pub(crate) rejected: Vec<super::outcome::QuarantineEntry>,
     pub(crate) claims: Claims,
@@ -201,6 +203,7 @@ impl Replica {
             shadow,
             inspector: Inspector::new(),
             held: BTreeMap::new(),
+            unsettled: BTreeSet::new(),
             rejected: Vec::new(),
             claims: Claims::default(),
             keys: HashMap::new(),
@@ -361,32 +364,18 @@ impl Replica {
                 status: Status::Pending(Default::default()),
             },
         );
+        self.unsettled.insert(id);
         let was_reused = self.claims.seq_reused(device, seq);
         self.claims.claim_seq(device, seq, id);
-        self.claim_peers(&id);
-        if !was_reused && self.claims.seq_reused(device, seq) {
-            // An equivocation voids the other envelope too, wherever it stands.
-            self.reconcile(now);
+        let contested = self.claim_peers(&id);
+        if contested || (!was_reused && self.claims.seq_reused(device, seq)) {
+            // A contested peer or an equivocation voids other envelopes too, wherever they
+            // stand: judge everything again, rebuilding if something applied became void.
+            self.settle_all(now);
             return self.status_outcome(&id);
         }
         self.judge_and_settle(&id, now, false);
-        if self.contested_applied() {
-            self.rebuild(now);
-        }
         self.status_outcome(&id)
-    }
-
-    /// Whether an applied envelope carries a peer that just became contested.
-    fn contested_applied(&self) -> bool {
-        self.held.values().any(|h| {
-            h.status == Status::Applied
-                && !h.blob.snapshot
-                && h.env
-                    .header()
-                    .peers
-                    .iter()
-                    .any(|p| self.claims.owner(*p) == super::claims::PeerOwner::Contested)
-        })
     }
 
     pub(crate) fn judge_and_settle(&mut self, id: &EnvelopeId, now: i64, in_doc: bool) {
@@ -501,6 +490,7 @@ impl Replica {
                 status: Status::Pending(Default::default()),
             },
         );
+        self.unsettled.insert(id);
         self.claims.claim_seq(self.me.device(), self.seq + 1, id);
         self.claim_peers(&id);
         match self.judge(&id, now) {
@@ -524,6 +514,7 @@ impl Replica {
     }
 
     fn forget(&mut self, id: &EnvelopeId) {
+        self.unsettled.remove(id);
         if let Some(h) = self.held.remove(id) {
             self.claims
                 .forget(id, h.env.header().device, h.env.header().seq);
