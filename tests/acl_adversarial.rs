@@ -518,3 +518,57 @@ fn writing_into_a_container_before_it_exists_is_refused_and_does_not_block_its_c
     t.net.assert_applied_everywhere(&comment);
     t.net.assert_converged();
 }
+
+#[test]
+fn a_removed_member_cannot_void_others_work_by_copying_their_peer() {
+    let mut t = team();
+    let doc = t.doc;
+    let honest = t
+        .net
+        .edit("editor", |ws| ws.append_body(doc, " one").unwrap());
+    t.net.sync();
+    let c = t.net.index("commenter");
+    let old_heads = t.net.replicas[c].log().heads();
+    let commenter = t.commenter.address();
+    t.net.act("admin", |r, now| r.remove_member(commenter, now));
+    t.net.sync();
+    // After the removal, the commenter's modified client copies the editor's peer, citing the
+    // membership as it was before the removal.
+    let peer = honest.header().peers[0];
+    let rogue = LoroDoc::new();
+    rogue.set_peer_id(peer).unwrap();
+    rogue.get_map("trash").insert("x", 1).unwrap();
+    rogue.commit();
+    let now = t.net.tick();
+    let r = &t.net.replicas[c];
+    let header = EnvelopeHeader {
+        version: HEADER_VERSION,
+        workspace: r.workspace_id(),
+        epoch: 0,
+        device: r.identity().device(),
+        cert_hash: r.identity().cert_hash(),
+        seq: 1,
+        time: now.unix_timestamp(),
+        peers: vec![peer],
+        acl_heads: old_heads,
+        nonce: vec![],
+    };
+    let copy = Envelope::seal(
+        header,
+        rogue.export(ExportMode::all_updates()).unwrap(),
+        &t.net.keys[c],
+    )
+    .unwrap();
+    t.net.publish_env(copy.clone());
+    t.net.sync();
+    // Its Loro ids are ones the remover had seen, but they belong to the editor's device.
+    reasons_contain(
+        &t.net.assert_quarantined_everywhere(&copy),
+        "belongs to device",
+    );
+    t.net.assert_applied_everywhere(&honest);
+    for r in &t.net.replicas {
+        assert_eq!(r.workspace().body(doc).unwrap(), "hello one");
+    }
+    t.net.assert_converged();
+}

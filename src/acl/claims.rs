@@ -10,7 +10,12 @@
 //! from replica to replica.
 //!
 //! Only envelopes whose device signs for a member who may write at the membership heads it cites
-//! count as claims, so outsiders and viewers cannot contest anyone's peer.
+//! count as claims, so outsiders and viewers cannot contest anyone's peer. Claims come in two
+//! strengths: a *firm* claim is made by a member nobody has restricted since the heads it cites;
+//! a *kept* claim by a member who has since been removed, demoted or revoked, for changes the
+//! restricting op had seen (those changes stay valid). A kept claim never contests a firm one —
+//! it is simply ignored where they overlap — because Loro ids can be copied, and "the remover had
+//! seen these ids" must not let a removed member take over an active member's peer.
 //!
 //! Likewise a device that signs two different envelopes with one sequence number has
 //! equivocated, and both are refused everywhere.
@@ -20,18 +25,36 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::crypto::EnvelopeId;
 use crate::identity::DeviceId;
 
+/// How strongly an envelope claims its peers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Strength {
+    /// Its author has not been restricted since the heads it cites.
+    Firm,
+    /// Its author has been restricted since, by ops that had seen it.
+    Kept,
+}
+
 #[derive(Clone, Debug)]
 struct Claim {
+    start: i32,
     end: i32,
     device: DeviceId,
     envelope: EnvelopeId,
 }
 
+impl Claim {
+    fn overlaps(&self, other: &Claim) -> bool {
+        self.envelope != other.envelope && self.start < other.end && other.start < self.end
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct PeerClaims {
-    /// By start counter.
-    ranges: BTreeMap<i32, Vec<Claim>>,
+    /// Firm claims by start counter; they never overlap unless `contested`.
+    firm: BTreeMap<i32, Vec<Claim>>,
     contested: bool,
+    /// Kept claims (rare: only removed members' changes).
+    kept: Vec<Claim>,
 }
 
 /// Whose a peer is.
@@ -54,39 +77,50 @@ pub(crate) struct Claims {
 
 impl Claims {
     /// Records that `envelope` by `device` carries changes `[start, end)` of `peer`. Returns
-    /// whether this made the peer contested.
+    /// whether this may have changed who owns the peer in a way that voids applied changes
+    /// (the peer became contested).
     pub(crate) fn claim_peer(
         &mut self,
         peer: u64,
-        start: i32,
-        end: i32,
-        device: DeviceId,
-        envelope: EnvelopeId,
+        claim: (i32, i32, DeviceId, EnvelopeId),
+        strength: Strength,
     ) -> bool {
+        let (start, end, device, envelope) = claim;
+        let claim = Claim {
+            start,
+            end,
+            device,
+            envelope,
+        };
         let pc = self.peers.entry(peer).or_default();
-        let mut newly_contested = false;
-        if !pc.contested {
-            // Existing claims do not overlap each other, so only those starting inside the new
-            // range and the last one starting before it can overlap it.
-            let inside = pc.ranges.range(start..end).flat_map(|(_, cs)| cs.iter());
-            let before = pc.ranges.range(..start).next_back().into_iter();
-            let before = before
-                .flat_map(|(_, cs)| cs.iter())
-                .filter(|c| c.end > start);
-            if inside.chain(before).any(|c| c.envelope != envelope) {
-                pc.contested = true;
-                newly_contested = true;
+        match strength {
+            Strength::Kept => {
+                let before = owner_of(pc);
+                if !pc.kept.iter().any(|c| c.envelope == envelope) {
+                    pc.kept.push(claim);
+                }
+                before != PeerOwner::Contested && owner_of(pc) == PeerOwner::Contested
+            }
+            Strength::Firm => {
+                let mut newly_contested = false;
+                if !pc.contested {
+                    // Firm claims do not overlap each other, so only those starting inside the
+                    // new range and the last one starting before it can overlap it.
+                    let inside = pc.firm.range(start..end).flat_map(|(_, cs)| cs.iter());
+                    let before = pc.firm.range(..start).next_back().into_iter();
+                    let before = before.flat_map(|(_, cs)| cs.iter());
+                    if inside.chain(before).any(|c| c.overlaps(&claim)) {
+                        pc.contested = true;
+                        newly_contested = true;
+                    }
+                }
+                let slot = pc.firm.entry(start).or_default();
+                if !slot.iter().any(|c| c.envelope == envelope) {
+                    slot.push(claim);
+                }
+                newly_contested
             }
         }
-        let slot = pc.ranges.entry(start).or_default();
-        if !slot.iter().any(|c| c.envelope == envelope) {
-            slot.push(Claim {
-                end,
-                device,
-                envelope,
-            });
-        }
-        newly_contested
     }
 
     /// Records that `device` used sequence number `seq` for `envelope`.
@@ -100,10 +134,11 @@ impl Claims {
             set.remove(envelope);
         }
         for pc in self.peers.values_mut() {
-            for cs in pc.ranges.values_mut() {
+            for cs in pc.firm.values_mut() {
                 cs.retain(|c| c.envelope != *envelope);
             }
-            pc.ranges.retain(|_, cs| !cs.is_empty());
+            pc.firm.retain(|_, cs| !cs.is_empty());
+            pc.kept.retain(|c| c.envelope != *envelope);
         }
     }
 
@@ -113,19 +148,38 @@ impl Claims {
     }
 
     pub(crate) fn owner(&self, peer: u64) -> PeerOwner {
-        let Some(pc) = self.peers.get(&peer) else {
-            return PeerOwner::Unknown;
-        };
-        if pc.contested {
-            return PeerOwner::Contested;
-        }
-        match pc.ranges.get(&0).and_then(|cs| cs.first()) {
-            Some(c) => PeerOwner::Device(c.device),
-            None => PeerOwner::Unknown,
-        }
+        self.peers.get(&peer).map_or(PeerOwner::Unknown, owner_of)
     }
 
     pub(crate) fn seq_reused(&self, device: DeviceId, seq: u64) -> bool {
         self.seqs.get(&(device, seq)).is_some_and(|s| s.len() > 1)
+    }
+}
+
+fn owner_of(pc: &PeerClaims) -> PeerOwner {
+    if pc.contested {
+        return PeerOwner::Contested;
+    }
+    if let Some(c) = pc.firm.get(&0).and_then(|cs| cs.first()) {
+        return PeerOwner::Device(c.device);
+    }
+    // Kept claims count only where no firm claim overlaps them; among themselves, an overlap
+    // is a contest like any other.
+    let firm: Vec<&Claim> = pc.firm.values().flatten().collect();
+    let kept: Vec<&Claim> = pc
+        .kept
+        .iter()
+        .filter(|k| !firm.iter().any(|f| f.overlaps(k)))
+        .collect();
+    if kept
+        .iter()
+        .enumerate()
+        .any(|(i, a)| kept[i + 1..].iter().any(|b| a.overlaps(b)))
+    {
+        return PeerOwner::Contested;
+    }
+    match kept.iter().find(|k| k.start == 0) {
+        Some(k) => PeerOwner::Device(k.device),
+        None => PeerOwner::Unknown,
     }
 }

@@ -6,14 +6,14 @@ use std::rc::Rc;
 
 use loro::{EncodedBlobMode, Frontiers, LoroDoc, VersionVector, ID};
 
-use super::claims::PeerOwner;
+use super::claims::{PeerOwner, Strength};
 use super::inspect::Spans;
 use super::log::PositionSet;
 use super::outcome::Missing;
 use super::policy::{self, Write, WriteSummary};
 use super::refusal::Refusal;
 use super::replica::Replica;
-use super::resolve::MemberState;
+use super::resolve::{MemberState, Restriction};
 use super::role::Role;
 use crate::crypto::{AclOpId, Envelope, EnvelopeId};
 use crate::model::Workspace;
@@ -109,37 +109,61 @@ impl Replica {
         Some(entry)
     }
 
-    /// Whether an envelope's device signs for a member who may write at its cited heads; only
-    /// such envelopes claim peer ids.
-    pub(crate) fn qualifies(&mut self, id: &EnvelopeId) -> bool {
-        let Some(h) = self.held.get(id) else {
-            return false;
-        };
+    /// How strongly an envelope claims its peers (see [`super::claims`]): not at all unless its
+    /// device signs for a member who may write at its cited heads and was not removed by an op
+    /// that had not seen it; firmly if nobody has restricted the member since those heads.
+    pub(crate) fn claim_strength(&mut self, id: &EnvelopeId) -> Option<Strength> {
+        let h = self.held.get(id)?;
+        if h.blob.snapshot {
+            return None;
+        }
         let header = h.env.header().clone();
-        let Some(state) = self.heads_state(&header.acl_heads) else {
-            return false;
-        };
-        matches!(state.0.signer(&header.device, &header.cert_hash, header.time),
-            Ok((_, role)) if role >= Role::Commenter)
+        let end = h.blob.end.clone();
+        let state = self.heads_state(&header.acl_heads)?;
+        let authority = self
+            .resolution
+            .change_authority(
+                &self.log,
+                &state.0,
+                &state.1,
+                &header.device,
+                &header.cert_hash,
+                header.time,
+                &end,
+            )
+            .ok()
+            .filter(|a| a.effective >= Role::Commenter)?;
+        let restricted = self
+            .resolution
+            .restrictions_outside(&self.log, &state.1, &authority.address, &header.device)
+            .into_iter()
+            .any(|(_, r)| match r {
+                Restriction::Address(_, Some(role)) => role < authority.role_at_heads,
+                Restriction::Address(_, None) | Restriction::Device(_) => true,
+            });
+        Some(if restricted {
+            Strength::Kept
+        } else {
+            Strength::Firm
+        })
     }
 
-    /// Registers an envelope's peer claims if it qualifies. Returns whether a peer became
+    /// Registers an envelope's peer claims, if it makes any. Returns whether a peer became
     /// contested.
     pub(crate) fn claim_peers(&mut self, id: &EnvelopeId) -> bool {
-        if !self.qualifies(id) {
+        let Some(strength) = self.claim_strength(id) else {
             return false;
-        }
+        };
         let Some(h) = self.held.get(id) else {
             return false;
         };
-        if h.blob.snapshot {
-            return false;
-        }
         let device = h.env.header().device;
         let mut contested = false;
         for (peer, end) in h.blob.end.iter() {
             let start = h.blob.start.get(peer).copied().unwrap_or(0);
-            contested |= self.claims.claim_peer(*peer, start, *end, device, *id);
+            contested |= self
+                .claims
+                .claim_peer(*peer, (start, *end, device, *id), strength);
         }
         contested
     }

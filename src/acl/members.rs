@@ -327,6 +327,27 @@ impl Replica {
                 .as_ref()
                 == Some(address)
         };
+        let kind = match action {
+            Action::AddMember { member, role } => Some(AclOpKind::Add {
+                member: *member,
+                role: *role,
+            }),
+            Action::ChangeRole { member, role } => Some(AclOpKind::ChangeRole {
+                member: *member,
+                role: *role,
+            }),
+            Action::RemoveMember { member } => Some(AclOpKind::Remove { member: *member }),
+            Action::RevokeDevice { device } => Some(AclOpKind::RevokeDevice { device: *device }),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let actor = Actor {
+                address: *address,
+                device: self.me.device(),
+                role,
+            };
+            return check_action(&actor, &kind, None, state, i64::MAX);
+        }
         let write = match action {
             Action::EditDocs => Write::Docs,
             Action::EditBoards => Write::Boards,
@@ -349,27 +370,8 @@ impl Replica {
                 comment: c.to_string(),
                 own: own(c),
             },
-            member_action => {
-                let kind = match member_action {
-                    Action::AddMember { member, role } => AclOpKind::Add {
-                        member: *member,
-                        role: *role,
-                    },
-                    Action::ChangeRole { member, role } => AclOpKind::ChangeRole {
-                        member: *member,
-                        role: *role,
-                    },
-                    Action::RemoveMember { member } => AclOpKind::Remove { member: *member },
-                    Action::RevokeDevice { device } => AclOpKind::RevokeDevice { device: *device },
-                    _ => unreachable!("content actions are handled above"),
-                };
-                let actor = Actor {
-                    address: *address,
-                    device: self.me.device(),
-                    role,
-                };
-                return check_action(&actor, &kind, None, state, i64::MAX);
-            }
+            // Membership actions returned above.
+            _ => return Ok(()),
         };
         let authority = ChangeAuthority {
             address: *address,

@@ -284,6 +284,9 @@ impl Replica {
     /// with a reason or pending on what they wait for.
     pub fn receive_envelope(&mut self, bytes: &[u8], now: OffsetDateTime) -> Receipt {
         let now = unix(now);
+        if !self.waiting_ops.is_empty() && self.admit_waiting(now) {
+            self.reconcile(now);
+        }
         let outcome = self.receive_envelope_inner(bytes, now);
         if matches!(outcome, Outcome::Applied) {
             self.release(now, false);
