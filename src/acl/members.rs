@@ -94,12 +94,8 @@ impl Replica {
         if self.log.contains(&id) || self.waiting_ops.contains_key(&id) {
             return AclOutcome::Duplicate;
         }
-        if let Some(r) = self
-            .rejected
-            .iter()
-            .find(|r| r.item == QuarantinedItem::AclOp(id))
-        {
-            return AclOutcome::Refused(r.reason.clone());
+        if let Some(r) = self.already_rejected(QuarantinedItem::AclOp(id), bytes) {
+            return AclOutcome::Refused(r);
         }
         let author = op.body().author;
         match self.check_op_structure(&op) {

@@ -111,7 +111,7 @@ pub struct AclReceipt {
 }
 
 /// What a quarantine entry holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum QuarantinedItem {
     /// A change envelope.
     Envelope(EnvelopeId),

@@ -17,7 +17,7 @@ use super::inspect::Inspector;
 use super::judge::{Blob, HeadsState, Held, Status, Verdict};
 use super::log::MembershipLog;
 use super::op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
-use super::outcome::{Effects, Outcome, Outgoing, Receipt};
+use super::outcome::{Effects, Outcome, Outgoing, QuarantinedItem, Receipt};
 use super::refusal::Refusal;
 use super::resolve::Resolution;
 use super::state::check_cert_time;
@@ -76,6 +76,8 @@ pub struct Replica {
     pub(crate) unsettled: BTreeSet<EnvelopeId>,
     /// Unreadable, foreign or forged items: (bytes, what, reason).
     pub(crate) rejected: Vec<super::outcome::QuarantineEntry>,
+    /// Positions in `rejected` by item, to answer repeats without a scan.
+    pub(crate) rejected_index: HashMap<QuarantinedItem, Vec<usize>>,
     pub(crate) claims: Claims,
     pub(crate) keys: HashMap<DeviceId, VerifyingKey>,
     pub(crate) heads_cache: HashMap<Vec<AclOpId>, HeadsState>,
@@ -205,6 +207,7 @@ impl Replica {
             held: BTreeMap::new(),
             unsettled: BTreeSet::new(),
             rejected: Vec::new(),
+            rejected_index: HashMap::new(),
             claims: Claims::default(),
             keys: HashMap::new(),
             heads_cache: HashMap::new(),
@@ -257,13 +260,29 @@ impl Replica {
             .or_insert_with(|| device.verifying_key())
     }
 
+    /// The reason these exact bytes were rejected before, if they were.
+    pub(crate) fn already_rejected(&self, item: QuarantinedItem, bytes: &[u8]) -> Option<Refusal> {
+        self.rejected_index
+            .get(&item)?
+            .iter()
+            .map(|&i| &self.rejected[i])
+            .find(|e| e.bytes == bytes)
+            .map(|e| e.reason.clone())
+    }
+
     pub(crate) fn reject(
         &mut self,
         bytes: &[u8],
-        item: super::outcome::QuarantinedItem,
+        item: QuarantinedItem,
         device: Option<DeviceId>,
         reason: Refusal,
     ) {
+        if item != QuarantinedItem::Unreadable {
+            self.rejected_index
+                .entry(item)
+                .or_default()
+                .push(self.rejected.len());
+        }
         self.rejected.push(super::outcome::QuarantineEntry {
             item,
             device,
@@ -298,7 +317,6 @@ impl Replica {
     }
 
     fn receive_envelope_inner(&mut self, bytes: &[u8], now: i64) -> Outcome {
-        use super::outcome::QuarantinedItem;
         let env = match Envelope::decode(bytes) {
             Ok(e) => e,
             Err(e) => {
@@ -309,17 +327,12 @@ impl Replica {
         };
         let id = env.id();
         let header = env.header();
-        if let Some(h) = self.held.get(&id) {
-            // Same header and payload; if the signature differs, the copy is simply ignored.
-            let _ = h;
+        if self.held.contains_key(&id) {
+            // Same header and payload; a copy with another signature is simply ignored.
             return Outcome::Duplicate;
         }
-        if let Some(r) = self
-            .rejected
-            .iter()
-            .find(|r| r.item == QuarantinedItem::Envelope(id) && r.bytes == bytes)
-        {
-            return Outcome::Quarantined(r.reason.clone());
+        if let Some(r) = self.already_rejected(QuarantinedItem::Envelope(id), bytes) {
+            return Outcome::Quarantined(r);
         }
         let device = header.device;
         let structural = if header.workspace != self.workspace_id {
