@@ -108,6 +108,21 @@ impl Inspector {
         let mut summary = WriteSummary::default();
         let mut new_comments: BTreeMap<String, Vec<Option<Address>>> = BTreeMap::new();
         for (&peer, &(start, end)) in &spans.0 {
+            // Most changes (typing, moving cards) write only areas where the container alone
+            // decides; read the ops themselves only when keys or deletions matter.
+            let len = usize::try_from(end - start).unwrap_or(0);
+            let mut needs_ops = false;
+            for cid in doc.get_changed_containers_in(ID::new(peer, start), len) {
+                match self.container_write(doc, &cid, spans, causal) {
+                    Some(w) => {
+                        summary.writes.insert(w);
+                    }
+                    None => needs_ops = true,
+                }
+            }
+            if !needs_ops {
+                continue;
+            }
             for change in doc.export_json_in_id_span(IdSpan::new(peer, start, end)) {
                 for op in &change.ops {
                     if op.counter < start || op.counter >= end {
@@ -131,6 +146,36 @@ impl Inspector {
             });
         }
         summary
+    }
+
+    /// The write a container implies whatever the op, or `None` if the ops must be read (tree
+    /// roots, where deleting is purging; the comment list and comments, where keys matter).
+    fn container_write(
+        &mut self,
+        doc: &LoroDoc,
+        cid: &ContainerID,
+        spans: &Spans,
+        causal: &VersionVector,
+    ) -> Option<Write> {
+        let place = self.locate(doc, cid, 0);
+        if place
+            .created
+            .iter()
+            .any(|c| !causal.includes_id(*c) && !spans.contains(*c))
+        {
+            return Some(Write::Unplaced);
+        }
+        let is_root = matches!(cid, ContainerID::Root { .. }) && !cid.is_mergeable();
+        match place.area {
+            Area::Settings => Some(Write::Settings),
+            Area::Docs | Area::Boards if is_root => None,
+            Area::Docs => Some(Write::Docs),
+            Area::Boards => Some(Write::Boards),
+            Area::Trash => Some(Write::Trash),
+            Area::Unknown(name) => Some(Write::UnknownArea(name)),
+            Area::Unplaced => Some(Write::Unplaced),
+            Area::CommentList | Area::Comment(_) => None,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
