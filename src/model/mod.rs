@@ -8,6 +8,7 @@ mod boards;
 mod comments;
 mod docs;
 mod export;
+mod inspect;
 mod schema;
 mod trash;
 mod values;

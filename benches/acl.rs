@@ -1,0 +1,245 @@
+//! Access control on the receiving side: verify + inspect + apply of a one-keystroke envelope on
+//! a kept shadow, of a 1,000-op batch, and of a refused keystroke (which re-forks the shadow).
+//! Only the receiving replica's work is timed; the sender's is done outside the clock.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use loro::ExportMode;
+use time::OffsetDateTime;
+use weft::acl::{DeviceIdentity, Outcome, Replica, ReplicaConfig, Role};
+use weft::crypto::envelope::HEADER_VERSION;
+use weft::crypto::{Envelope, EnvelopeHeader};
+use weft::identity::{DeviceKey, LocalWallet, PairingCertificate, PairingRequest, VerifyPolicy};
+use weft::model::{Clock, ItemId, Workspace};
+
+const T0: i64 = 1_790_000_000;
+const BODY_CHARS: usize = 2_000;
+
+fn at(t: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(t).unwrap()
+}
+
+fn config() -> ReplicaConfig {
+    ReplicaConfig {
+        policy: VerifyPolicy::default(),
+        clock: Clock::Fixed(T0 * 1000),
+        ..ReplicaConfig::default()
+    }
+}
+
+fn identity(wallet: &LocalWallet) -> (DeviceKey, DeviceIdentity) {
+    let key = DeviceKey::generate();
+    let request = PairingRequest::new(wallet.address(), key.id(), at(T0 - 86_400));
+    let cert = PairingCertificate::sign_with(&request, wallet).unwrap();
+    let id = DeviceIdentity::new(key.clone(), cert, &VerifyPolicy::default()).unwrap();
+    (key, id)
+}
+
+/// An editor and a receiving replica (a viewer) that has accepted everything so far, with one
+/// document of `BODY_CHARS` characters.
+struct Pair {
+    editor: Replica,
+    receiver: Replica,
+    commenter: Replica,
+    commenter_key: DeviceKey,
+    doc: ItemId,
+    now: i64,
+}
+
+fn pair() -> Pair {
+    let (owner_w, editor_w, viewer_w, commenter_w) = (
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+    );
+    let (owner, founding) =
+        Replica::create("bench", identity(&owner_w).1, config(), at(T0)).unwrap();
+    let mut owner = owner;
+    let genesis = founding.genesis.encode();
+    let mut editor = Replica::join(&genesis, identity(&editor_w).1, config()).unwrap();
+    let mut receiver = Replica::join(&genesis, identity(&viewer_w).1, config()).unwrap();
+    let (commenter_key, commenter_id) = identity(&commenter_w);
+    let mut commenter = Replica::join(&genesis, commenter_id, config()).unwrap();
+    let mut now = T0 + 1;
+    let mut acl = vec![
+        owner
+            .add_member(editor_w.address(), Role::Editor, at(now))
+            .unwrap(),
+        owner
+            .add_member(viewer_w.address(), Role::Viewer, at(now))
+            .unwrap(),
+        owner
+            .add_member(commenter_w.address(), Role::Commenter, at(now))
+            .unwrap(),
+    ];
+    let mut envs = vec![founding.first.encode()];
+    for r in [&mut editor, &mut receiver, &mut commenter] {
+        for op in &acl {
+            r.receive_acl_op(&op.encode(), at(now));
+        }
+    }
+    now += 1;
+    acl = vec![
+        editor.publish_device_certificate(at(now)).unwrap(),
+        receiver.publish_device_certificate(at(now)).unwrap(),
+        commenter.publish_device_certificate(at(now)).unwrap(),
+    ];
+    let mut doc = None;
+    {
+        let ws = editor.workspace();
+        let d = ws.create_doc("Bench", None).unwrap();
+        ws.set_body(d, &"lorem ipsum ".repeat(BODY_CHARS / 12 + 1)[..BODY_CHARS])
+            .unwrap();
+        doc = doc.or(Some(d));
+    }
+    now += 1;
+    for r in [&mut owner, &mut receiver, &mut commenter] {
+        for op in &acl {
+            r.receive_acl_op(&op.encode(), at(now));
+        }
+    }
+    envs.push(editor.local_commit(at(now)).unwrap().unwrap().encode());
+    for r in [&mut receiver, &mut commenter, &mut editor] {
+        for op in &acl {
+            r.receive_acl_op(&op.encode(), at(now));
+        }
+        for e in &envs {
+            r.receive_envelope(e, at(now));
+        }
+    }
+    Pair {
+        editor,
+        receiver,
+        commenter,
+        commenter_key,
+        doc: doc.unwrap(),
+        now,
+    }
+}
+
+/// Types `n` characters at pseudo-random positions in one local change and seals it.
+fn type_chars(p: &mut Pair, n: usize, seed: &mut u64) -> Vec<u8> {
+    let ws = p.editor.workspace();
+    let mut text = ws.text(p.doc).unwrap();
+    for _ in 0..n {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let pos = (*seed >> 33) as usize % (text.len_chars() + 1);
+        text.insert(pos, "x").unwrap();
+    }
+    ws.commit();
+    p.now += 1;
+    p.editor.local_commit(at(p.now)).unwrap().unwrap().encode()
+}
+
+fn receive(p: &mut Pair, bytes: &[u8]) -> Duration {
+    let start = Instant::now();
+    let receipt = p.receiver.receive_envelope(bytes, at(p.now));
+    let took = start.elapsed();
+    assert_eq!(receipt.outcome, Outcome::Applied);
+    took
+}
+
+fn typing(c: &mut Criterion) {
+    let mut p = pair();
+    let mut seed = 1;
+    let sample = type_chars(&mut p, 1, &mut seed);
+    receive(&mut p, &sample);
+    c.bench_function("acl/decode_and_verify_signature (keystroke)", |b| {
+        b.iter(|| {
+            let env = Envelope::decode(&sample).unwrap();
+            env.verify_signature().unwrap();
+        })
+    });
+    c.bench_function(
+        "acl/receive_keystroke (verify+inspect+apply, kept shadow)",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let bytes = type_chars(&mut p, 1, &mut seed);
+                    total += receive(&mut p, &bytes);
+                }
+                total
+            })
+        },
+    );
+}
+
+fn batch(c: &mut Criterion) {
+    let mut p = pair();
+    let mut seed = 7;
+    let mut group = c.benchmark_group("acl");
+    group.sample_size(20);
+    group.bench_function("receive_1000_op_batch (verify+inspect+apply)", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let bytes = type_chars(&mut p, 1_000, &mut seed);
+                total += receive(&mut p, &bytes);
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+/// A commenter's modified client types into the document body: inspected in the shadow,
+/// refused, and the shadow re-forked from the document.
+fn refused(c: &mut Criterion) {
+    let mut p = pair();
+    let mut seq = 100;
+    c.bench_function(
+        "acl/refuse_keystroke (inspect, refuse, re-fork shadow)",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    seq += 1;
+                    p.now += 1;
+                    let bytes = rogue_keystroke(&p, seq);
+                    let start = Instant::now();
+                    let receipt = p.receiver.receive_envelope(&bytes, at(p.now));
+                    total += start.elapsed();
+                    assert!(matches!(receipt.outcome, Outcome::Quarantined(_)));
+                }
+                total
+            })
+        },
+    );
+}
+
+fn rogue_keystroke(p: &Pair, seq: u64) -> Vec<u8> {
+    let r = &p.commenter;
+    let doc = r.workspace().loro().fork();
+    let before = doc.oplog_vv();
+    let ws = Workspace::open_replica(doc, "rogue", Clock::Fixed(0));
+    ws.text(p.doc).unwrap().insert(0, "!").unwrap();
+    ws.commit();
+    let payload = ws.loro().export(ExportMode::updates(&before)).unwrap();
+    let header = EnvelopeHeader {
+        version: HEADER_VERSION,
+        workspace: r.workspace_id(),
+        epoch: 0,
+        device: p.commenter_key.id(),
+        cert_hash: r.identity().cert_hash(),
+        seq,
+        time: p.now,
+        peers: vec![ws.loro().peer_id()],
+        acl_heads: r.log().heads(),
+        nonce: vec![],
+    };
+    Envelope::seal(header, payload, &p.commenter_key)
+        .unwrap()
+        .encode()
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+    targets = typing, batch, refused
+}
+criterion_main!(benches);

@@ -1,0 +1,166 @@
+//! Whether one membership op is allowed by the state before it (rules 1–4 of [`super::log`]).
+
+use super::op::{AclOp, AclOpKind};
+use super::refusal::Refusal;
+use super::role::Role;
+use super::state::{check_cert_time, MemberState};
+use crate::identity::{Address, DeviceId, VerifiedPairing};
+
+/// Who signed an op, as far as the state before it can tell.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Actor {
+    pub(crate) address: Address,
+    pub(crate) device: DeviceId,
+    pub(crate) role: Role,
+}
+
+/// Checks `op` against the state made by the valid ops before it (rules 1–4).
+pub(crate) fn authorize(
+    op: &AclOp,
+    pairing: Option<&VerifiedPairing>,
+    state: &MemberState,
+    is_first: bool,
+) -> Result<Actor, Refusal> {
+    let body = op.body();
+    match (op.kind(), pairing) {
+        (AclOpKind::Genesis { .. }, Some(p)) if is_first => {
+            return Ok(Actor {
+                address: p.address,
+                device: p.device,
+                role: Role::Owner,
+            })
+        }
+        (AclOpKind::Genesis { .. }, _) => return Err(Refusal::SecondGenesis),
+        (AclOpKind::DeviceCertificate { .. }, Some(p)) if p.device == body.author => {
+            // A device introducing itself: its own certificate is its authority.
+            if body.cert_hash != p.cert_hash {
+                return Err(Refusal::CertificateNotValid {
+                    device: p.device,
+                    why: "the op names another certificate than the one it publishes".into(),
+                });
+            }
+            check_cert_time(p, body.time)?;
+            if state
+                .devices
+                .get(&p.device)
+                .is_some_and(|d| d.revoked_by.is_some())
+            {
+                return Err(Refusal::DeviceRevoked(p.device));
+            }
+            let role = state
+                .role(&p.address)
+                .ok_or(Refusal::NotAMember(p.address))?;
+            return Ok(Actor {
+                address: p.address,
+                device: p.device,
+                role,
+            });
+        }
+        _ => {}
+    }
+    let (address, role) = state.signer(&body.author, &body.cert_hash, body.time)?;
+    let actor = Actor {
+        address,
+        device: body.author,
+        role,
+    };
+    check_action(&actor, op.kind(), pairing, state, body.time)?;
+    Ok(actor)
+}
+
+/// Whether `actor` may do what `kind` does, in `state` (rules 3 and 4).
+pub(crate) fn check_action(
+    actor: &Actor,
+    kind: &AclOpKind,
+    pairing: Option<&VerifiedPairing>,
+    state: &MemberState,
+    time: i64,
+) -> Result<(), Refusal> {
+    let Actor { address, role, .. } = *actor;
+    let needs_admin = |what: &str| {
+        if role < Role::Admin {
+            Err(Refusal::RoleTooLow {
+                address,
+                role,
+                needed: Role::Admin,
+                what: what.into(),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let below = |target: Address, target_role: Role| {
+        if role > target_role {
+            Ok(())
+        } else {
+            Err(Refusal::NotBelow {
+                actor: address,
+                actor_role: role,
+                target,
+                target_role,
+            })
+        }
+    };
+    let grantable = |new: Role| {
+        if role > new && new != Role::Owner {
+            Ok(())
+        } else {
+            Err(Refusal::CannotGrant {
+                actor: address,
+                actor_role: role,
+                role: new,
+            })
+        }
+    };
+    match kind {
+        AclOpKind::Genesis { .. } => return Err(Refusal::SecondGenesis),
+        AclOpKind::Add { member, role: new } => {
+            needs_admin("adding members")?;
+            grantable(*new)?;
+            if state.members.contains_key(member) {
+                return Err(Refusal::AlreadyMember(*member));
+            }
+        }
+        AclOpKind::ChangeRole { member, role: new } => {
+            needs_admin("changing roles")?;
+            let current = state.role(member).ok_or(Refusal::NoSuchMember(*member))?;
+            below(*member, current)?;
+            grantable(*new)?;
+        }
+        AclOpKind::Remove { member } => {
+            needs_admin("removing members")?;
+            let current = state.role(member).ok_or(Refusal::NoSuchMember(*member))?;
+            below(*member, current)?;
+        }
+        AclOpKind::RevokeDevice { device } => {
+            let record = state
+                .devices
+                .get(device)
+                .ok_or(Refusal::NoSuchDevice(*device))?;
+            if record.address != address {
+                needs_admin("revoking another member's device")?;
+                if let Some(owner_role) = state.role(&record.address) {
+                    below(record.address, owner_role)?;
+                }
+            }
+        }
+        AclOpKind::DeviceCertificate { .. } => {
+            let p = pairing.ok_or_else(|| Refusal::Unreadable("certificate missing".into()))?;
+            if p.address != address {
+                return Err(Refusal::CertificateForAnotherWallet {
+                    actor: address,
+                    owner: p.address,
+                });
+            }
+            check_cert_time(p, time)?;
+            if state
+                .devices
+                .get(&p.device)
+                .is_some_and(|d| d.revoked_by.is_some())
+            {
+                return Err(Refusal::DeviceRevoked(p.device));
+            }
+        }
+    }
+    Ok(())
+}

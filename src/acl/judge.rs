@@ -1,0 +1,470 @@
+//! Judging envelopes against the membership log and the policy, and keeping the document equal
+//! to "every envelope that is valid, and nothing else".
+
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use loro::{EncodedBlobMode, Frontiers, LoroDoc, VersionVector, ID};
+
+use super::claims::{PeerOwner, Strength};
+use super::inspect::Spans;
+use super::log::PositionSet;
+use super::outcome::Missing;
+use super::policy::{self, Write, WriteSummary};
+use super::refusal::Refusal;
+use super::replica::Replica;
+use super::resolve::{MemberState, Restriction};
+use super::role::Role;
+use crate::crypto::{AclOpId, Envelope, EnvelopeId};
+use crate::model::Workspace;
+
+/// The facts a Loro update states about itself, read once on arrival.
+#[derive(Clone, Debug)]
+pub(crate) struct Blob {
+    pub(crate) snapshot: bool,
+    pub(crate) start: VersionVector,
+    pub(crate) end: VersionVector,
+    /// Changes outside the update that it depends on.
+    pub(crate) deps: Frontiers,
+}
+
+impl Blob {
+    /// Reads the update's metadata.
+    ///
+    /// Fails if it is not a Loro update or full snapshot.
+    pub(crate) fn read(payload: &[u8]) -> Result<Self, Refusal> {
+        let meta = LoroDoc::decode_import_blob_meta(payload, true)
+            .map_err(|e| Refusal::BadPayload(e.to_string()))?;
+        let snapshot = match meta.mode {
+            EncodedBlobMode::Updates => false,
+            EncodedBlobMode::Snapshot => true,
+            other => {
+                return Err(Refusal::BadPayload(format!(
+                    "a {other:?} is not accepted (only updates and full snapshots are)"
+                )))
+            }
+        };
+        Ok(Self {
+            snapshot,
+            start: meta.partial_start_vv,
+            end: meta.partial_end_vv,
+            deps: meta.start_frontiers,
+        })
+    }
+
+    pub(crate) fn peers(&self) -> Vec<u64> {
+        self.end
+            .keys()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+}
+
+/// Where a held envelope stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    Applied,
+    Pending(Missing),
+    Quarantined(Refusal),
+}
+
+/// An envelope that passed the structural checks (readable, this workspace, signed by the
+/// device it names).
+#[derive(Clone, Debug)]
+pub(crate) struct Held {
+    pub(crate) env: Envelope,
+    pub(crate) blob: Blob,
+    pub(crate) summary: Option<WriteSummary>,
+    pub(crate) status: Status,
+}
+
+/// The decision on one envelope.
+pub(crate) enum Verdict {
+    /// Valid; `in_shadow` says whether inspection already imported it into the shadow.
+    Apply {
+        in_shadow: bool,
+    },
+    Pending(Missing),
+    Refuse(Refusal),
+}
+
+/// The membership at some heads, with the positions of the ops it is made of.
+pub(crate) type HeadsState = Rc<(MemberState, PositionSet)>;
+
+impl Replica {
+    /// The membership at `heads`, cached until the log changes. `None` if an op is missing.
+    pub(crate) fn heads_state(&mut self, heads: &[AclOpId]) -> Option<HeadsState> {
+        if let Some(s) = self.heads_cache.get(heads) {
+            return Some(s.clone());
+        }
+        let past = self.log.past_of(heads)?;
+        let state = self.resolution.state_at(&self.log, heads)?;
+        let entry = Rc::new((state, past));
+        if self.heads_cache.len() > 64 {
+            self.heads_cache.clear();
+        }
+        self.heads_cache.insert(heads.to_vec(), entry.clone());
+        Some(entry)
+    }
+
+    /// How strongly an envelope claims its peers (see [`super::claims`]): not at all unless its
+    /// device signs for a member who may write at its cited heads and was not removed by an op
+    /// that had not seen it; firmly if nobody has restricted the member since those heads.
+    pub(crate) fn claim_strength(&mut self, id: &EnvelopeId) -> Option<Strength> {
+        let h = self.held.get(id)?;
+        if h.blob.snapshot {
+            return None;
+        }
+        let header = h.env.header().clone();
+        let end = h.blob.end.clone();
+        let state = self.heads_state(&header.acl_heads)?;
+        let authority = self
+            .resolution
+            .change_authority(
+                &self.log,
+                &state.0,
+                &state.1,
+                &header.device,
+                &header.cert_hash,
+                header.time,
+                &end,
+            )
+            .ok()
+            .filter(|a| a.effective >= Role::Commenter)?;
+        let restricted = self
+            .resolution
+            .restrictions_outside(&self.log, &state.1, &authority.address, &header.device)
+            .into_iter()
+            .any(|(_, r)| match r {
+                Restriction::Address(_, Some(role)) => role < authority.role_at_heads,
+                Restriction::Address(_, None) | Restriction::Device(_) => true,
+            });
+        Some(if restricted {
+            Strength::Kept
+        } else {
+            Strength::Firm
+        })
+    }
+
+    /// Registers an envelope's peer claims, if it makes any. Returns whether a peer became
+    /// contested.
+    pub(crate) fn claim_peers(&mut self, id: &EnvelopeId) -> bool {
+        let Some(strength) = self.claim_strength(id) else {
+            return false;
+        };
+        let Some(h) = self.held.get(id) else {
+            return false;
+        };
+        let device = h.env.header().device;
+        let mut contested = false;
+        for (peer, end) in h.blob.end.iter() {
+            let start = h.blob.start.get(peer).copied().unwrap_or(0);
+            contested |= self
+                .claims
+                .claim_peer(*peer, (start, *end, device, *id), strength);
+        }
+        contested
+    }
+
+    /// Recounts every peer claim (after the membership changed).
+    pub(crate) fn recount_claims(&mut self) {
+        self.claims.clear_peers();
+        let ids: Vec<EnvelopeId> = self.held.keys().copied().collect();
+        for id in ids {
+            self.claim_peers(&id);
+        }
+    }
+
+    /// Judges a held envelope. May import it into the shadow to inspect it.
+    pub(crate) fn judge(&mut self, id: &EnvelopeId, now: i64) -> Verdict {
+        let Some(h) = self.held.get(id) else {
+            return Verdict::Refuse(Refusal::Unreadable("not held".into()));
+        };
+        let header = h.env.header().clone();
+        let end = h.blob.end.clone();
+        if header.time > now.saturating_add(self.config.max_clock_skew) {
+            return Verdict::Pending(Missing {
+                until: Some(header.time - self.config.max_clock_skew),
+                ..Missing::default()
+            });
+        }
+        let absent: Vec<AclOpId> = header
+            .acl_heads
+            .iter()
+            .filter(|h| !self.log.contains(h))
+            .copied()
+            .collect();
+        if !absent.is_empty() || header.acl_heads.is_empty() {
+            return Verdict::Pending(Missing {
+                acl_ops: absent,
+                ..Missing::default()
+            });
+        }
+        if header.time < self.log.max_time(&header.acl_heads) {
+            return Verdict::Refuse(Refusal::DatedBeforeItsPast);
+        }
+        let Some(state) = self.heads_state(&header.acl_heads) else {
+            return Verdict::Pending(Missing::default());
+        };
+        let authority = match self.resolution.change_authority(
+            &self.log,
+            &state.0,
+            &state.1,
+            &header.device,
+            &header.cert_hash,
+            header.time,
+            &end,
+        ) {
+            Ok(a) => a,
+            Err(r) => return Verdict::Refuse(r),
+        };
+        // Viewers write nothing: say so before anything else about the change.
+        if let Err(r) = policy::check(&WriteSummary::default(), &authority) {
+            return Verdict::Refuse(r);
+        }
+        if self.claims.seq_reused(header.device, header.seq) {
+            return Verdict::Refuse(Refusal::SequenceReused {
+                device: header.device,
+                seq: header.seq,
+            });
+        }
+        let h = &self.held[id];
+        if !h.blob.snapshot {
+            for peer in &header.peers {
+                match self.claims.owner(*peer) {
+                    PeerOwner::Contested => {
+                        return Verdict::Refuse(Refusal::PeerContested { peer: *peer })
+                    }
+                    PeerOwner::Device(owner) if owner != header.device => {
+                        return Verdict::Refuse(Refusal::PeerOfAnotherDevice {
+                            peer: *peer,
+                            owner,
+                            device: header.device,
+                        })
+                    }
+                    PeerOwner::Device(_) => {}
+                    PeerOwner::Unknown => {
+                        return Verdict::Pending(Missing {
+                            changes: vec![ID::new(*peer, 0)],
+                            ..Missing::default()
+                        })
+                    }
+                }
+            }
+            let missing = self.missing_changes(&h.blob);
+            if !missing.is_empty() {
+                return Verdict::Pending(Missing {
+                    changes: missing,
+                    ..Missing::default()
+                });
+            }
+        }
+        let mut in_shadow = false;
+        if self.held[id].summary.is_none() {
+            match self.inspect(id, &authority.address) {
+                Ok(summary) => {
+                    in_shadow = true;
+                    if let Some(h) = self.held.get_mut(id) {
+                        h.summary = Some(summary);
+                    }
+                }
+                Err(r) => return Verdict::Refuse(r),
+            }
+        }
+        let summary = self.held[id].summary.clone().unwrap_or_default();
+        match policy::check(&summary, &authority) {
+            Ok(()) => Verdict::Apply { in_shadow },
+            Err(r) => {
+                if in_shadow {
+                    self.refork_shadow();
+                }
+                Verdict::Refuse(r)
+            }
+        }
+    }
+
+    /// The first change of each peer the update builds on that the shadow lacks.
+    fn missing_changes(&self, blob: &Blob) -> Vec<ID> {
+        let have = self.shadow.oplog_vv();
+        let mut missing: Vec<ID> = blob
+            .deps
+            .iter()
+            .filter(|d| !have.includes_id(*d))
+            .map(|d| ID::new(d.peer, have.get(&d.peer).copied().unwrap_or(0)))
+            .collect();
+        for (peer, start) in blob.start.iter() {
+            let got = have.get(peer).copied().unwrap_or(0);
+            if *start > got {
+                missing.push(ID::new(*peer, got));
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        missing
+    }
+
+    /// Imports the envelope into the shadow and reads what it writes.
+    fn inspect(
+        &mut self,
+        id: &EnvelopeId,
+        signer: &crate::identity::Address,
+    ) -> Result<WriteSummary, Refusal> {
+        let h = &self.held[id];
+        if h.blob.snapshot {
+            return Ok(WriteSummary {
+                writes: [Write::Snapshot].into_iter().collect(),
+            });
+        }
+        let status = self.shadow.import(h.env.payload());
+        let status = match status {
+            Ok(s) => s,
+            Err(e) => {
+                self.refork_shadow();
+                return Err(Refusal::BadPayload(e.to_string()));
+            }
+        };
+        if status.pending.is_some() {
+            self.refork_shadow();
+            return Err(Refusal::BadPayload(
+                "its changes have gaps (they depend on history it does not declare)".into(),
+            ));
+        }
+        let causal = self
+            .shadow
+            .frontiers_to_vv(&h.blob.deps)
+            .unwrap_or_default();
+        let spans = Spans::between(&h.blob.start, &h.blob.end);
+        Ok(self
+            .inspector
+            .inspect(&self.shadow, &spans, &causal, signer))
+    }
+
+    pub(crate) fn refork_shadow(&mut self) {
+        self.shadow = self.ws.loro().fork();
+    }
+
+    /// Applies a judged-valid envelope to the document and the shadow.
+    pub(crate) fn apply(&mut self, id: &EnvelopeId, in_shadow: bool, in_doc: bool) {
+        let Some(h) = self.held.get(id) else { return };
+        let payload = h.env.payload().to_vec();
+        if !in_doc {
+            if let Err(e) = self.ws.loro().import(&payload) {
+                // Inspection imported the same bytes into the shadow, so this cannot happen
+                // unless the document is damaged; keep the envelope out and say why.
+                self.set_status(id, Status::Quarantined(Refusal::BadPayload(e.to_string())));
+                self.refork_shadow();
+                return;
+            }
+        }
+        if !in_shadow {
+            // Only fails on bytes the document just accepted; the shadow is re-forked if so.
+            if self.shadow.import(&payload).is_err() {
+                self.refork_shadow();
+            }
+        }
+        self.set_status(id, Status::Applied);
+    }
+
+    pub(crate) fn set_status(&mut self, id: &EnvelopeId, status: Status) {
+        let Some(h) = self.held.get_mut(id) else {
+            return;
+        };
+        let was = h.status == Status::Applied;
+        let is = status == Status::Applied;
+        h.status = status;
+        if is {
+            self.unsettled.remove(id);
+        } else {
+            self.unsettled.insert(*id);
+        }
+        if was != is {
+            self.transitions.push((*id, is));
+        }
+    }
+
+    /// Judges every envelope that is not applied until no more can be applied.
+    pub(crate) fn release(&mut self, now: i64, include_quarantined: bool) {
+        loop {
+            let mut candidates: Vec<(i64, EnvelopeId)> = self
+                .unsettled
+                .iter()
+                .filter_map(|id| self.held.get(id).map(|h| (id, h)))
+                .filter(|(_, h)| match &h.status {
+                    Status::Applied => false,
+                    Status::Pending(_) => true,
+                    Status::Quarantined(_) => include_quarantined,
+                })
+                .map(|(id, h)| (h.env.header().time, *id))
+                .collect();
+            candidates.sort();
+            let mut progress = false;
+            for (_, id) in candidates {
+                match self.judge(&id, now) {
+                    Verdict::Apply { in_shadow } => {
+                        self.apply(&id, in_shadow, false);
+                        progress = true;
+                    }
+                    Verdict::Pending(m) => self.set_status(&id, Status::Pending(m)),
+                    Verdict::Refuse(r) => self.set_status(&id, Status::Quarantined(r)),
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
+
+    /// After the membership log changed: re-resolve, recount claims, withdraw what became void
+    /// (by rebuilding the document) and release what became valid.
+    pub(crate) fn reconcile(&mut self, now: i64) {
+        self.resolution = super::resolve::Resolution::compute(&self.log);
+        self.heads_cache.clear();
+        self.recount_claims();
+        self.settle_all(now);
+    }
+
+    /// Judges every held envelope again: if one that is applied is now void, rebuilds the
+    /// document; otherwise applies whatever became valid.
+    pub(crate) fn settle_all(&mut self, now: i64) {
+        let applied: Vec<EnvelopeId> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.status == Status::Applied)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut void = false;
+        for id in applied {
+            if !matches!(self.judge(&id, now), Verdict::Apply { .. }) {
+                void = true;
+                break;
+            }
+        }
+        if void {
+            self.rebuild(now);
+        } else {
+            self.release(now, true);
+        }
+    }
+
+    /// Rebuilds the document from scratch out of the envelopes that are valid now. Local
+    /// changes not yet sealed are sealed first (into the outbox); the document gets a new Loro
+    /// peer id so new local changes never reuse ids of withdrawn ones.
+    pub(crate) fn rebuild(&mut self, now: i64) {
+        self.seal_unsent(now);
+        self.rebuilt = true;
+        let doc = LoroDoc::new();
+        let ws = Workspace::open_replica(doc, &self.me.address().to_checksum(), self.config.clock);
+        self.ws = ws;
+        self.shadow = LoroDoc::new();
+        self.sent = 0;
+        let ids: Vec<EnvelopeId> = self.held.keys().copied().collect();
+        for id in ids {
+            if self.held[&id].status == Status::Applied {
+                self.set_status(&id, Status::Pending(Missing::default()));
+            }
+        }
+        self.release(now, true);
+    }
+}

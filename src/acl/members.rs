@@ -1,0 +1,512 @@
+//! Membership on a replica: receiving membership ops, issuing the local user's own (after
+//! checking their role), answering "may I?", and listing members, quarantine and pending items.
+
+use time::OffsetDateTime;
+
+use super::authorize::{authorize, check_action, Actor};
+use super::judge::Status;
+use super::op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
+use super::outcome::{
+    AclOutcome, AclReceipt, Missing, Outcome, PendingEntry, QuarantineEntry, QuarantinedItem,
+};
+use super::policy::{self, Write, WriteSummary};
+use super::refusal::Refusal;
+use super::replica::{unix, verify_certificate, LocalError, Replica};
+use super::resolve::{ChangeAuthority, MemberState};
+use super::role::Role;
+use crate::crypto::{AclOpId, EnvelopeId};
+use crate::identity::{Address, DeviceId, VerifiedPairing};
+use crate::model::{CommentId, Workspace};
+
+/// Something the user may want to do, for [`Replica::can`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Create, rename, move or write in documents.
+    EditDocs,
+    /// Change boards, columns and cards.
+    EditBoards,
+    /// Move an item to the trash or restore it.
+    Trash,
+    /// Delete an item for good.
+    Purge,
+    /// Change workspace settings.
+    EditSettings,
+    /// Write a new comment.
+    Comment,
+    /// Edit a comment's text.
+    EditComment(CommentId),
+    /// Resolve or reopen a comment thread.
+    ResolveComment(CommentId),
+    /// Delete a comment.
+    DeleteComment(CommentId),
+    /// Add a member.
+    AddMember {
+        /// Who.
+        member: Address,
+        /// With which role.
+        role: Role,
+    },
+    /// Change a member's role.
+    ChangeRole {
+        /// Who.
+        member: Address,
+        /// The new role.
+        role: Role,
+    },
+    /// Remove a member.
+    RemoveMember {
+        /// Who.
+        member: Address,
+    },
+    /// Revoke a device.
+    RevokeDevice {
+        /// Which.
+        device: DeviceId,
+    },
+}
+
+impl Replica {
+    /// Receives a membership op.
+    ///
+    /// Unreadable, forged or foreign ops are quarantined and never enter the log. Ops whose
+    /// parents have not arrived wait. Every other op enters the log, the log is resolved again
+    /// (see the rules in [`super::log`]), envelopes it voids are withdrawn (the document is
+    /// rebuilt) and envelopes it makes valid are released.
+    pub fn receive_acl_op(&mut self, bytes: &[u8], now: OffsetDateTime) -> AclReceipt {
+        let now = unix(now);
+        let outcome = self.receive_acl_op_inner(bytes, now);
+        AclReceipt {
+            outcome,
+            effects: self.take_effects(None),
+        }
+    }
+
+    fn receive_acl_op_inner(&mut self, bytes: &[u8], now: i64) -> AclOutcome {
+        let op = match AclOp::decode(bytes) {
+            Ok(op) => op,
+            Err(e) => {
+                let r = Refusal::Unreadable(e.to_string());
+                self.reject(bytes, QuarantinedItem::Unreadable, None, r.clone());
+                return AclOutcome::Refused(r);
+            }
+        };
+        let id = op.id();
+        if self.log.contains(&id) || self.waiting_ops.contains_key(&id) {
+            return AclOutcome::Duplicate;
+        }
+        if let Some(r) = self.already_rejected(QuarantinedItem::AclOp(id), bytes) {
+            return AclOutcome::Refused(r);
+        }
+        let author = op.body().author;
+        match self.check_op_structure(&op) {
+            Ok(pairing) => {
+                self.waiting_ops.insert(id, (op, pairing));
+            }
+            Err(r) => {
+                self.reject(bytes, QuarantinedItem::AclOp(id), Some(author), r.clone());
+                return AclOutcome::Refused(r);
+            }
+        }
+        if self.admit_waiting(now) {
+            self.reconcile(now);
+        }
+        if let Some(verdict) = self.resolution.verdict(&self.log, &id) {
+            return match verdict {
+                Ok(()) => AclOutcome::Accepted,
+                Err(r) => AclOutcome::Refused(r.clone()),
+            };
+        }
+        if let Some((op, _)) = self.waiting_ops.get(&id) {
+            return AclOutcome::Pending(self.op_missing(op, now));
+        }
+        self.rejected
+            .iter()
+            .find(|r| r.item == QuarantinedItem::AclOp(id))
+            .map(|r| AclOutcome::Refused(r.reason.clone()))
+            .unwrap_or(AclOutcome::Refused(Refusal::Unreadable("dropped".into())))
+    }
+
+    /// Checks what can be checked without the rest of the log: signature, shape, certificate.
+    fn check_op_structure(&mut self, op: &AclOp) -> Result<Option<VerifiedPairing>, Refusal> {
+        let author = op.body().author;
+        let key = *self
+            .keys
+            .entry(author)
+            .or_insert_with(|| author.verifying_key());
+        op.verify_signature_with(&key)
+            .map_err(|_| Refusal::BadSignature)?;
+        if op.body().parents.is_empty() {
+            return Err(match op.kind() {
+                AclOpKind::Genesis { .. } => Refusal::SecondGenesis,
+                _ => Refusal::Unreadable("it cites no earlier membership ops".into()),
+            });
+        }
+        match op.kind() {
+            AclOpKind::Genesis { .. } => Err(Refusal::SecondGenesis),
+            AclOpKind::DeviceCertificate { certificate } => {
+                let pairing = verify_certificate(certificate, &self.config.policy)?;
+                if !pairing.scope.covers(&self.workspace_id.to_string()) {
+                    return Err(Refusal::CertificateNotValid {
+                        device: pairing.device,
+                        why: "it does not cover this workspace".into(),
+                    });
+                }
+                Ok(Some(pairing))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn op_missing(&self, op: &AclOp, now: i64) -> Missing {
+        let body = op.body();
+        Missing {
+            acl_ops: body
+                .parents
+                .iter()
+                .filter(|p| !self.log.contains(p))
+                .copied()
+                .collect(),
+            changes: Vec::new(),
+            until: (body.time > now + self.config.max_clock_skew)
+                .then_some(body.time - self.config.max_clock_skew),
+        }
+    }
+
+    /// Moves waiting ops whose parents are present and whose time has come into the log.
+    /// Returns whether any entered.
+    pub(crate) fn admit_waiting(&mut self, now: i64) -> bool {
+        let mut inserted = false;
+        loop {
+            let ready: Vec<AclOpId> = self
+                .waiting_ops
+                .iter()
+                .filter(|(_, (op, _))| {
+                    op.body().parents.iter().all(|p| self.log.contains(p))
+                        && op.body().time <= now + self.config.max_clock_skew
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            if ready.is_empty() {
+                return inserted;
+            }
+            for id in ready {
+                let Some((op, pairing)) = self.waiting_ops.remove(&id) else {
+                    continue;
+                };
+                if op.body().time < self.log.max_time(&op.body().parents) {
+                    let author = op.body().author;
+                    self.reject(
+                        &op.encode(),
+                        QuarantinedItem::AclOp(id),
+                        Some(author),
+                        Refusal::DatedBeforeItsPast,
+                    );
+                    continue;
+                }
+                inserted |= self.log.insert(op, pairing);
+            }
+        }
+    }
+
+    /// Lets time pass: admits membership ops and judges envelopes that were dated in the
+    /// future and whose time has come.
+    pub fn tick(&mut self, now: OffsetDateTime) -> super::outcome::Effects {
+        let now = unix(now);
+        if self.admit_waiting(now) {
+            self.reconcile(now);
+        } else {
+            self.release(now, false);
+        }
+        self.take_effects(None)
+    }
+
+    /// Signs and applies a membership op by this device, after checking the local user may.
+    fn issue(&mut self, kind: AclOpKind, now: OffsetDateTime) -> Result<AclOp, LocalError> {
+        let now = unix(now);
+        let heads = self.log.heads();
+        let body = AclOpBody {
+            kind,
+            author: self.me.device(),
+            cert_hash: self.me.cert_hash(),
+            time: now.max(self.log.max_time(&heads)),
+            parents: heads,
+            seen: ContentVersion::from_vv(&self.ws.loro().oplog_vv()),
+        };
+        let pairing = match &body.kind {
+            AclOpKind::DeviceCertificate { .. } => Some(self.me.pairing_ref().clone()),
+            _ => None,
+        };
+        let op =
+            AclOp::sign(body, self.me.key_ref()).map_err(|e| LocalError::Export(e.to_string()))?;
+        authorize(&op, pairing.as_ref(), self.resolution.current(), false)?;
+        self.log.insert(op.clone(), pairing);
+        self.reconcile(now);
+        self.transitions.clear();
+        self.rebuilt = false;
+        Ok(op)
+    }
+
+    /// Adds `member` with `role`. Fails, without publishing anything, if the local user may not.
+    pub fn add_member(
+        &mut self,
+        member: Address,
+        role: Role,
+        now: OffsetDateTime,
+    ) -> Result<AclOp, LocalError> {
+        self.issue(AclOpKind::Add { member, role }, now)
+    }
+
+    /// Changes `member`'s role. Fails if the local user may not.
+    pub fn change_role(
+        &mut self,
+        member: Address,
+        role: Role,
+        now: OffsetDateTime,
+    ) -> Result<AclOp, LocalError> {
+        self.issue(AclOpKind::ChangeRole { member, role }, now)
+    }
+
+    /// Removes `member`. Their changes this replica has seen are kept; their changes it has not
+    /// seen will be void everywhere. Fails if the local user may not.
+    pub fn remove_member(
+        &mut self,
+        member: Address,
+        now: OffsetDateTime,
+    ) -> Result<AclOp, LocalError> {
+        self.issue(AclOpKind::Remove { member }, now)
+    }
+
+    /// Revokes `device` for good. Fails if the local user may not.
+    pub fn revoke_device(
+        &mut self,
+        device: DeviceId,
+        now: OffsetDateTime,
+    ) -> Result<AclOp, LocalError> {
+        self.issue(AclOpKind::RevokeDevice { device }, now)
+    }
+
+    /// Publishes this device's pairing certificate so it may sign changes. Fails if the local
+    /// wallet is not a member yet.
+    pub fn publish_device_certificate(&mut self, now: OffsetDateTime) -> Result<AclOp, LocalError> {
+        let certificate = self.me.certificate().clone();
+        self.issue(AclOpKind::DeviceCertificate { certificate }, now)
+    }
+
+    /// The membership after every valid op this replica holds.
+    pub fn members(&self) -> &MemberState {
+        self.resolution.current()
+    }
+
+    /// The local user's role, if they are a member.
+    pub fn my_role(&self) -> Option<Role> {
+        self.members().role(&self.me.address())
+    }
+
+    /// Whether `address` may do `action` now, and if not, why (for the UI to refuse an edit
+    /// before it is made). For this device's own wallet it also checks that this device is
+    /// paired and not revoked.
+    pub fn can(&self, address: &Address, action: &Action) -> Result<(), Refusal> {
+        let state = self.resolution.current();
+        if *address == self.me.address() {
+            match state.devices.get(&self.me.device()) {
+                None => return Err(Refusal::UnknownDevice(self.me.device())),
+                Some(d) if d.revoked_by.is_some() => {
+                    return Err(Refusal::DeviceRevoked(self.me.device()))
+                }
+                Some(_) => {}
+            }
+        }
+        let role = state.role(address).ok_or(Refusal::NotAMember(*address))?;
+        let own = |c: &CommentId| {
+            Workspace::comment_author_in(self.ws.loro(), c.as_str())
+                .and_then(|a| a.parse::<Address>().ok())
+                .as_ref()
+                == Some(address)
+        };
+        let kind = match action {
+            Action::AddMember { member, role } => Some(AclOpKind::Add {
+                member: *member,
+                role: *role,
+            }),
+            Action::ChangeRole { member, role } => Some(AclOpKind::ChangeRole {
+                member: *member,
+                role: *role,
+            }),
+            Action::RemoveMember { member } => Some(AclOpKind::Remove { member: *member }),
+            Action::RevokeDevice { device } => Some(AclOpKind::RevokeDevice { device: *device }),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let actor = Actor {
+                address: *address,
+                device: self.me.device(),
+                role,
+            };
+            return check_action(&actor, &kind, None, state, i64::MAX);
+        }
+        let write = match action {
+            Action::EditDocs => Write::Docs,
+            Action::EditBoards => Write::Boards,
+            Action::Trash => Write::Trash,
+            Action::Purge => Write::Purge,
+            Action::EditSettings => Write::Settings,
+            Action::Comment => Write::NewComment {
+                comment: String::new(),
+                signed_as_author: true,
+            },
+            Action::EditComment(c) => Write::CommentText {
+                comment: c.to_string(),
+                own: own(c),
+            },
+            Action::ResolveComment(c) => Write::CommentResolved {
+                comment: c.to_string(),
+                own: own(c),
+            },
+            Action::DeleteComment(c) => Write::CommentDeleted {
+                comment: c.to_string(),
+                own: own(c),
+            },
+            // Membership actions returned above.
+            _ => return Ok(()),
+        };
+        let authority = ChangeAuthority {
+            address: *address,
+            role_at_heads: role,
+            effective: role,
+            lowered_by: None,
+        };
+        policy::check(
+            &WriteSummary {
+                writes: [write].into_iter().collect(),
+            },
+            &authority,
+        )
+    }
+
+    /// The wallet a device signs for, from any certificate this replica has seen.
+    fn address_of(&self, device: &DeviceId) -> Option<Address> {
+        if let Some(d) = self.resolution.current().devices.get(device) {
+            return Some(d.address);
+        }
+        self.log.entries.iter().find_map(|e| {
+            e.pairing
+                .as_ref()
+                .filter(|p| p.device == *device)
+                .map(|p| p.address)
+        })
+    }
+
+    /// Everything refused, with reasons: unreadable or forged items, envelopes whose author may
+    /// not write what they wrote, and membership ops that have no effect.
+    pub fn quarantine(&self) -> Vec<QuarantineEntry> {
+        let mut out: Vec<QuarantineEntry> = self
+            .rejected
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                e.address = e.device.and_then(|d| self.address_of(&d));
+                e
+            })
+            .collect();
+        for (id, h) in &self.held {
+            if let Status::Quarantined(reason) = &h.status {
+                let device = h.env.header().device;
+                out.push(QuarantineEntry {
+                    item: QuarantinedItem::Envelope(*id),
+                    device: Some(device),
+                    address: self.address_of(&device),
+                    reason: reason.clone(),
+                    may_be_released: !reason.is_permanent(),
+                    bytes: h.env.encode(),
+                });
+            }
+        }
+        for op in self.log.ops() {
+            if let Some(Err(reason)) = self.resolution.verdict(&self.log, &op.id()) {
+                let device = op.body().author;
+                out.push(QuarantineEntry {
+                    item: QuarantinedItem::AclOp(op.id()),
+                    device: Some(device),
+                    address: self.address_of(&device),
+                    reason: reason.clone(),
+                    may_be_released: !reason.is_permanent(),
+                    bytes: op.encode(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Envelopes and ops waiting for something, with what they wait for.
+    pub fn pending(&self) -> Vec<PendingEntry> {
+        let mut out: Vec<PendingEntry> = self
+            .held
+            .iter()
+            .filter_map(|(id, h)| match &h.status {
+                Status::Pending(m) => Some(PendingEntry {
+                    item: QuarantinedItem::Envelope(*id),
+                    device: h.env.header().device,
+                    missing: m.clone(),
+                    blocked_by: self.quarantined_holding(&m.changes),
+                }),
+                _ => None,
+            })
+            .collect();
+        for (id, (op, _)) in &self.waiting_ops {
+            out.push(PendingEntry {
+                item: QuarantinedItem::AclOp(*id),
+                device: op.body().author,
+                blocked_by: Vec::new(),
+                missing: {
+                    let mut m = self.op_missing(op, i64::MAX / 2);
+                    if m.acl_ops.is_empty() {
+                        m.until = Some(op.body().time - self.config.max_clock_skew);
+                    }
+                    m
+                },
+            });
+        }
+        out
+    }
+
+    /// Quarantined envelopes that carry any of these changes: what a pending envelope is
+    /// really stuck behind.
+    fn quarantined_holding(&self, changes: &[loro::ID]) -> Vec<EnvelopeId> {
+        self.held
+            .iter()
+            .filter(|(_, h)| matches!(h.status, Status::Quarantined(_)))
+            .filter(|(_, h)| {
+                changes.iter().any(|c| {
+                    let start = h.blob.start.get(&c.peer).copied().unwrap_or(0);
+                    let end = h.blob.end.get(&c.peer).copied().unwrap_or(0);
+                    start <= c.counter && c.counter < end
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Where an envelope stands, if this replica holds it.
+    pub fn envelope_outcome(&self, id: &EnvelopeId) -> Option<Outcome> {
+        if let Some(h) = self.held.get(id) {
+            return Some(match &h.status {
+                Status::Applied => Outcome::Applied,
+                Status::Pending(m) => Outcome::Pending(m.clone()),
+                Status::Quarantined(r) => Outcome::Quarantined(r.clone()),
+            });
+        }
+        self.rejected
+            .iter()
+            .find(|r| r.item == QuarantinedItem::Envelope(*id))
+            .map(|r| Outcome::Quarantined(r.reason.clone()))
+    }
+
+    /// The ids of the applied envelopes, ascending (for convergence checks and the store).
+    pub fn applied(&self) -> Vec<EnvelopeId> {
+        self.held
+            .iter()
+            .filter(|(_, h)| h.status == Status::Applied)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}

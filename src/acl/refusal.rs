@@ -1,0 +1,209 @@
+//! Why a change, a membership op, or a local action is refused, in words a user can act on.
+
+use super::role::Role;
+use crate::crypto::{AclOpId, WorkspaceId};
+use crate::identity::{Address, CertHash, DeviceId};
+
+/// The reason something is not accepted. Every quarantined envelope or op carries one, and
+/// [`super::Replica::can`] answers with one so the UI can say why an action is unavailable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The bytes are not a readable envelope or op.
+    #[error("it cannot be read: {0}")]
+    Unreadable(String),
+    /// It names another workspace.
+    #[error("it belongs to another workspace ({0:?})")]
+    OtherWorkspace(WorkspaceId),
+    /// A second genesis for this workspace.
+    #[error("it tries to create the workspace a second time")]
+    SecondGenesis,
+    /// Encrypted under a key epoch this replica does not have.
+    #[error("it is encrypted under key epoch {0}, which this replica cannot read")]
+    UnknownEpoch(u32),
+    /// The signature does not verify.
+    #[error("its signature does not match: it was forged, or altered after it was signed")]
+    BadSignature,
+    /// The Loro update inside cannot be used.
+    #[error("its document update is unusable: {0}")]
+    BadPayload(String),
+    /// The header's peer list does not match the changes inside.
+    #[error("it carries changes of Loro peers {found:?} but declares {declared:?}")]
+    UndeclaredPeers {
+        /// Peers declared in the header.
+        declared: Vec<u64>,
+        /// Peers whose changes the payload carries.
+        found: Vec<u64>,
+    },
+    /// The time is earlier than the membership ops it cites.
+    #[error("it is dated earlier than the membership changes it says it had seen")]
+    DatedBeforeItsPast,
+    /// The device has no certificate in the log the change or op cites.
+    #[error("device {0} has not been paired with any member of this workspace")]
+    UnknownDevice(DeviceId),
+    /// The certificate named is not in the cited log.
+    #[error("device {device} signs with a pairing certificate ({cert}) that was never published to this workspace")]
+    UnknownCertificate {
+        /// The device.
+        device: DeviceId,
+        /// The certificate hash it names.
+        cert: CertHash,
+    },
+    /// The certificate does not fit.
+    #[error("the pairing certificate of device {device} is not acceptable: {why}")]
+    CertificateNotValid {
+        /// The device.
+        device: DeviceId,
+        /// Why (expired at the change's time, for another device, …).
+        why: String,
+    },
+    /// The device was revoked before the change (in its causal past).
+    #[error("device {0} has been revoked")]
+    DeviceRevoked(DeviceId),
+    /// The device was revoked by an op that had not seen the change.
+    #[error("device {device} was revoked by a membership change ({by:?}) that had not seen this")]
+    DeviceRevokedConcurrently {
+        /// The device.
+        device: DeviceId,
+        /// The revoking op.
+        by: AclOpId,
+    },
+    /// The wallet has no role.
+    #[error("{0} is not a member of this workspace")]
+    NotAMember(Address),
+    /// The wallet was removed by an op that had not seen the change.
+    #[error("{address} was removed from the workspace by a membership change ({by:?}) that had not seen this")]
+    RemovedConcurrently {
+        /// The member.
+        address: Address,
+        /// The removing op.
+        by: AclOpId,
+    },
+    /// The role is too low for what the change does.
+    #[error("{address} is {}; {what} needs {} or higher", .role.with_article(), .needed.with_article())]
+    RoleTooLow {
+        /// Who.
+        address: Address,
+        /// Their role.
+        role: Role,
+        /// The role needed.
+        needed: Role,
+        /// What they tried, in words ("editing documents").
+        what: String,
+    },
+    /// The role was lowered by an op that had not seen the change, and the lower role does not
+    /// allow it.
+    #[error("{address} was made {} by a membership change ({by:?}) that had not seen this, and {what} needs {} or higher", .role.with_article(), .needed.with_article())]
+    DemotedConcurrently {
+        /// Who.
+        address: Address,
+        /// The lowered role.
+        role: Role,
+        /// The role needed.
+        needed: Role,
+        /// What they tried.
+        what: String,
+        /// The demoting op.
+        by: AclOpId,
+    },
+    /// Something no role may do.
+    #[error("{address} tried {what}, which nobody may do")]
+    Forbidden {
+        /// Who.
+        address: Address,
+        /// What, in words.
+        what: String,
+    },
+    /// Acting on an equal or higher role.
+    #[error("{actor} is {} and cannot act on {target}, who is {}: nobody acts on an equal or higher role", .actor_role.with_article(), .target_role.with_article())]
+    NotBelow {
+        /// Who acts.
+        actor: Address,
+        /// Their role.
+        actor_role: Role,
+        /// On whom.
+        target: Address,
+        /// Their role.
+        target_role: Role,
+    },
+    /// Granting a role equal to or higher than one's own.
+    #[error("{actor} is {} and cannot grant the {role} role: nobody grants a role equal to or higher than their own", .actor_role.with_article())]
+    CannotGrant {
+        /// Who acts.
+        actor: Address,
+        /// Their role.
+        actor_role: Role,
+        /// The role they tried to grant.
+        role: Role,
+    },
+    /// Adding someone who is already a member.
+    #[error("{0} is already a member (change their role instead)")]
+    AlreadyMember(Address),
+    /// Acting on someone who is not a member.
+    #[error("{0} is not a member, so there is nothing to change")]
+    NoSuchMember(Address),
+    /// Revoking a device that is not paired.
+    #[error("device {0} is not paired in this workspace")]
+    NoSuchDevice(DeviceId),
+    /// A certificate for another wallet.
+    #[error("{actor} published a pairing certificate for another wallet ({owner})")]
+    CertificateForAnotherWallet {
+        /// Who published.
+        actor: Address,
+        /// The wallet in the certificate.
+        owner: Address,
+    },
+    /// A concurrent op gave the address less access, and the most restrictive wins.
+    #[error("a concurrent membership change ({by:?}) gave {member} less access, and the most restrictive change wins")]
+    Superseded {
+        /// The member concerned.
+        member: Address,
+        /// The winning op.
+        by: AclOpId,
+    },
+    /// A Loro peer id already belongs to another device.
+    #[error("Loro peer {peer} belongs to device {owner}; device {device} may not write as it")]
+    PeerOfAnotherDevice {
+        /// The peer id.
+        peer: u64,
+        /// The device it belongs to.
+        owner: DeviceId,
+        /// The device that claimed it.
+        device: DeviceId,
+    },
+    /// Two envelopes claim the same changes of one Loro peer.
+    #[error("Loro peer {peer} is claimed for the same changes by two different envelopes, so none of its changes can be trusted")]
+    PeerContested {
+        /// The peer id.
+        peer: u64,
+    },
+    /// The device signed two different envelopes with one sequence number.
+    #[error("device {device} signed two different changes with sequence number {seq}, so neither can be trusted")]
+    SequenceReused {
+        /// The device.
+        device: DeviceId,
+        /// The sequence number.
+        seq: u64,
+    },
+}
+
+impl Refusal {
+    /// Whether no later membership change can make the refused item acceptable (it is
+    /// unreadable, forged, foreign, malformed, or something nobody may do).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Refusal::Unreadable(_)
+                | Refusal::OtherWorkspace(_)
+                | Refusal::SecondGenesis
+                | Refusal::BadSignature
+                | Refusal::BadPayload(_)
+                | Refusal::UndeclaredPeers { .. }
+                | Refusal::DatedBeforeItsPast
+                | Refusal::Forbidden { .. }
+                | Refusal::PeerOfAnotherDevice { .. }
+                | Refusal::PeerContested { .. }
+                | Refusal::SequenceReused { .. }
+        )
+    }
+}

@@ -1,0 +1,540 @@
+//! The replica: the pure engine one device runs for one workspace. It holds the membership log,
+//! the document, a shadow copy used to inspect incoming updates, the Loro peer bindings, and
+//! every envelope it has received with its standing (applied, pending, quarantined). A store and
+//! a transport drive it: they hand it bytes and a clock reading, persist what it accepts, and
+//! deliver what it produces. It does no I/O.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use k256::ecdsa::VerifyingKey;
+use loro::{ExportMode, IdSpan, LoroDoc};
+use time::OffsetDateTime;
+
+use super::claims::Claims;
+pub(crate) use super::device::verify_certificate;
+pub use super::device::{DeviceIdentity, ReplicaConfig};
+use super::inspect::Inspector;
+use super::judge::{Blob, HeadsState, Held, Status, Verdict};
+use super::log::MembershipLog;
+use super::op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
+use super::outcome::{Effects, Outcome, Outgoing, QuarantinedItem, Receipt};
+use super::refusal::Refusal;
+use super::resolve::Resolution;
+use super::state::check_cert_time;
+use crate::crypto::envelope::HEADER_VERSION;
+use crate::crypto::{AclOpId, Envelope, EnvelopeHeader, EnvelopeId, WorkspaceId};
+use crate::identity::{DeviceId, VerifiedPairing, WorkspaceScope};
+use crate::model::{ModelError, Workspace};
+
+/// Why a replica could not be created or joined.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplicaError {
+    /// The genesis or certificate is not acceptable.
+    #[error("the workspace cannot be opened: {0}")]
+    Refused(#[from] Refusal),
+    /// The document could not be created.
+    #[error("the document could not be created: {0}")]
+    Model(#[from] ModelError),
+}
+
+/// Why a local change or membership action was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocalError {
+    /// The local user's role does not allow it; the change was undone.
+    #[error("not allowed: {0}")]
+    NotAllowed(#[from] Refusal),
+    /// The local document could not be exported.
+    #[error("the change could not be packaged: {0}")]
+    Export(String),
+}
+
+/// A new workspace: the replica plus what must be published for others to join.
+#[derive(Debug)]
+pub struct Founding {
+    /// The genesis op (its hash is the workspace id).
+    pub genesis: AclOp,
+    /// The owner's first change (workspace name and settings).
+    pub first: Envelope,
+}
+
+/// The engine one device runs for one workspace.
+pub struct Replica {
+    pub(crate) me: DeviceIdentity,
+    pub(crate) config: ReplicaConfig,
+    pub(crate) workspace_id: WorkspaceId,
+    pub(crate) log: MembershipLog,
+    pub(crate) resolution: Resolution,
+    /// Membership ops waiting for their parents or their time.
+    pub(crate) waiting_ops: BTreeMap<AclOpId, (AclOp, Option<VerifiedPairing>)>,
+    pub(crate) ws: Workspace,
+    pub(crate) shadow: LoroDoc,
+    pub(crate) inspector: Inspector,
+    pub(crate) held: BTreeMap<EnvelopeId, Held>,
+    /// Held envelopes that are not applied (pending or quarantined).
+    pub(crate) unsettled: BTreeSet<EnvelopeId>,
+    /// Unreadable, foreign or forged items: (bytes, what, reason).
+    pub(crate) rejected: Vec<super::outcome::QuarantineEntry>,
+    /// Positions in `rejected` by item, to answer repeats without a scan.
+    pub(crate) rejected_index: HashMap<QuarantinedItem, Vec<usize>>,
+    pub(crate) claims: Claims,
+    pub(crate) keys: HashMap<DeviceId, VerifyingKey>,
+    pub(crate) heads_cache: HashMap<Vec<AclOpId>, HeadsState>,
+    pub(crate) sent_peer: u64,
+    pub(crate) sent: i32,
+    pub(crate) seq: u64,
+    pub(crate) outbox: Vec<Outgoing>,
+    /// Envelopes whose applied state changed during the current call.
+    pub(crate) transitions: Vec<(EnvelopeId, bool)>,
+    pub(crate) rebuilt: bool,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("workspace", &self.workspace_id)
+            .field("device", &self.me.device())
+            .field("ops", &self.log.len())
+            .field("envelopes", &self.held.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn unix(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+impl Replica {
+    /// Creates a workspace named `name` owned by this device's wallet.
+    ///
+    /// Fails if the certificate does not cover all workspaces (a new workspace's id is not known
+    /// before its genesis is signed) or was not in force at `now`.
+    pub fn create(
+        name: &str,
+        me: DeviceIdentity,
+        config: ReplicaConfig,
+        now: OffsetDateTime,
+    ) -> Result<(Self, Founding), ReplicaError> {
+        if me.pairing_ref().scope != WorkspaceScope::All {
+            return Err(Refusal::CertificateNotValid {
+                device: me.device(),
+                why: "creating a workspace needs a certificate for all workspaces".into(),
+            }
+            .into());
+        }
+        check_cert_time(me.pairing_ref(), unix(now))?;
+        let mut salt = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+        let body = AclOpBody {
+            kind: AclOpKind::Genesis {
+                certificate: me.certificate().clone(),
+                salt,
+            },
+            author: me.device(),
+            cert_hash: me.cert_hash(),
+            parents: Vec::new(),
+            time: unix(now),
+            seen: ContentVersion::default(),
+        };
+        let genesis =
+            AclOp::sign(body, me.key_ref()).map_err(|e| Refusal::Unreadable(e.to_string()))?;
+        let ws = Workspace::create(name, &me.address().to_checksum(), config.clock)?;
+        let mut replica = Self::assemble(me, config, genesis.clone(), ws)?;
+        let first = replica
+            .local_commit(now)
+            .map_err(|e| Refusal::Unreadable(e.to_string()))?
+            .ok_or_else(|| Refusal::Unreadable("the new workspace wrote nothing".into()))?;
+        Ok((replica, Founding { genesis, first }))
+    }
+
+    /// Opens the replica of a workspace from its genesis op, before anything else arrives.
+    ///
+    /// Fails if the bytes are not a valid genesis.
+    pub fn join(
+        genesis: &[u8],
+        me: DeviceIdentity,
+        config: ReplicaConfig,
+    ) -> Result<Self, ReplicaError> {
+        let op = AclOp::decode(genesis).map_err(|e| Refusal::Unreadable(e.to_string()))?;
+        let ws = Workspace::open_replica(LoroDoc::new(), &me.address().to_checksum(), config.clock);
+        Self::assemble(me, config, op, ws)
+    }
+
+    fn assemble(
+        me: DeviceIdentity,
+        config: ReplicaConfig,
+        genesis: AclOp,
+        ws: Workspace,
+    ) -> Result<Self, ReplicaError> {
+        let AclOpKind::Genesis { certificate, .. } = genesis.kind() else {
+            return Err(Refusal::Unreadable(
+                "the first op of a workspace must be its genesis".into(),
+            )
+            .into());
+        };
+        genesis
+            .verify_signature()
+            .map_err(|_| Refusal::BadSignature)?;
+        let pairing = verify_certificate(certificate, &config.policy)?;
+        if pairing.device != genesis.body().author
+            || pairing.cert_hash != genesis.body().cert_hash
+            || pairing.scope != WorkspaceScope::All
+            || !genesis.body().parents.is_empty()
+        {
+            return Err(Refusal::CertificateNotValid {
+                device: genesis.body().author,
+                why: "the genesis must be signed by the device its all-workspace certificate pairs"
+                    .into(),
+            }
+            .into());
+        }
+        check_cert_time(&pairing, genesis.body().time)?;
+        let workspace_id = WorkspaceId(genesis.id().0);
+        let log = MembershipLog::new(genesis, pairing);
+        let resolution = Resolution::compute(&log);
+        let shadow = ws.loro().fork();
+        Ok(Self {
+            me,
+            config,
+            workspace_id,
+            log,
+            resolution,
+            waiting_ops: BTreeMap::new(),
+            ws,
+            shadow,
+            inspector: Inspector::new(),
+            held: BTreeMap::new(),
+            unsettled: BTreeSet::new(),
+            rejected: Vec::new(),
+            rejected_index: HashMap::new(),
+            claims: Claims::default(),
+            keys: HashMap::new(),
+            heads_cache: HashMap::new(),
+            sent_peer: 0,
+            sent: 0,
+            seq: 0,
+            outbox: Vec::new(),
+            transitions: Vec::new(),
+            rebuilt: false,
+        })
+    }
+
+    /// The workspace id (hash of the genesis).
+    pub fn workspace_id(&self) -> WorkspaceId {
+        self.workspace_id
+    }
+
+    /// The document, holding exactly the accepted changes plus this device's unsent edits.
+    /// Edit it through the model API, then call [`local_commit`](Self::local_commit).
+    pub fn workspace(&self) -> &Workspace {
+        &self.ws
+    }
+
+    /// This device.
+    pub fn identity(&self) -> &DeviceIdentity {
+        &self.me
+    }
+
+    /// The membership log.
+    pub fn log(&self) -> &MembershipLog {
+        &self.log
+    }
+
+    /// The resolved membership log.
+    pub fn resolution(&self) -> &Resolution {
+        &self.resolution
+    }
+
+    /// Envelopes and ops produced as a side effect (local edits sealed before a document
+    /// rebuild). Deliver them like the results of [`local_commit`](Self::local_commit).
+    pub fn take_outbox(&mut self) -> Vec<Outgoing> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Verifying key of a device, decompressed once.
+    fn key_of(&mut self, device: &DeviceId) -> VerifyingKey {
+        *self
+            .keys
+            .entry(*device)
+            .or_insert_with(|| device.verifying_key())
+    }
+
+    /// The reason these exact bytes were rejected before, if they were.
+    pub(crate) fn already_rejected(&self, item: QuarantinedItem, bytes: &[u8]) -> Option<Refusal> {
+        self.rejected_index
+            .get(&item)?
+            .iter()
+            .map(|&i| &self.rejected[i])
+            .find(|e| e.bytes == bytes)
+            .map(|e| e.reason.clone())
+    }
+
+    pub(crate) fn reject(
+        &mut self,
+        bytes: &[u8],
+        item: QuarantinedItem,
+        device: Option<DeviceId>,
+        reason: Refusal,
+    ) {
+        if item != QuarantinedItem::Unreadable {
+            self.rejected_index
+                .entry(item)
+                .or_default()
+                .push(self.rejected.len());
+        }
+        self.rejected.push(super::outcome::QuarantineEntry {
+            item,
+            device,
+            address: None,
+            reason,
+            may_be_released: false,
+            bytes: bytes.to_vec(),
+        });
+    }
+
+    /// Receives an envelope from another device (or an echo of one of ours).
+    ///
+    /// Checks, in order: it can be read, belongs to this workspace, is plaintext (epoch 0), is
+    /// signed by the device it names; then, against the membership ops it cites, that the
+    /// device signs for a member whose role (lowered by any concurrent removal that had not seen
+    /// it) permits everything it writes, that its Loro peers are its own, and that it does not
+    /// reuse a sequence number. Valid envelopes are applied; others are kept, in quarantine
+    /// with a reason or pending on what they wait for.
+    pub fn receive_envelope(&mut self, bytes: &[u8], now: OffsetDateTime) -> Receipt {
+        let now = unix(now);
+        if !self.waiting_ops.is_empty() && self.admit_waiting(now) {
+            self.reconcile(now);
+        }
+        let outcome = self.receive_envelope_inner(bytes, now);
+        if matches!(outcome, Outcome::Applied) {
+            self.release(now, false);
+        }
+        Receipt {
+            outcome,
+            effects: self.take_effects(None),
+        }
+    }
+
+    fn receive_envelope_inner(&mut self, bytes: &[u8], now: i64) -> Outcome {
+        let env = match Envelope::decode(bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                let r = Refusal::Unreadable(e.to_string());
+                self.reject(bytes, QuarantinedItem::Unreadable, None, r.clone());
+                return Outcome::Quarantined(r);
+            }
+        };
+        let id = env.id();
+        let header = env.header();
+        if self.held.contains_key(&id) {
+            // Same header and payload; a copy with another signature is simply ignored.
+            return Outcome::Duplicate;
+        }
+        if let Some(r) = self.already_rejected(QuarantinedItem::Envelope(id), bytes) {
+            return Outcome::Quarantined(r);
+        }
+        let device = header.device;
+        let structural = if header.workspace != self.workspace_id {
+            Err(Refusal::OtherWorkspace(header.workspace))
+        } else if header.epoch != 0 || !header.nonce.is_empty() {
+            Err(Refusal::UnknownEpoch(header.epoch))
+        } else {
+            let key = self.key_of(&device);
+            env.verify_signature_with(&key)
+                .map_err(|_| Refusal::BadSignature)
+                .and_then(|()| Blob::read(env.payload()))
+                .and_then(|blob| {
+                    let declared = header.peers.clone();
+                    let found = if blob.snapshot {
+                        Vec::new()
+                    } else {
+                        blob.peers()
+                    };
+                    if declared == found {
+                        Ok(blob)
+                    } else {
+                        Err(Refusal::UndeclaredPeers { declared, found })
+                    }
+                })
+        };
+        let blob = match structural {
+            Ok(b) => b,
+            Err(r) => {
+                self.reject(
+                    bytes,
+                    QuarantinedItem::Envelope(id),
+                    Some(device),
+                    r.clone(),
+                );
+                return Outcome::Quarantined(r);
+            }
+        };
+        let seq = header.seq;
+        self.held.insert(
+            id,
+            Held {
+                env,
+                blob,
+                summary: None,
+                status: Status::Pending(Default::default()),
+            },
+        );
+        self.unsettled.insert(id);
+        let was_reused = self.claims.seq_reused(device, seq);
+        self.claims.claim_seq(device, seq, id);
+        let contested = self.claim_peers(&id);
+        if contested || (!was_reused && self.claims.seq_reused(device, seq)) {
+            // A contested peer or an equivocation voids other envelopes too, wherever they
+            // stand: judge everything again, rebuilding if something applied became void.
+            self.settle_all(now);
+            return self.status_outcome(&id);
+        }
+        self.judge_and_settle(&id, now, false);
+        self.status_outcome(&id)
+    }
+
+    pub(crate) fn judge_and_settle(&mut self, id: &EnvelopeId, now: i64, in_doc: bool) {
+        match self.judge(id, now) {
+            Verdict::Apply { in_shadow } => self.apply(id, in_shadow, in_doc),
+            Verdict::Pending(m) => self.set_status(id, Status::Pending(m)),
+            Verdict::Refuse(r) => self.set_status(id, Status::Quarantined(r)),
+        }
+    }
+
+    fn status_outcome(&self, id: &EnvelopeId) -> Outcome {
+        match self.held.get(id).map(|h| &h.status) {
+            Some(Status::Applied) => Outcome::Applied,
+            Some(Status::Pending(m)) => Outcome::Pending(m.clone()),
+            Some(Status::Quarantined(r)) => Outcome::Quarantined(r.clone()),
+            None => Outcome::Quarantined(Refusal::Unreadable("not kept".into())),
+        }
+    }
+
+    /// Collects the net applied-state changes of this call (excluding `subject`).
+    pub(crate) fn take_effects(&mut self, subject: Option<&EnvelopeId>) -> Effects {
+        let mut first: BTreeMap<EnvelopeId, bool> = BTreeMap::new();
+        for (id, now_applied) in self.transitions.drain(..) {
+            first.entry(id).or_insert(!now_applied);
+        }
+        let mut effects = Effects {
+            rebuilt: std::mem::take(&mut self.rebuilt),
+            ..Effects::default()
+        };
+        for (id, was) in first {
+            if Some(&id) == subject {
+                continue;
+            }
+            let is = self
+                .held
+                .get(&id)
+                .is_some_and(|h| h.status == Status::Applied);
+            match (was, is) {
+                (false, true) => effects.released.push(id),
+                (true, false) => effects.withdrawn.push(id),
+                _ => {}
+            }
+        }
+        effects
+    }
+
+    /// Seals this device's edits since the last envelope into one signed envelope, after
+    /// checking that the local user's role permits what they write. Returns `None` if there
+    /// is nothing new.
+    ///
+    /// Fails if the role does not permit the edits; they are then undone (the document is
+    /// rebuilt without them), so nothing that other replicas would refuse stays on screen.
+    /// Check [`can`](Self::can) before editing to refuse earlier.
+    pub fn local_commit(&mut self, now: OffsetDateTime) -> Result<Option<Envelope>, LocalError> {
+        let now = unix(now);
+        let result = self.seal(now);
+        if let Err(LocalError::NotAllowed(_)) = &result {
+            self.rebuild(now);
+        }
+        self.transitions.clear();
+        self.rebuilt = false;
+        result
+    }
+
+    /// Seals unsent local edits into the outbox (used before a rebuild).
+    pub(crate) fn seal_unsent(&mut self, now: i64) {
+        if let Ok(Some(env)) = self.seal(now) {
+            self.outbox.push(Outgoing::Envelope(env));
+        }
+    }
+
+    fn seal(&mut self, now: i64) -> Result<Option<Envelope>, LocalError> {
+        self.ws.commit();
+        let doc = self.ws.loro();
+        let peer = doc.peer_id();
+        if peer != self.sent_peer {
+            self.sent_peer = peer;
+            self.sent = 0;
+        }
+        let end = doc.oplog_vv().get(&peer).copied().unwrap_or(0);
+        if end <= self.sent {
+            return Ok(None);
+        }
+        let payload = doc
+            .export(ExportMode::updates_in_range(vec![IdSpan::new(
+                peer, self.sent, end,
+            )]))
+            .map_err(|e| LocalError::Export(e.to_string()))?;
+        let heads = self.log.heads();
+        let header = EnvelopeHeader {
+            version: HEADER_VERSION,
+            workspace: self.workspace_id,
+            epoch: 0,
+            device: self.me.device(),
+            cert_hash: self.me.cert_hash(),
+            seq: self.seq + 1,
+            time: now.max(self.log.max_time(&heads)),
+            peers: vec![peer],
+            acl_heads: heads,
+            nonce: Vec::new(),
+        };
+        let env = Envelope::seal(header, payload, self.me.key_ref())
+            .map_err(|e| LocalError::Export(e.to_string()))?;
+        let blob = Blob::read(env.payload()).map_err(|e| LocalError::Export(e.to_string()))?;
+        let id = env.id();
+        self.held.insert(
+            id,
+            Held {
+                env: env.clone(),
+                blob,
+                summary: None,
+                status: Status::Pending(Default::default()),
+            },
+        );
+        self.unsettled.insert(id);
+        self.claims.claim_seq(self.me.device(), self.seq + 1, id);
+        self.claim_peers(&id);
+        match self.judge(&id, now) {
+            Verdict::Apply { in_shadow } => {
+                self.apply(&id, in_shadow, true);
+                self.seq += 1;
+                self.sent = end;
+                Ok(Some(env))
+            }
+            Verdict::Refuse(r) => {
+                self.forget(&id);
+                Err(LocalError::NotAllowed(r))
+            }
+            Verdict::Pending(m) => {
+                self.forget(&id);
+                Err(LocalError::Export(format!(
+                    "the change cannot be judged yet: {m}"
+                )))
+            }
+        }
+    }
+
+    fn forget(&mut self, id: &EnvelopeId) {
+        self.unsettled.remove(id);
+        if let Some(h) = self.held.remove(id) {
+            self.claims
+                .forget(id, h.env.header().device, h.env.header().seq);
+        }
+        self.transitions.retain(|(t, _)| t != id);
+    }
+}
