@@ -242,11 +242,17 @@ pub fn list_workspaces(ctx: &Context) -> anyhow::Result<()> {
     })
 }
 
-/// `weft` with no subcommand: make sure the default workspace exists, then say where it is.
-pub fn first_run(ctx: &Context) -> anyhow::Result<()> {
+/// `weft` with no subcommand: make sure the default workspace exists, then open the terminal UI on
+/// it when stdout is a terminal, or say where it is when it is not (a pipe, a script).
+pub fn first_run(ctx: &Context, theme: Option<&str>) -> anyhow::Result<()> {
     let created = ctx.home.workspaces().is_empty();
     if created {
         create_workspace(ctx, DEFAULT_WORKSPACE, true)?;
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) && !ctx.json {
+        let name = ctx.workspace_name()?;
+        let replica = ctx.open()?;
+        return crate::tui::run(replica, &ctx.home, &name, theme);
     }
     let replica = ctx.open()?;
     let ws = replica.workspace();

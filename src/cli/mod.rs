@@ -24,6 +24,9 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Theme of the terminal UI: dark, light, high-contrast, ansi16, or a theme in the config dir.
+    #[arg(long, global = true, value_name = "NAME", env = "WEFT_THEME")]
+    pub theme: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -314,7 +317,7 @@ pub enum TrashCmd {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut ctx = Context::new(cli.workspace.clone(), cli.json)?;
     match cli.command {
-        None => context::first_run(&ctx),
+        None => context::first_run(&ctx, cli.theme.as_deref()),
         Some(Command::Init {
             name,
             sample,

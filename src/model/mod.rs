@@ -8,6 +8,7 @@ mod boards;
 mod comments;
 mod docs;
 mod export;
+mod history;
 mod inspect;
 mod schema;
 mod trash;
@@ -23,6 +24,7 @@ pub use boards::{BoardView, CardFields, CardView, ColumnView};
 pub use comments::{CommentId, CommentView};
 pub use docs::DocView;
 pub use export::{ExportedComment, ExportedItem, ImportReport, WorkspaceExport, EXPORT_FORMAT};
+pub use history::DocVersion;
 pub use schema::CURRENT_SCHEMA;
 pub use trash::{TrashMark, TrashStatus, TrashedItem};
 

@@ -1,0 +1,2 @@
+//! Keystroke → Loro commit → frame rendered (filled in with the benchmark).
+fn main() {}

@@ -1,0 +1,377 @@
+//! The app model: everything on screen is derived from this one value. `update` (in `update.rs`)
+//! changes it in response to a [`Msg`]; `view` (in `view.rs`) draws it without changing it.
+
+use ratatui::layout::Rect;
+
+use super::board::BoardScreen;
+use super::doc::DocScreen;
+use super::history::HistoryScreen;
+use super::keymap::Keymap;
+use super::overlay::Overlay;
+use super::sidebar::Sidebar;
+use super::theme::Theme;
+use super::trash::TrashScreen;
+use crate::model::{ItemId, ItemKind, Workspace};
+use crate::store::Replica;
+
+/// Smallest terminal the app draws in.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// How the app is set up: who is writing, with which theme and keys.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    /// Workspace name shown in the status bar.
+    pub workspace: String,
+    /// The writer: a short wallet address, or "local".
+    pub identity: String,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    /// Problems found while starting (a bad theme or keymap file), shown in the status bar.
+    pub notices: Vec<String>,
+}
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Sidebar,
+    Main,
+}
+
+/// What the main pane shows.
+#[derive(Debug)]
+pub enum Screen {
+    Home,
+    Doc(Box<DocScreen>),
+    Board(Box<BoardScreen>),
+    Trash(TrashScreen),
+    History(Box<HistoryScreen>),
+}
+
+/// How a status message should look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    Info,
+    Warning,
+    Error,
+}
+
+/// A message in the status bar until the next key.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub text: String,
+    pub kind: StatusKind,
+}
+
+/// Where to go: what [`App::open`] can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Doc(ItemId),
+    Board(ItemId),
+    Card(ItemId),
+    Trash,
+    History(ItemId),
+}
+
+/// The whole state of the terminal UI.
+pub struct App {
+    pub(crate) replica: Replica,
+    pub(crate) opts: AppOptions,
+    pub(crate) size: (u16, u16),
+    pub(crate) focus: Focus,
+    pub(crate) sidebar: Sidebar,
+    pub(crate) screen: Screen,
+    pub(crate) overlays: Vec<Overlay>,
+    pub(crate) status: Option<Status>,
+    /// Local changes not yet written to the store.
+    pub(crate) unsaved: bool,
+    pub(crate) flush_scheduled: bool,
+    pub(crate) quit: bool,
+    pub(crate) mouse: bool,
+    /// Something on screen changed since the last draw.
+    pub(crate) dirty: bool,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("workspace", &self.opts.workspace)
+            .field("screen", &self.screen_name())
+            .finish()
+    }
+}
+
+impl App {
+    /// An app on an open replica, showing the sidebar and the home screen.
+    pub fn new(replica: Replica, opts: AppOptions) -> Self {
+        if matches!(replica.workspace().clock(), crate::model::Clock::System) {
+            // Change timestamps let the history screen say when each version was written.
+            replica.workspace().loro().set_record_timestamp(true);
+        }
+        let sidebar = Sidebar::build(replica.workspace());
+        let status = if !opts.notices.is_empty() {
+            Some(Status {
+                text: opts.notices.join("; "),
+                kind: StatusKind::Warning,
+            })
+        } else {
+            replica.workspace().read_only().map(|found| Status {
+                text: format!(
+                    "written by a newer weft (schema {found}): open read-only; upgrade to edit"
+                ),
+                kind: StatusKind::Warning,
+            })
+        };
+        App {
+            replica,
+            opts,
+            size: MIN_SIZE,
+            focus: Focus::Sidebar,
+            sidebar,
+            screen: Screen::Home,
+            overlays: Vec::new(),
+            status,
+            unsaved: false,
+            flush_scheduled: false,
+            quit: false,
+            mouse: false,
+            dirty: true,
+        }
+    }
+
+    /// The workspace being shown.
+    pub fn workspace(&self) -> &Workspace {
+        self.replica.workspace()
+    }
+
+    /// The replica (store) behind the app.
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// Mutable access to the replica, for the event loop's flushes.
+    pub fn replica_mut(&mut self) -> &mut Replica {
+        &mut self.replica
+    }
+
+    /// Whether the app has been asked to quit.
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    /// The theme in use.
+    pub fn theme(&self) -> &Theme {
+        &self.opts.theme
+    }
+
+    /// Whether mouse events are wanted (off by default).
+    pub fn set_mouse(&mut self, on: bool) {
+        self.mouse = on;
+    }
+
+    /// Whether mouse capture was asked for in config.toml.
+    pub fn mouse_enabled(&self) -> bool {
+        self.mouse
+    }
+
+    /// Whether the screen needs drawing; clears the flag.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Show a message from outside `update` (the event loop's own problems).
+    pub fn notice(&mut self, text: &str, error: bool) {
+        if error {
+            self.error(text);
+        } else {
+            self.info(text);
+        }
+        self.dirty = true;
+    }
+
+    /// The status bar message, if any.
+    pub fn status_text(&self) -> Option<&str> {
+        self.status.as_ref().map(|s| s.text.as_str())
+    }
+
+    /// Whether local changes are waiting to be flushed.
+    pub fn has_unsaved(&self) -> bool {
+        self.unsaved
+    }
+
+    /// The editor with the keyboard or on screen: the doc's, or the open card's description.
+    pub fn editor(&self) -> Option<&super::editor::DocEditor> {
+        match &self.screen {
+            Screen::Doc(d) => Some(&d.editor),
+            Screen::Board(b) => b.detail.as_ref().map(|c| &c.editor),
+            _ => None,
+        }
+    }
+
+    /// Whether text is being edited (keys type into the editor).
+    pub fn is_editing(&self) -> bool {
+        match &self.screen {
+            Screen::Doc(d) => d.editing,
+            Screen::Board(b) => b.detail.as_ref().is_some_and(|c| c.editing),
+            _ => false,
+        }
+    }
+
+    /// A short name of what is on screen, for the status bar and tests.
+    pub fn screen_name(&self) -> &'static str {
+        if let Some(o) = self.overlays.last() {
+            return o.name();
+        }
+        match &self.screen {
+            Screen::Home => "HOME",
+            Screen::Doc(d) if d.editing => "EDIT",
+            Screen::Doc(_) => "VIEW",
+            Screen::Board(b) => match &b.detail {
+                Some(c) if c.editing => "EDIT",
+                Some(_) => "CARD",
+                None => "BOARD",
+            },
+            Screen::Trash(_) => "TRASH",
+            Screen::History(_) => "HISTORY",
+        }
+    }
+
+    pub(crate) fn info(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            kind: StatusKind::Info,
+        });
+    }
+
+    pub(crate) fn warn(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            kind: StatusKind::Warning,
+        });
+    }
+
+    pub(crate) fn error(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::info!(%text, "shown to the user");
+        self.status = Some(Status {
+            text,
+            kind: StatusKind::Error,
+        });
+    }
+
+    /// Run a workspace change; on failure say why in the status bar. Marks the store as behind.
+    pub(crate) fn change<T>(
+        &mut self,
+        f: impl FnOnce(&Workspace) -> Result<T, crate::model::ModelError>,
+    ) -> Option<T> {
+        let result = f(self.replica.workspace());
+        self.unsaved = true;
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error(e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Whether the workspace may be written (not from a newer weft).
+    pub(crate) fn writable(&mut self) -> bool {
+        match self.workspace().read_only() {
+            Some(found) => {
+                self.error(format!(
+                    "read-only: this workspace was written by a newer weft (schema {found})"
+                ));
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Show `target` in the main pane and give it the keyboard.
+    pub fn open(&mut self, target: Target) {
+        self.focus = Focus::Main;
+        let ws = self.replica.workspace();
+        let theme = &self.opts.theme;
+        let result = match target {
+            Target::Doc(id) => DocScreen::open(ws, id, theme).map(|d| Screen::Doc(Box::new(d))),
+            Target::Board(id) => BoardScreen::open(ws, id).map(|b| Screen::Board(Box::new(b))),
+            Target::Card(id) => match ws.card(id) {
+                Ok(card) => BoardScreen::open(ws, card.board).and_then(|mut b| {
+                    b.select_card(id);
+                    b.open_detail(ws, theme)?;
+                    Ok(Screen::Board(Box::new(b)))
+                }),
+                Err(e) => Err(e),
+            },
+            Target::Trash => Ok(Screen::Trash(TrashScreen::build(ws))),
+            Target::History(id) => {
+                HistoryScreen::open(ws, id).map(|h| Screen::History(Box::new(h)))
+            }
+        };
+        match result {
+            Ok(screen) => {
+                self.screen = screen;
+                self.sidebar.select_target(target);
+            }
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    /// Re-read everything derived from the workspace after it changed.
+    pub(crate) fn reload(&mut self) {
+        let ws = self.replica.workspace();
+        self.sidebar.rebuild(ws);
+        let gone = match &mut self.screen {
+            Screen::Home => None,
+            Screen::Doc(d) => d.reload(ws).err(),
+            Screen::Board(b) => b.reload(ws, &self.opts.theme).err(),
+            Screen::Trash(t) => {
+                *t = TrashScreen::build_keeping(ws, t);
+                None
+            }
+            Screen::History(h) => ws
+                .kind_of(h.doc)
+                .is_none()
+                .then(|| "the doc was deleted".to_string()),
+        };
+        if let Some(why) = gone {
+            self.screen = Screen::Home;
+            self.focus = Focus::Sidebar;
+            self.warn(why);
+        }
+    }
+
+    /// The kind of a live item, if it exists.
+    pub(crate) fn kind_of(&self, id: ItemId) -> Option<ItemKind> {
+        self.workspace().kind_of(id)
+    }
+
+    /// Where the sidebar, main pane and status bar go at the current size.
+    pub(crate) fn layout(&self) -> AppLayout {
+        layout(Rect::new(0, 0, self.size.0, self.size.1))
+    }
+}
+
+/// The three regions of the screen.
+#[derive(Debug, Clone, Copy)]
+pub struct AppLayout {
+    pub sidebar: Rect,
+    pub main: Rect,
+    pub status: Rect,
+}
+
+/// Split the screen: sidebar on the left (about a quarter, 22–32 columns), main pane, status bar.
+pub fn layout(area: Rect) -> AppLayout {
+    let body_h = area.height.saturating_sub(1);
+    let side_w = (area.width / 4).clamp(22, 32).min(area.width);
+    AppLayout {
+        sidebar: Rect::new(area.x, area.y, side_w, body_h),
+        main: Rect::new(
+            area.x + side_w,
+            area.y,
+            area.width.saturating_sub(side_w),
+            body_h,
+        ),
+        status: Rect::new(area.x, area.y + body_h, area.width, area.height.min(1)),
+    }
+}

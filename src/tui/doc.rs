@@ -1,0 +1,481 @@
+//! The document screen: read with light Markdown styling (view mode) or edit (edit mode), with the
+//! comment threads anchored in the text in a side panel.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+use tui_textarea::CursorMove;
+
+use super::app::{App, Screen, Target};
+use super::commands::Command;
+use super::editor::DocEditor;
+use super::markdown;
+use super::msg::Effect;
+use super::overlay::PromptAction;
+use super::theme::{Slot, Theme};
+use super::threads;
+use super::widgets::{fit, pane, put_line};
+use crate::model::{CommentView, ItemId, ModelError, TrashStatus, Workspace};
+
+/// An open document.
+#[derive(Debug)]
+pub struct DocScreen {
+    pub id: ItemId,
+    pub title: String,
+    pub editor: DocEditor,
+    pub editing: bool,
+    /// First source line shown in view mode.
+    pub top: usize,
+    pub comments: Vec<CommentView>,
+    /// Rows that carry a comment anchor, and whether all comments there are resolved.
+    pub comment_rows: Vec<(usize, bool)>,
+    pub panel: bool,
+    pub panel_focus: bool,
+    pub selected_comment: usize,
+    pub trashed: bool,
+    pub note: Option<String>,
+}
+
+impl DocScreen {
+    /// Open doc `id` in view mode.
+    pub fn open(ws: &Workspace, id: ItemId, theme: &Theme) -> Result<Self, ModelError> {
+        let view = ws.doc(id)?;
+        let mut editor = DocEditor::open(ws, id)?;
+        editor.set_styles(
+            theme.base(),
+            theme.caret(),
+            theme.selection(),
+            theme.fg(Slot::Muted),
+        );
+        editor.set_placeholder("Empty doc: start typing");
+        let mut d = DocScreen {
+            id,
+            title: view.title,
+            editor,
+            editing: false,
+            top: 0,
+            comments: Vec::new(),
+            comment_rows: Vec::new(),
+            panel: false,
+            panel_focus: false,
+            selected_comment: 0,
+            trashed: false,
+            note: None,
+        };
+        d.reload(ws).map_err(|why| ModelError::NotFound {
+            kind: "doc",
+            id: format!("{id} ({why})"),
+        })?;
+        Ok(d)
+    }
+
+    /// Re-read title, trash state and comments. Errors when the doc no longer exists.
+    pub fn reload(&mut self, ws: &Workspace) -> Result<(), String> {
+        let view = ws
+            .doc(self.id)
+            .map_err(|_| "the doc was deleted".to_string())?;
+        self.title = view.title;
+        self.trashed = !ws.is_live(self.id);
+        self.note = match view.trash {
+            TrashStatus::Restored { reason, .. } => Some(format!("back from the trash: {reason}")),
+            _ => None,
+        };
+        if self.trashed {
+            self.editing = false;
+        }
+        self.refresh_comments(ws);
+        Ok(())
+    }
+
+    /// Re-read the threads and where their anchors are now.
+    pub fn refresh_comments(&mut self, ws: &Workspace) {
+        self.comments = ws.comments_on(self.id);
+        let mut rows: Vec<(usize, bool)> = Vec::new();
+        for c in &self.comments {
+            if let Some(a) = c.anchor {
+                let (row, _) = self.editor.pos_of(a);
+                match rows.iter_mut().find(|(r, _)| *r == row) {
+                    Some(entry) => entry.1 &= c.resolved,
+                    None => rows.push((row, c.resolved)),
+                }
+            }
+        }
+        self.comment_rows = rows;
+        self.selected_comment = self
+            .selected_comment
+            .min(self.comments.len().saturating_sub(1));
+    }
+
+    /// Put the caret on the first occurrence of the query's first word (case-insensitive).
+    pub fn caret_to_text(&mut self, query: &str) {
+        let Some(word) = query.split_whitespace().next() else {
+            return;
+        };
+        let word = word.trim_matches('"').to_lowercase();
+        let text = self.editor.text().to_lowercase();
+        if let Some(byte) = text.find(&word) {
+            let offset = text[..byte].chars().count();
+            self.editor.set_caret_offset(offset);
+            self.top = self.editor.caret().0.saturating_sub(2);
+        }
+    }
+
+    /// Open the panel on comment `id` and put the caret at its anchor.
+    pub fn show_comment(&mut self, id: &str) {
+        self.panel = true;
+        self.panel_focus = true;
+        if let Some(i) = self.comments.iter().position(|c| c.id.as_str() == id) {
+            self.selected_comment = i;
+            if let Some(a) = self.comments[i].anchor {
+                self.editor.set_caret_offset(a);
+                self.top = self.editor.caret().0.saturating_sub(2);
+            }
+        }
+    }
+
+    /// Keep the caret's line inside a view `height` rows tall.
+    pub fn follow_caret(&mut self, height: usize) {
+        let row = self.editor.caret().0;
+        let height = height.max(1);
+        if row < self.top {
+            self.top = row;
+        } else if row >= self.top + height {
+            self.top = row + 1 - height;
+        }
+    }
+}
+
+/// The text area and (when shown) the comments panel inside the doc pane.
+pub fn rects(main: Rect, panel: bool) -> (Rect, Option<Rect>) {
+    let inner = Rect::new(
+        main.x + 1,
+        main.y + 1,
+        main.width.saturating_sub(2),
+        main.height.saturating_sub(2),
+    );
+    if !panel {
+        return (inner, None);
+    }
+    let pw = (inner.width * 2 / 5).clamp(24.min(inner.width), 44);
+    let text = Rect::new(
+        inner.x,
+        inner.y,
+        inner.width.saturating_sub(pw),
+        inner.height,
+    );
+    let side = Rect::new(inner.x + text.width, inner.y, pw, inner.height);
+    (text, Some(side))
+}
+
+impl App {
+    fn doc_page(&self, panel: bool) -> usize {
+        usize::from(rects(self.layout().main, panel).0.height)
+    }
+
+    pub(crate) fn doc_command(&mut self, cmd: Command) -> Vec<Effect> {
+        let Screen::Doc(d) = &self.screen else {
+            self.info(format!(
+                "{} works in a document",
+                super::commands::spec(cmd).name
+            ));
+            return Vec::new();
+        };
+        let (id, panel) = (d.id, d.panel);
+        let page = self.doc_page(panel);
+        let ws = self.replica.workspace();
+        let Screen::Doc(d) = &mut self.screen else {
+            return Vec::new();
+        };
+        let mut effects = Vec::new();
+        let mut then: Option<Then> = None;
+        match cmd {
+            Command::DocEdit => {
+                if d.trashed {
+                    then = Some(Then::Error(
+                        "this doc is in the trash; restore it to edit".into(),
+                    ));
+                } else if let Some(found) = ws.read_only() {
+                    then = Some(Then::Error(format!(
+                        "read-only: written by a newer weft (schema {found})"
+                    )));
+                } else {
+                    d.editing = true;
+                    d.panel_focus = false;
+                }
+            }
+            Command::DocDown => d.editor.move_caret(CursorMove::Down),
+            Command::DocUp => d.editor.move_caret(CursorMove::Up),
+            Command::DocPageDown | Command::DocPageUp => {
+                let m = if cmd == Command::DocPageDown {
+                    CursorMove::Down
+                } else {
+                    CursorMove::Up
+                };
+                for _ in 0..page.saturating_sub(1).max(1) {
+                    d.editor.move_caret(m);
+                }
+            }
+            Command::DocTop => d.editor.move_caret(CursorMove::Top),
+            Command::DocBottom => d.editor.move_caret(CursorMove::Bottom),
+            Command::DocComments => {
+                d.panel = !d.panel || !d.panel_focus;
+                d.panel_focus = d.panel;
+            }
+            Command::DocAddComment | Command::CommentsNew | Command::EditorComment => {
+                then = Some(Then::Prompt(
+                    "Comment on this position".into(),
+                    PromptAction::Comment {
+                        target: id,
+                        anchor: Some(d.editor.caret_offset()),
+                    },
+                ));
+            }
+            Command::DocHistory => then = Some(Then::Open(Target::History(id))),
+            Command::DocCopy => {
+                effects.push(Effect::Copy(ws.body(id).unwrap_or_default()));
+                then = Some(Then::Info("copied the doc's text to the clipboard".into()));
+            }
+            Command::DocRename => {
+                then = Some(Then::Prompt("Rename doc".into(), PromptAction::Rename(id)));
+            }
+            Command::DocUndo | Command::DocRedo => {
+                let undo = cmd == Command::DocUndo;
+                let r = if undo {
+                    d.editor.undo(ws)
+                } else {
+                    d.editor.redo(ws)
+                };
+                then = Some(match r {
+                    Ok(true) => Then::Changed,
+                    Ok(false) => Then::Info(
+                        if undo {
+                            "nothing to undo"
+                        } else {
+                            "nothing to redo"
+                        }
+                        .into(),
+                    ),
+                    Err(e) => Then::Error(e.to_string()),
+                });
+                d.refresh_comments(ws);
+            }
+            Command::CommentsDown => {
+                d.selected_comment =
+                    (d.selected_comment + 1).min(d.comments.len().saturating_sub(1))
+            }
+            Command::CommentsUp => d.selected_comment = d.selected_comment.saturating_sub(1),
+            Command::CommentsJump => {
+                if let Some(a) = d.comments.get(d.selected_comment).and_then(|c| c.anchor) {
+                    d.editor.set_caret_offset(a);
+                    d.panel_focus = false;
+                }
+            }
+            Command::CommentsReply => {
+                if let Some(c) = d.comments.get(d.selected_comment) {
+                    then = Some(Then::Prompt(
+                        format!("Reply to {}", fit(&c.author, 20)),
+                        PromptAction::Reply {
+                            target: id,
+                            parent: c.id.clone(),
+                        },
+                    ));
+                }
+            }
+            Command::CommentsResolve => {
+                if let Some(c) = d.comments.get(d.selected_comment) {
+                    let r = ws.resolve_comment(&c.id, !c.resolved);
+                    then = Some(match r {
+                        Ok(()) => Then::Info(
+                            if c.resolved {
+                                "thread reopened"
+                            } else {
+                                "thread resolved"
+                            }
+                            .into(),
+                        ),
+                        Err(e) => Then::Error(e.to_string()),
+                    });
+                    d.refresh_comments(ws);
+                    self.unsaved = true;
+                }
+            }
+            _ => {}
+        }
+        if let Screen::Doc(d) = &mut self.screen {
+            d.follow_caret(page);
+        }
+        match then {
+            Some(Then::Error(e)) => self.error(e),
+            Some(Then::Info(i)) => self.info(i),
+            Some(Then::Prompt(title, action)) => {
+                let initial = match &action {
+                    PromptAction::Rename(_) => self.workspace().title(id).unwrap_or_default(),
+                    _ => String::new(),
+                };
+                self.prompt(&title, &initial, action);
+            }
+            Some(Then::Open(t)) => self.open(t),
+            Some(Then::Changed) => self.unsaved = true,
+            None => {}
+        }
+        effects
+    }
+}
+
+/// What to do once the screen is no longer borrowed.
+enum Then {
+    Error(String),
+    Info(String),
+    Prompt(String, PromptAction),
+    Open(Target),
+    Changed,
+}
+
+/// Draw the doc screen into the main pane.
+pub fn render(app: &App, d: &DocScreen, area: Rect, buf: &mut Buffer, focused: bool) {
+    let theme = &app.opts.theme;
+    let mut title = d.title.clone();
+    if d.trashed {
+        title.push_str(" (in the trash)");
+    }
+    let hints = if d.editing {
+        " esc: done · alt-u undo · alt-c comment "
+    } else {
+        " i edit · c comments · a comment · H history · ? help "
+    };
+    let block =
+        pane(&title, focused && !d.panel_focus, theme).title_bottom(Line::from(Span::styled(
+            fit(hints, usize::from(area.width.saturating_sub(4))),
+            theme.fg(Slot::Muted),
+        )));
+    block.render(area, buf);
+    let (text, side) = rects(area, d.panel);
+    if d.editing {
+        d.editor.textarea().render(text, buf);
+    } else {
+        render_view(d, text, buf, theme);
+    }
+    if let Some(side) = side {
+        render_panel(d, side, buf, theme, focused && d.panel_focus);
+    }
+}
+
+fn render_view(d: &DocScreen, area: Rect, buf: &mut Buffer, theme: &Theme) {
+    if area.width < 3 || area.height == 0 {
+        return;
+    }
+    let lines = d.editor.lines();
+    let width = usize::from(area.width - 2);
+    let height = usize::from(area.height);
+    let caret = d.editor.caret().0;
+    let plain = |r: usize| -> usize {
+        let cells: Vec<(char, Style)> = lines[r].chars().map(|c| (c, Style::new())).collect();
+        markdown::wrap(&cells, width).len()
+    };
+    let mut start = d.top.min(caret).min(lines.len().saturating_sub(1));
+    let mut heights: Vec<usize> = (start..=caret.min(lines.len().saturating_sub(1)))
+        .map(plain)
+        .collect();
+    while heights.iter().sum::<usize>() > height && start < caret {
+        heights.remove(0);
+        start += 1;
+    }
+    let mut in_fence = markdown::in_fence_at(lines, start);
+    let mut row = 0u16;
+    if let Some(note) = &d.note {
+        put_line(
+            buf,
+            area,
+            0,
+            &Line::from(Span::styled(fit(note, width + 2), theme.fg(Slot::Warning))),
+        );
+        row = 1;
+    }
+    if lines.len() == 1 && lines[0].is_empty() {
+        put_line(
+            buf,
+            area,
+            row,
+            &Line::from(Span::styled(
+                "  Empty doc: press i to write",
+                theme.fg(Slot::Muted),
+            )),
+        );
+        return;
+    }
+    for (r, line) in lines.iter().enumerate().skip(start) {
+        if usize::from(row) >= height {
+            break;
+        }
+        let fence = markdown::is_fence(line);
+        let cells = markdown::style_line(line, in_fence, theme);
+        if fence {
+            in_fence = !in_fence;
+        }
+        let marker = d
+            .comment_rows
+            .iter()
+            .find(|(cr, _)| *cr == r)
+            .map(|(_, resolved)| *resolved);
+        for (i, wrapped) in markdown::wrap(&cells, width).into_iter().enumerate() {
+            if usize::from(row) >= height {
+                break;
+            }
+            let caret_mark = if i == 0 && r == caret {
+                Span::styled("›", theme.fg(Slot::Accent).add_modifier(Modifier::BOLD))
+            } else {
+                Span::raw(" ")
+            };
+            let comment_mark = match (i, marker) {
+                (0, Some(false)) => Span::styled("●", theme.fg(Slot::Comment)),
+                (0, Some(true)) => Span::styled("○", theme.fg(Slot::Resolved)),
+                _ => Span::raw(" "),
+            };
+            let mut spans = vec![caret_mark, comment_mark];
+            spans.extend(wrapped.spans);
+            put_line(buf, area, row, &Line::from(spans));
+            row += 1;
+        }
+    }
+}
+
+fn render_panel(d: &DocScreen, area: Rect, buf: &mut Buffer, theme: &Theme, focused: bool) {
+    let block = pane(
+        &format!(
+            "Comments {}/{}",
+            d.comments.iter().filter(|c| !c.resolved).count(),
+            d.comments.len()
+        ),
+        focused,
+        theme,
+    );
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if inner.width < 4 {
+        return;
+    }
+    if d.comments.is_empty() {
+        let w = usize::from(inner.width);
+        put_line(
+            buf,
+            inner,
+            0,
+            &Line::from(Span::styled(
+                fit("no comments yet (a)", w),
+                theme.fg(Slot::Muted),
+            )),
+        );
+        return;
+    }
+    let sel = focused.then_some(d.selected_comment);
+    let rows = threads::thread_lines(&d.comments, inner.width, sel, theme, |a| {
+        d.editor.pos_of(a).0 + 1
+    });
+    let h = usize::from(inner.height);
+    let top = threads::scroll_to(&rows, d.selected_comment, h);
+    for (n, (_, line)) in rows.iter().skip(top).take(h).enumerate() {
+        put_line(buf, inner, n as u16, line);
+    }
+}

@@ -1,0 +1,207 @@
+//! `view`: draws the app without changing it. Below 80×24 it only says that the terminal is too small.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
+
+use super::app::{layout, App, Focus, Screen, StatusKind, MIN_SIZE};
+use super::commands::Command;
+use super::theme::Slot;
+use super::widgets::{fit, pad, pane, put_line};
+use super::{board, card, doc, history, overlay, sidebar, trash};
+
+/// Draw the whole app into a frame.
+pub fn view(app: &App, frame: &mut Frame) {
+    let area = frame.area();
+    render(app, area, frame.buffer_mut());
+}
+
+/// Draw the whole app into a buffer area.
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    let theme = &app.opts.theme;
+    buf.set_style(area, theme.base());
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        too_small(app, area, buf);
+        return;
+    }
+    let l = layout(area);
+    sidebar::render(app, l.sidebar, buf);
+    let focused = app.focus == Focus::Main && app.overlays.is_empty();
+    match &app.screen {
+        Screen::Home => home(app, l.main, buf, focused),
+        Screen::Doc(d) => doc::render(app, d, l.main, buf, focused),
+        Screen::Board(b) => match &b.detail {
+            Some(c) => card::render(app, &b.view.name, c, l.main, buf, focused),
+            None => board::render(app, b, l.main, buf, focused),
+        },
+        Screen::Trash(t) => trash::render(app, t, l.main, buf, focused),
+        Screen::History(h) => history::render(app, h, l.main, buf, focused),
+    }
+    status_bar(app, l.status, buf);
+    overlay::render(app, area, buf);
+}
+
+fn too_small(app: &App, area: Rect, buf: &mut Buffer) {
+    let theme = &app.opts.theme;
+    let text = format!(
+        "terminal too small (need {}×{}, have {}×{})",
+        MIN_SIZE.0, MIN_SIZE.1, area.width, area.height
+    );
+    let lines = (text.width() as u16).div_ceil(area.width.max(1));
+    let y = area.y + area.height.saturating_sub(lines) / 2;
+    let rect = Rect::new(area.x, y, area.width, area.height - (y - area.y));
+    Paragraph::new(Line::from(Span::styled(text, theme.error())))
+        .alignment(Alignment::Center)
+        .wrap(Wrap { trim: true })
+        .render(rect, buf);
+}
+
+fn home(app: &App, area: Rect, buf: &mut Buffer, focused: bool) {
+    let theme = &app.opts.theme;
+    let block = pane("weft", focused, theme);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let ws = app.workspace();
+    let keys = |c: Command| app.opts.keymap.describe(c);
+    let accent = theme.fg(Slot::Accent).add_modifier(Modifier::BOLD);
+    let muted = theme.fg(Slot::Muted);
+    let docs = ws.docs(false).len();
+    let boards = ws.boards(false).len();
+    let mut lines = vec![
+        Line::from(Span::styled(
+            "Your team's docs, boards and comments, in the terminal.",
+            theme.fg(Slot::Heading).add_modifier(Modifier::BOLD),
+        )),
+        Line::default(),
+        Line::from(vec![
+            Span::styled(pad("Workspace", 11), muted),
+            Span::raw(fit(&ws.name(), 40)),
+        ]),
+        Line::from(vec![
+            Span::styled(pad("You", 11), muted),
+            Span::raw(fit(&app.opts.identity, 40)),
+        ]),
+        Line::from(vec![
+            Span::styled(pad("Contents", 11), muted),
+            Span::raw(format!(
+                "{docs} doc{}, {boards} board{}",
+                plural(docs),
+                plural(boards)
+            )),
+        ]),
+        Line::default(),
+        Line::from(Span::styled("Getting around", accent)),
+    ];
+    let rows = [
+        (Command::SidebarDown, "move in the sidebar"),
+        (Command::SidebarOpen, "open the doc or board"),
+        (Command::FocusNext, "switch between sidebar and main pane"),
+        (Command::Search, "search everything"),
+        (Command::Palette, "run any command by name"),
+        (Command::NewDoc, "new doc"),
+        (Command::NewBoard, "new board"),
+        (Command::Help, "all keys"),
+        (Command::Quit, "quit (everything is saved as you go)"),
+    ];
+    let key_w = 16;
+    for (cmd, what) in rows {
+        lines.push(Line::from(vec![
+            Span::raw("  "),
+            Span::styled(pad(&keys(cmd), key_w), theme.fg(Slot::Title)),
+            Span::styled(what, theme.fg(Slot::Text)),
+        ]));
+    }
+    for (row, line) in lines.iter().enumerate() {
+        put_line(
+            buf,
+            Rect::new(
+                inner.x + 1,
+                inner.y,
+                inner.width.saturating_sub(2),
+                inner.height,
+            ),
+            row as u16,
+            line,
+        );
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn status_bar(app: &App, area: Rect, buf: &mut Buffer) {
+    let theme = &app.opts.theme;
+    let bar = theme.fg(Slot::StatusFg).bg(theme.color(Slot::StatusBg));
+    buf.set_style(area, bar);
+    let mode = format!(" {} ", app.screen_name());
+    let mode_style = theme
+        .fg(Slot::ModeFg)
+        .bg(theme.color(Slot::ModeBg))
+        .add_modifier(Modifier::BOLD);
+    let left = vec![
+        Span::styled(mode.clone(), mode_style),
+        Span::styled(
+            format!(" {} ", fit(&app.opts.workspace, 20)),
+            bar.add_modifier(Modifier::BOLD),
+        ),
+        Span::styled("│", bar),
+        Span::styled(format!(" {} ", fit(&app.opts.identity, 16)), bar),
+        Span::styled("│ ", bar),
+    ];
+    let used: usize = left.iter().map(|s| s.width()).sum();
+    let right = format!("{}sync: off ", if app.unsaved { "● " } else { "" });
+    let room = usize::from(area.width).saturating_sub(used + right.width() + 1);
+    let message = match &app.status {
+        Some(s) => {
+            let style = match s.kind {
+                StatusKind::Error => theme.error().bg(theme.color(Slot::StatusBg)),
+                StatusKind::Warning => bar.fg(theme.color(Slot::Warning)),
+                StatusKind::Info => bar.fg(theme.color(Slot::Info)),
+            };
+            let prefix = if s.kind == StatusKind::Error {
+                "✗ "
+            } else {
+                ""
+            };
+            Span::styled(pad(&format!("{prefix}{}", s.text), room), style)
+        }
+        None => Span::styled(
+            pad(
+                &format!(
+                    "{} help · {} commands · {} search",
+                    first_key(app, Command::Help),
+                    first_key(app, Command::Palette),
+                    first_key(app, Command::Search)
+                ),
+                room,
+            ),
+            bar.fg(theme.color(Slot::Muted)),
+        ),
+    };
+    let mut spans = left;
+    spans.push(message);
+    spans.push(Span::raw(" "));
+    spans.push(Span::styled(right, bar.fg(theme.color(Slot::Muted))));
+    buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+}
+
+fn first_key(app: &App, cmd: Command) -> String {
+    app.opts
+        .keymap
+        .keys_for(cmd)
+        .first()
+        .map(|k| k.to_string())
+        .unwrap_or_else(|| "—".into())
+}
