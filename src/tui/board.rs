@@ -17,7 +17,7 @@ use super::widgets::{fit, list_row, pane, put_line};
 use crate::model::{BoardView, CardView, ColumnView, ItemId, ModelError, Workspace};
 
 /// Columns narrower than this are scrolled instead of squeezed.
-const MIN_COLUMN_WIDTH: u16 = 20;
+const MIN_COLUMN_WIDTH: u16 = 18;
 /// Rows per card: title, details, gap.
 const CARD_ROWS: u16 = 3;
 
@@ -432,9 +432,15 @@ fn card_lines(
         push(format!("✉{}", card.comments), Slot::Comment, &mut meta);
     }
     if highlight {
+        let mut m = vec![Span::raw("  ")];
+        m.extend(meta.into_iter().map(|s| Span::raw(s.content)));
+        let used: usize = m.iter().map(|s| s.width()).sum();
+        m.push(Span::raw(
+            " ".repeat(usize::from(width).saturating_sub(used)),
+        ));
         (
             list_row(title, true, width, theme),
-            list_row(meta, true, width, theme),
+            Line::from(m).style(theme.selection()),
         )
     } else {
         let marker = if selected { "› " } else { "  " };

@@ -444,9 +444,8 @@ fn render_view(d: &DocScreen, area: Rect, buf: &mut Buffer, theme: &Theme) {
 fn render_panel(d: &DocScreen, area: Rect, buf: &mut Buffer, theme: &Theme, focused: bool) {
     let block = pane(
         &format!(
-            "Comments {}/{}",
-            d.comments.iter().filter(|c| !c.resolved).count(),
-            d.comments.len()
+            "Comments · {} open",
+            d.comments.iter().filter(|c| !c.resolved).count()
         ),
         focused,
         theme,

@@ -66,8 +66,9 @@ impl Help {
 
 /// The help text: one heading per scope, one row per command.
 pub fn lines(keymap: &Keymap, theme: &Theme, width: usize) -> Vec<Line<'static>> {
-    let key_w = 22.min(width / 3);
-    let name_w = 24.min(width / 4);
+    let key_w = 18.min(width / 3);
+    // Names are what keys.toml uses; on a narrow screen the palette (:) shows them instead.
+    let name_w = if width >= 100 { 24 } else { 0 };
     let desc_w = width.saturating_sub(key_w + name_w + 4);
     let mut out = Vec::new();
     for scope in Scope::ALL {

@@ -28,9 +28,14 @@ pub struct HistoryScreen {
     pub selected: usize,
     /// The selected version's text.
     pub preview: String,
-    /// Characters added and removed compared with the version before it.
-    pub stats: (usize, usize),
+    /// Characters added and removed by each version, compared with the one before it.
+    pub stats: Vec<(usize, usize)>,
+    /// Versions older than the ones listed.
+    pub older: usize,
 }
+
+/// How many versions the screen lists (the newest ones): each costs a fork of the history to read.
+pub const MAX_VERSIONS: usize = 50;
 
 /// Characters inserted and deleted between two texts (outside their common prefix and suffix).
 pub fn char_diff(old: &str, new: &str) -> (usize, usize) {
@@ -49,29 +54,36 @@ pub fn char_diff(old: &str, new: &str) -> (usize, usize) {
 impl HistoryScreen {
     /// The history of doc `id`, with the newest version selected.
     pub fn open(ws: &Workspace, id: ItemId) -> Result<Self, ModelError> {
-        let versions = ws.doc_history(id)?;
+        let mut all = ws.doc_history(id)?;
+        let older = all.len().saturating_sub(MAX_VERSIONS);
+        let mut before = match older.checked_sub(1) {
+            Some(i) => ws.body_at(id, &all[i])?,
+            None => String::new(),
+        };
+        let versions = all.split_off(older);
+        let mut stats = Vec::with_capacity(versions.len());
+        for v in &versions {
+            let text = ws.body_at(id, v)?;
+            stats.push(char_diff(&before, &text));
+            before = text;
+        }
         let mut h = HistoryScreen {
             doc: id,
             title: ws.title(id)?,
             selected: versions.len().saturating_sub(1),
             versions,
             preview: String::new(),
-            stats: (0, 0),
+            stats,
+            older,
         };
         h.load(ws)?;
         Ok(h)
     }
 
     fn load(&mut self, ws: &Workspace) -> Result<(), ModelError> {
-        let Some(v) = self.versions.get(self.selected) else {
-            return Ok(());
-        };
-        self.preview = ws.body_at(self.doc, v)?;
-        let before = match self.selected.checked_sub(1) {
-            Some(i) => ws.body_at(self.doc, &self.versions[i])?,
-            None => String::new(),
-        };
-        self.stats = char_diff(&before, &self.preview);
+        if let Some(v) = self.versions.get(self.selected) {
+            self.preview = ws.body_at(self.doc, v)?;
+        }
         Ok(())
     }
 }
@@ -169,16 +181,18 @@ pub fn render(app: &App, h: &HistoryScreen, area: Rect, buf: &mut Buffer, focuse
     let top = (pos + 1).saturating_sub(h_rows);
     for (row, i) in order.iter().skip(top).take(h_rows).enumerate() {
         let v = &h.versions[*i];
+        let (plus, minus) = h.stats.get(*i).copied().unwrap_or_default();
         let stamp = if v.timestamp > 0 {
-            when(v.timestamp * 1000)
+            format!("{} ", when(v.timestamp * 1000))
         } else {
-            format!("{} ops", v.ops)
+            String::new()
         };
         let latest = if *i + 1 == h.versions.len() {
-            " (now)"
+            " now"
         } else {
             ""
         };
+        let stamp = format!("{stamp}+{plus} −{minus}{latest}");
         let line = list_row(
             vec![
                 Span::styled(
@@ -186,10 +200,7 @@ pub fn render(app: &App, h: &HistoryScreen, area: Rect, buf: &mut Buffer, focuse
                     theme.fg(Slot::Title).add_modifier(Modifier::BOLD),
                 ),
                 Span::styled(
-                    fit(
-                        &format!(" {stamp}{latest}"),
-                        usize::from(list_w).saturating_sub(6),
-                    ),
+                    fit(&format!(" {stamp}"), usize::from(list_w).saturating_sub(6)),
                     theme.fg(Slot::Muted),
                 ),
             ],
@@ -216,13 +227,10 @@ pub fn render(app: &App, h: &HistoryScreen, area: Rect, buf: &mut Buffer, focuse
         0,
         &Line::from(vec![
             Span::styled(
-                format!("version {number} of {} · read-only", h.versions.len()),
+                format!("v{number} of {} · read-only", h.versions.len() + h.older),
                 theme.fg(Slot::Accent),
             ),
-            Span::styled(
-                format!("  +{} −{} chars", h.stats.0, h.stats.1),
-                theme.fg(Slot::Muted),
-            ),
+            Span::styled(" · r restores it as a new change", theme.fg(Slot::Muted)),
         ]),
     );
     let text = sanitize::text(&h.preview);

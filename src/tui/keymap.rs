@@ -242,13 +242,13 @@ impl Keymap {
                 Ok(map) => (map, None),
                 Err(e) => (
                     Self::defaults(),
-                    Some(format!("{}: {e}; using default keys", path.display())),
+                    Some(format!("using default keys: {}: {e}", path.display())),
                 ),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Self::defaults(), None),
             Err(e) => (
                 Self::defaults(),
-                Some(format!("{}: {e}; using default keys", path.display())),
+                Some(format!("using default keys: {}: {e}", path.display())),
             ),
         }
     }

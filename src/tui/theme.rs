@@ -182,7 +182,7 @@ impl Theme {
         };
         match Self::named(name.trim(), config_dir, mode) {
             Ok(t) => (t, None),
-            Err(e) => (fallback(), Some(format!("{e}; using the default theme"))),
+            Err(e) => (fallback(), Some(format!("using the default theme: {e}"))),
         }
     }
 

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use super::markdown;
 use super::sanitize;
 use super::theme::{Slot, Theme};
-use super::widgets::{fit, list_row, when};
+use super::widgets::{day, fit, list_row};
 use crate::model::CommentView;
 
 /// Rows for `comments`, each tagged with the index of the comment it belongs to. `line_of` turns an
@@ -29,25 +29,29 @@ pub fn thread_lines(
             .map(|a| format!("L{} ", line_of(a)))
             .unwrap_or_default();
         let arrow = if depth > 0 { "↳ " } else { "" };
-        let head = format!(
-            "{}{arrow}{at}{} · {}",
+        let who = format!(
+            "{}{arrow}{at}{}",
             " ".repeat(depth),
-            sanitize::line(&c.author),
-            when(c.created_at)
+            sanitize::line(&c.author)
         );
         let (head_slot, state) = if c.resolved {
-            (Slot::Resolved, " ✓ resolved")
+            (Slot::Resolved, " ✓")
         } else {
             (Slot::Comment, "")
+        };
+        let room = w.saturating_sub(2 + state.chars().count());
+        let dated = format!("{who} · {}", day(c.created_at));
+        // The date goes when the panel is too narrow for it; who and where matter more.
+        let head = if dated.chars().count() <= room {
+            dated
+        } else {
+            who
         };
         rows.push((
             i,
             list_row(
                 vec![
-                    Span::styled(
-                        fit(&head, w.saturating_sub(2 + state.len())),
-                        theme.fg(head_slot),
-                    ),
+                    Span::styled(fit(&head, room), theme.fg(head_slot)),
                     Span::styled(state, theme.fg(Slot::Resolved)),
                 ],
                 selected == Some(i),

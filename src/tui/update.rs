@@ -147,9 +147,7 @@ impl App {
             Command::Redraw => return vec![Effect::ClearScreen],
             Command::Help => self.overlays.push(Overlay::Help(Help::default())),
             Command::Palette => self.overlays.push(Overlay::Palette(Palette::default())),
-            Command::Search => self
-                .overlays
-                .push(Overlay::Search(Box::default())),
+            Command::Search => self.overlays.push(Overlay::Search(Box::default())),
             Command::FocusNext => {
                 self.focus = match self.focus {
                     Focus::Sidebar => Focus::Main,

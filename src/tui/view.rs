@@ -76,7 +76,7 @@ fn home(app: &App, area: Rect, buf: &mut Buffer, focused: bool) {
     let boards = ws.boards(false).len();
     let mut lines = vec![
         Line::from(Span::styled(
-            "Your team's docs, boards and comments, in the terminal.",
+            "Docs, boards and comments for your team.",
             theme.fg(Slot::Heading).add_modifier(Modifier::BOLD),
         )),
         Line::default(),
@@ -102,7 +102,7 @@ fn home(app: &App, area: Rect, buf: &mut Buffer, focused: bool) {
     let rows = [
         (Command::SidebarDown, "move in the sidebar"),
         (Command::SidebarOpen, "open the doc or board"),
-        (Command::FocusNext, "switch between sidebar and main pane"),
+        (Command::FocusNext, "switch between the panes"),
         (Command::Search, "search everything"),
         (Command::Palette, "run any command by name"),
         (Command::NewDoc, "new doc"),
@@ -110,7 +110,7 @@ fn home(app: &App, area: Rect, buf: &mut Buffer, focused: bool) {
         (Command::Help, "all keys"),
         (Command::Quit, "quit (everything is saved as you go)"),
     ];
-    let key_w = 16;
+    let key_w = 18;
     for (cmd, what) in rows {
         lines.push(Line::from(vec![
             Span::raw("  "),

@@ -137,6 +137,12 @@ pub fn when(ms: i64) -> String {
     }
 }
 
+/// The day of a time from the workspace, `2026-09-21` (UTC); `—` when unknown.
+pub fn day(ms: i64) -> String {
+    let full = when(ms);
+    full.split(' ').next().unwrap_or("—").to_string()
+}
+
 /// A one-line text input with a caret, for prompts, search and the palette.
 #[derive(Debug, Clone, Default)]
 pub struct LineInput {

@@ -1,0 +1,230 @@
+//! Every screen and overlay, pinned as text at 80×24 and 120×40 (reviewed by eye for alignment and
+//! truncation), on a sample workspace with a fixed clock. No raw ids are drawn, so the snapshots do
+//! not depend on Loro's random peer ids.
+
+mod tui_support;
+
+use crossterm::event::KeyCode;
+use tui_support::*;
+use weft::tui::{App, Command, Msg, Target};
+
+/// Snapshot the app at both sizes.
+fn snap(name: &str, app: &mut App) {
+    for (w, h) in SIZES {
+        let t = draw(app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), t.backend());
+    }
+}
+
+#[test]
+fn home() {
+    let s = Sample::new();
+    let mut app = s.app();
+    snap("home", &mut app);
+}
+
+#[test]
+fn doc_view() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.welcome));
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Down));
+    snap("doc_view", &mut app);
+}
+
+#[test]
+fn doc_nested_page() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.meeting));
+    snap("doc_nested", &mut app);
+}
+
+#[test]
+fn doc_edit() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.welcome));
+    app.update(ch('i'));
+    for _ in 0..4 {
+        app.update(key(KeyCode::Down));
+    }
+    app.update(key(KeyCode::End));
+    assert!(app.is_editing());
+    snap("doc_edit", &mut app);
+}
+
+#[test]
+fn doc_comments_panel() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.welcome));
+    app.update(ch('c'));
+    app.update(ch('j'));
+    snap("doc_comments", &mut app);
+}
+
+#[test]
+fn board() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Board(s.ids.board));
+    snap("board", &mut app);
+}
+
+#[test]
+fn board_second_column_selected() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Board(s.ids.board));
+    app.update(ch('l'));
+    app.update(ch('j'));
+    snap("board_doing", &mut app);
+}
+
+#[test]
+fn card_detail() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Card(s.ids.invite));
+    snap("card", &mut app);
+}
+
+#[test]
+fn card_description_editing() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Card(s.ids.invite));
+    app.update(ch('e'));
+    assert!(app.is_editing());
+    snap("card_edit", &mut app);
+}
+
+#[test]
+fn trash() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Trash);
+    snap("trash", &mut app);
+}
+
+#[test]
+fn history() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::History(s.ids.welcome));
+    app.update(ch('j'));
+    snap("history", &mut app);
+}
+
+#[test]
+fn search_overlay() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.update(ch('/'));
+    type_text(&mut app, "team");
+    snap("search", &mut app);
+}
+
+#[test]
+fn help_overlay() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.update(ch('?'));
+    snap("help", &mut app);
+}
+
+#[test]
+fn palette_overlay() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Board(s.ids.board));
+    app.update(ch(':'));
+    type_text(&mut app, "move");
+    app.update(key(KeyCode::Down));
+    snap("palette", &mut app);
+}
+
+#[test]
+fn prompt_with_an_error() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Card(s.ids.invite));
+    app.update(ch('D'));
+    app.update(ctrl('u'));
+    type_text(&mut app, "someday");
+    app.update(key(KeyCode::Enter));
+    snap("prompt_error", &mut app);
+}
+
+#[test]
+fn confirm_overlay() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Trash);
+    app.update(ch('p'));
+    snap("confirm", &mut app);
+}
+
+#[test]
+fn error_in_the_status_bar() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.roadmap));
+    // Another process trashes the doc while it is open; editing it is then refused.
+    let mut other = s.other_process("bob");
+    other.workspace().trash(s.ids.roadmap).expect("trash");
+    other.flush().expect("flush");
+    app.update(Msg::Refresh);
+    app.update(ch('i'));
+    assert!(!app.is_editing());
+    snap("status_error", &mut app);
+}
+
+#[test]
+fn sidebar_focus_after_tab() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Board(s.ids.board));
+    app.update(Msg::Run(Command::FocusNext));
+    app.update(ch('j'));
+    snap("sidebar_focus", &mut app);
+}
+
+#[test]
+fn too_small() {
+    let s = Sample::new();
+    let mut app = s.app();
+    for (w, h) in [(79, 24), (80, 23), (40, 10)] {
+        let t = draw(&mut app, w, h);
+        insta::assert_snapshot!(format!("too_small_{w}x{h}"), t.backend());
+    }
+}
+
+#[test]
+fn tiny_sizes_do_not_panic() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Board(s.ids.board));
+    for (w, h) in [(0, 0), (1, 1), (10, 5), (0, 24), (80, 0), (79, 1)] {
+        let t = draw(&mut app, w, h);
+        let text = screen(t.backend().buffer());
+        if w >= 10 && h >= 5 {
+            assert!(text.contains("too"), "{w}x{h}: {text}");
+        }
+    }
+    // Every overlay over a small screen, too.
+    for m in [
+        ch('?'),
+        key(KeyCode::Esc),
+        ch(':'),
+        key(KeyCode::Esc),
+        ch('/'),
+        key(KeyCode::Esc),
+    ] {
+        app.update(m);
+        draw(&mut app, 10, 5);
+        draw(&mut app, 0, 0);
+    }
+}
