@@ -1,0 +1,209 @@
+//! End to end: the real `weft` binary in a real terminal (tmux). Create a doc, type in it, move a card,
+//! suspend with Ctrl-Z and resume with `fg`, quit, reopen — and the content is there, as the CLI sees
+//! it. Skipped (with a message) when tmux is not installed, unless WEFT_REQUIRE_TMUX=1.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_weft");
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// A tmux server of our own (its own socket), with one shell in a 100×30 window.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(home: &Path) -> Self {
+        let socket = format!("weft-e2e-{}", std::process::id());
+        let t = Tmux { socket };
+        let ok = Command::new("tmux")
+            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30"])
+            .arg(format!(
+                "env -i PATH=/usr/bin:/bin HOME={home} WEFT_HOME={home} WEFT_LOG=debug TERM=xterm-256color PS1='$ ' bash --norc --noprofile -i",
+                home = home.display()
+            ))
+            .status()
+            .expect("start tmux");
+        assert!(ok.success(), "tmux new-session failed");
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) {
+        let ok = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .status()
+            .expect("tmux");
+        assert!(ok.success(), "tmux {args:?} failed");
+    }
+
+    /// Press keys one at a time (tmux key names), pausing so Esc is never read as Alt.
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", "-t", "e2e", k]);
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "e2e", "-l", text]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "e2e"])
+            .output()
+            .expect("capture");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.screen();
+            if done(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("waited for {what}; the screen shows:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        self.wait_until(&format!("{needle:?}"), |s| s.contains(needle))
+    }
+
+    /// Wait until the app has left the screen (it restores the shell's screen on exit).
+    fn wait_gone(&self) -> String {
+        self.wait_until("the app to exit", |s| !s.contains("DOCS"))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn weft(home: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("WEFT_HOME", home)
+        .output()
+        .expect("run weft");
+    assert!(
+        out.status.success(),
+        "weft {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn column_of(board_json: &str, card: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(board_json).expect("json");
+    for col in v["columns"].as_array()? {
+        for c in col["cards"].as_array()? {
+            if c["title"] == card {
+                return col["name"].as_str().map(str::to_string);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn edit_move_suspend_quit_reopen() {
+    if !tmux_available() {
+        if std::env::var("WEFT_REQUIRE_TMUX").as_deref() == Ok("1") {
+            panic!("tmux is required (WEFT_REQUIRE_TMUX=1) but not installed");
+        }
+        println!("skipping: tmux is not installed (set WEFT_REQUIRE_TMUX=1 to make this fail)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path();
+    let t = Tmux::start(home);
+    t.wait_for("$");
+    t.type_text(BIN);
+    t.keys(&["Enter"]);
+    t.wait_for("DOCS");
+    t.wait_for("Getting started");
+
+    // Create a doc and type into it.
+    t.keys(&["n"]);
+    t.wait_for("New doc title");
+    t.type_text("E2E notes");
+    t.keys(&["Enter"]);
+    t.wait_for("Empty doc");
+    t.keys(&["i"]);
+    t.wait_for(" EDIT ");
+    t.type_text("hello from tmux é😀 世界");
+    t.keys(&["Escape"]);
+    t.wait_for(" VIEW ");
+
+    // Suspend to the shell and come back.
+    t.keys(&["C-z"]);
+    let shell = t.wait_for("Stopped");
+    assert!(
+        !shell.contains("DOCS"),
+        "the shell gets a normal screen:\n{shell}"
+    );
+    t.type_text("fg");
+    t.keys(&["Enter"]);
+    t.wait_for("hello from tmux");
+
+    // Move a card to the next column.
+    t.keys(&["Escape", "j", "Enter"]);
+    t.wait_for(" BOARD ");
+    t.keys(&["L"]);
+    t.keys(&["q"]);
+    // `fg` returns the resumed program's exit status.
+    t.wait_gone();
+    t.type_text("echo WEFT-EXITED $?");
+    t.keys(&["Enter"]);
+    t.wait_for("WEFT-EXITED 0");
+
+    let body = weft(home, &["doc", "cat", "E2E notes"]);
+    assert_eq!(body.trim_end(), "hello from tmux é😀 世界");
+    let board = weft(home, &["board", "ls", "Getting started", "--json"]);
+    assert_eq!(
+        column_of(&board, "Invite a teammate").as_deref(),
+        Some("Doing")
+    );
+
+    // Reopen: the doc is listed and its text is there.
+    t.tmux(&["send-keys", "-t", "e2e", "clear", "Enter"]);
+    t.type_text(&format!("{BIN}; echo WEFT-REOPENED $?"));
+    t.keys(&["Enter"]);
+    t.wait_for("E2E notes");
+    t.keys(&["/"]);
+    t.type_text("tmux");
+    t.wait_for("1 match");
+    t.keys(&["Enter"]);
+    t.wait_for("hello from tmux é😀 世界");
+    t.keys(&["C-q"]);
+    t.wait_gone();
+    t.wait_for("WEFT-REOPENED 0");
+    assert_eq!(
+        weft(home, &["doc", "cat", "E2E notes"]).trim_end(),
+        "hello from tmux é😀 世界"
+    );
+    // Logs went to the state dir, never to the screen.
+    let log = std::fs::read_to_string(home.join("state").join("weft.log")).expect("log file");
+    assert!(log.contains("starting the terminal UI"));
+    assert!(!t.screen().contains("INFO"));
+}
