@@ -532,3 +532,56 @@ fn theme_comes_from_the_flag_then_the_config_file() {
         .unwrap_or_default()
         .contains("config.toml"));
 }
+
+#[test]
+fn text_typed_while_another_process_writes_is_still_found_by_search() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.roadmap));
+    app.update(ch('i'));
+    type_text(&mut app, "zeppelin ");
+    let mut other = s.other_process("script");
+    other
+        .workspace()
+        .create_doc("Elsewhere", None)
+        .expect("doc");
+    other.flush().expect("flush");
+    app.update(Msg::Refresh);
+    app.update(Msg::Flush);
+    let hits = app.replica().search("zeppelin", 5).expect("search");
+    assert_eq!(hits.len(), 1, "the index has the typed word");
+    assert_eq!(hits[0].title, "Roadmap");
+    let t = draw(&mut app, 80, 24);
+    assert!(find(t.backend().buffer(), "Elsewhere").is_some());
+}
+
+#[test]
+fn a_flush_does_not_swallow_what_another_process_committed_just_before() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.roadmap));
+    app.update(ch('i'));
+    type_text(&mut app, "mine ");
+    let mut other = s.other_process("script");
+    other.workspace().create_doc("Theirs", None).expect("doc");
+    other.flush().expect("flush");
+    // Our batched flush runs before the next refresh tick.
+    app.update(Msg::Flush);
+    app.update(Msg::Refresh);
+    let titles: Vec<String> = app
+        .workspace()
+        .docs(false)
+        .into_iter()
+        .map(|d| d.title)
+        .collect();
+    assert!(titles.contains(&"Theirs".to_string()), "{titles:?}");
+    let t = draw(&mut app, 80, 24);
+    assert!(find(t.backend().buffer(), "Theirs").is_some());
+    // And the other way round: they see ours.
+    other.refresh().expect("refresh");
+    assert!(other
+        .workspace()
+        .body(s.ids.roadmap)
+        .expect("body")
+        .starts_with("mine "));
+}

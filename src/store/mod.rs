@@ -5,6 +5,7 @@
 
 mod home;
 pub mod identity;
+mod live;
 pub mod migrate;
 mod search;
 pub mod secret;

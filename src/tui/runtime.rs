@@ -3,12 +3,14 @@
 //! drained before drawing, and a frame is drawn only when something changed, at most once per
 //! [`FRAME`], inside a synchronized update.
 //!
-//! Store writes. `Replica::flush` was measured per keystroke: about 70 µs on a small doc, but about
-//! 5 ms (p99 10 ms) on a 10,000-line doc, because the search index re-reads the whole body. That is
-//! far from "well under a millisecond", so local changes are batched: the first edit after a flush
-//! schedules the next flush [`FLUSH_AFTER`] later (so at most one flush per 50 ms while typing), and
-//! everything is flushed before quitting, suspending or exiting on a signal. A crash loses at most
-//! the last 50 ms of typing; the next successful flush writes anything a failed one left queued.
+//! Store writes. `Replica::flush` was measured after single keystrokes: about 70 µs on a small doc,
+//! but 5–10 ms on a 10,000-line doc, because the search index re-reads the whole changed body (see
+//! BENCHMARKS.md). That is far from "well under a millisecond", so local changes are batched: the
+//! first edit after a write schedules the next one [`FLUSH_AFTER`] later (at most one write per
+//! 50 ms while typing), and everything is written before quitting, suspending or exiting on a
+//! signal. A crash loses at most the last 50 ms of typing; a failed write leaves the changes queued
+//! for the next. Writes and the refresh tick go through `Replica::sync_local`, which imports other
+//! processes' commits and then writes ours without losing our edits' search-index marks.
 
 use std::time::Duration;
 

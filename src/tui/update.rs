@@ -290,40 +290,55 @@ impl App {
 
     /// Pick up what other processes committed; editors keep their carets on the same characters.
     fn on_refresh(&mut self) -> Vec<Effect> {
-        if let Some((ed, _)) = active_editor(&mut self.screen) {
-            ed.anchor_caret();
-        }
-        match self.replica.refresh() {
-            Ok(true) => {
-                self.dirty = true;
-                let ws = self.replica.workspace();
-                if let Some((ed, _)) = active_editor(&mut self.screen) {
-                    if let Err(e) = ed.sync(ws) {
-                        tracing::warn!(error = %e, "could not apply a change to the open text");
-                    }
-                }
-                self.reload();
-                self.after_text_change();
-            }
-            Ok(false) => {}
-            Err(e) => {
-                self.dirty = true;
-                self.error(format!("could not read changes from the store: {e}"));
-            }
-        }
+        self.exchange(self.unsaved);
         Vec::new()
     }
 
     /// Write pending local changes. On failure they stay queued and are tried again.
     fn on_flush(&mut self) -> Vec<Effect> {
         self.flush_scheduled = false;
-        if !self.unsaved {
-            return Vec::new();
-        }
-        match self.replica.flush() {
-            Ok(_) => self.unsaved = false,
-            Err(e) => self.error(format!("not saved yet (will retry): {e}")),
+        if self.unsaved {
+            self.exchange(true);
         }
         Vec::new()
+    }
+
+    /// Talk to the store: import other processes' commits and, when `write`, write ours (in the
+    /// way `Replica::sync_local` does, so our edits still reach the search index).
+    fn exchange(&mut self, write: bool) {
+        if let Some((ed, _)) = active_editor(&mut self.screen) {
+            ed.anchor_caret();
+        }
+        let result = if write {
+            self.replica.sync_local()
+        } else {
+            self.replica.refresh()
+        };
+        match result {
+            Ok(arrived) => {
+                if write {
+                    self.unsaved = false;
+                }
+                if arrived {
+                    self.dirty = true;
+                    let ws = self.replica.workspace();
+                    if let Some((ed, _)) = active_editor(&mut self.screen) {
+                        if let Err(e) = ed.sync(ws) {
+                            tracing::warn!(error = %e, "could not apply a change to the open text");
+                        }
+                    }
+                    self.reload();
+                    self.after_text_change();
+                }
+            }
+            Err(e) => {
+                self.dirty = true;
+                if write {
+                    self.error(format!("not saved yet (will retry): {e}"));
+                } else {
+                    self.error(format!("could not read changes from the store: {e}"));
+                }
+            }
+        }
     }
 }
