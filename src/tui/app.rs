@@ -24,7 +24,9 @@ pub struct AppOptions {
     pub workspace: String,
     /// The writer: a short wallet address, or "local".
     pub identity: String,
+    /// Colours by meaning, already reduced to the terminal's colour depth.
     pub theme: Theme,
+    /// Keys → commands, from the registry and `keys.toml`.
     pub keymap: Keymap,
     /// Problems found while starting (a bad theme or keymap file), shown in the status bar.
     pub notices: Vec<String>,
@@ -33,42 +35,59 @@ pub struct AppOptions {
 /// Which pane has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
+    /// The docs tree, boards and trash on the left.
     Sidebar,
+    /// The doc, board, card, trash or history on the right.
     Main,
 }
 
 /// What the main pane shows.
 #[derive(Debug)]
 pub enum Screen {
+    /// The welcome page with the main keys.
     Home,
+    /// A document, read or edited.
     Doc(Box<DocScreen>),
+    /// A board, or a card of it when its detail is open.
     Board(Box<BoardScreen>),
+    /// Trashed items and detached comments.
     Trash(TrashScreen),
+    /// A doc's earlier versions.
     History(Box<HistoryScreen>),
 }
 
 /// How a status message should look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusKind {
+    /// Something happened as asked.
     Info,
+    /// Worth knowing (a limit passed, a setting not used).
     Warning,
+    /// What was asked did not happen.
     Error,
 }
 
 /// A message in the status bar until the next key.
 #[derive(Debug, Clone)]
 pub struct Status {
+    /// The message, in the domain's words.
     pub text: String,
+    /// How it is shown.
     pub kind: StatusKind,
 }
 
 /// Where to go: what [`App::open`] can show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
+    /// A doc, in view mode.
     Doc(ItemId),
+    /// A board.
     Board(ItemId),
+    /// A card's detail, over its board.
     Card(ItemId),
+    /// The trash.
     Trash,
+    /// The history of a doc.
     History(ItemId),
 }
 
@@ -355,8 +374,11 @@ impl App {
 /// The three regions of the screen.
 #[derive(Debug, Clone, Copy)]
 pub struct AppLayout {
+    /// Left column: docs, boards, members, trash, sync.
     pub sidebar: Rect,
+    /// Right: the open screen.
     pub main: Rect,
+    /// Bottom row.
     pub status: Rect,
 }
 

@@ -404,10 +404,24 @@ fn card_lines(
     theme: &Theme,
 ) -> (Line<'static>, Line<'static>) {
     let w = usize::from(width).saturating_sub(2);
-    let title = vec![Span::styled(
-        fit(&card.title, w),
-        theme.fg(Slot::Text).add_modifier(Modifier::BOLD),
-    )];
+    // The comment count sits at the end of the title row, where truncation cannot hide it.
+    let count = if card.comments > 0 {
+        format!(" ✉{}", card.comments)
+    } else {
+        String::new()
+    };
+    let count_w = unicode_width::UnicodeWidthStr::width(count.as_str());
+    let title_text = fit(&card.title, w.saturating_sub(count_w));
+    let gap =
+        w.saturating_sub(unicode_width::UnicodeWidthStr::width(title_text.as_str()) + count_w);
+    let title = vec![
+        Span::styled(
+            title_text,
+            theme.fg(Slot::Text).add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(" ".repeat(gap)),
+        Span::styled(count, theme.fg(Slot::Comment)),
+    ];
     let mut meta: Vec<Span<'static>> = Vec::new();
     let mut used = 0;
     let mut push = |text: String, slot: Slot, meta: &mut Vec<Span<'static>>| {
@@ -427,9 +441,6 @@ fn card_lines(
     }
     if let Some(d) = &card.due {
         push(format!("due {d}"), Slot::Due, &mut meta);
-    }
-    if card.comments > 0 {
-        push(format!("✉{}", card.comments), Slot::Comment, &mut meta);
     }
     if highlight {
         let mut m = vec![Span::raw("  ")];

@@ -5,14 +5,23 @@
 /// Where a command applies. A key is looked up in the scope that has focus first, then in `Global`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
+    /// Anywhere (unless the focused scope binds the same key).
     Global,
+    /// The sidebar has focus.
     Sidebar,
+    /// A doc in view mode.
     Doc,
+    /// Text is being edited: unbound plain keys are typed.
     Editor,
+    /// The comments panel of a doc.
     Comments,
+    /// A board.
     Board,
+    /// An open card.
     Card,
+    /// The trash screen.
     Trash,
+    /// A doc's history.
     History,
 }
 
@@ -49,12 +58,15 @@ impl Scope {
 /// One registered command.
 #[derive(Debug)]
 pub struct CommandSpec {
+    /// What runs.
     pub command: Command,
+    /// Where its keys apply.
     pub scope: Scope,
     /// Stable name, used in the palette and in `keys.toml`.
     pub name: &'static str,
     /// Default keys, in the notation of `keys.toml` (`ctrl-p`, `shift-left`, `?`).
     pub keys: &'static [&'static str],
+    /// What it does, for help and the palette.
     pub description: &'static str,
 }
 
@@ -62,7 +74,7 @@ macro_rules! commands {
     ($( $variant:ident $scope:ident $name:literal [$($key:literal),*] $desc:literal; )*) => {
         /// Everything a key, the palette or a test can ask the app to do.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Command { $($variant),* }
+        pub enum Command { $(#[doc = $desc] $variant),* }
 
         /// The registry, in the order help and the palette show it.
         pub static COMMANDS: &[CommandSpec] = &[

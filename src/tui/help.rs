@@ -66,7 +66,7 @@ impl Help {
 
 /// The help text: one heading per scope, one row per command.
 pub fn lines(keymap: &Keymap, theme: &Theme, width: usize) -> Vec<Line<'static>> {
-    let key_w = 18.min(width / 3);
+    let key_w = if width >= 100 { 24 } else { 18.min(width / 3) };
     // Names are what keys.toml uses; on a narrow screen the palette (:) shows them instead.
     let name_w = if width >= 100 { 24 } else { 0 };
     let desc_w = width.saturating_sub(key_w + name_w + 4);

@@ -24,7 +24,9 @@ pub const KEYMAP_FILE: &str = "keys.toml";
 /// A key with its modifiers, normalised so that `H` and `shift-h` are the same key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyCombo {
+    /// The key.
     pub code: KeyCode,
+    /// Ctrl, Alt and (for non-character keys) Shift.
     pub mods: KeyModifiers,
 }
 

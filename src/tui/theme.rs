@@ -22,8 +22,11 @@ pub const BUILTIN: &[(&str, &str)] = &[
 /// How many colours the terminal shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColorMode {
+    /// 24-bit colour (`COLORTERM=truecolor` or `24bit`).
     TrueColor,
+    /// The xterm 256-colour palette (`TERM` mentions 256).
     Ansi256,
+    /// Only the 16 ANSI colours.
     Ansi16,
     /// `NO_COLOR` is set: modifiers only.
     NoColor,
@@ -76,8 +79,15 @@ impl ColorMode {
 /// Why a theme could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
+    /// The file is not a usable theme; `why` says what is wrong.
     #[error("theme {name:?}: {why}")]
-    Invalid { name: String, why: String },
+    Invalid {
+        /// The theme's name.
+        name: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Neither a built-in theme nor a file in the config dir has this name.
     #[error("no theme called {0:?} (built in: dark, light, high-contrast, ansi16)")]
     Unknown(String),
 }
@@ -86,7 +96,7 @@ macro_rules! slots {
     ($($variant:ident => $field:ident),* $(,)?) => {
         /// What a colour is for. Every theme assigns one colour to each slot.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Slot { $($variant),* }
+        pub enum Slot { $(#[doc = concat!("The `", stringify!($field), "` slot.")] $variant),* }
 
         impl Slot {
             /// Every slot, in the order theme files list them.
@@ -228,10 +238,12 @@ impl Theme {
         }
     }
 
+    /// The theme's name (a built-in's, or the user file's `name`).
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The colour depth the theme was reduced to.
     pub fn mode(&self) -> ColorMode {
         self.mode
     }
