@@ -585,3 +585,44 @@ fn a_flush_does_not_swallow_what_another_process_committed_just_before() {
         .expect("body")
         .starts_with("mine "));
 }
+
+#[test]
+fn a_long_history_lists_the_newest_versions() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("w").join("weft.db");
+    let mut r = weft::store::Replica::create(&path, "w", "local", weft::model::Clock::Fixed(T0))
+        .expect("create");
+    let ws = r.workspace();
+    let doc = ws.create_doc("Log", None).expect("doc");
+    for i in 0..60 {
+        // A commit message keeps Loro from merging the changes, so each is a version.
+        ws.loro().set_next_commit_message(&format!("entry {i}"));
+        ws.append_body(doc, &format!("entry {i}\n"))
+            .expect("append");
+    }
+    r.flush().expect("flush");
+    let versions = r.workspace().doc_history(doc).expect("history").len();
+    assert!(versions > 50, "{versions}");
+    let mut app = weft::tui::App::new(
+        r,
+        weft::tui::AppOptions {
+            workspace: "w".into(),
+            identity: "local".into(),
+            theme: dark(),
+            keymap: Keymap::defaults(),
+            notices: Vec::new(),
+        },
+    );
+    app.open(Target::History(doc));
+    let t = draw(&mut app, 120, 40);
+    let text = screen(t.backend().buffer());
+    assert!(
+        text.contains(&format!("v{versions} of {versions}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("the {} oldest are not listed", versions - 50)),
+        "{text}"
+    );
+    assert!(text.contains("entry 0"));
+}

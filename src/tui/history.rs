@@ -230,7 +230,14 @@ pub fn render(app: &App, h: &HistoryScreen, area: Rect, buf: &mut Buffer, focuse
                 format!("v{number} of {} · read-only", h.versions.len() + h.older),
                 theme.fg(Slot::Accent),
             ),
-            Span::styled(" · r restores it as a new change", theme.fg(Slot::Muted)),
+            Span::styled(
+                if h.older > 0 {
+                    format!(" · the {} oldest are not listed", h.older)
+                } else {
+                    " · r restores it as a new change".to_string()
+                },
+                theme.fg(Slot::Muted),
+            ),
         ]),
     );
     let text = sanitize::text(&h.preview);

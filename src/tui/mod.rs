@@ -89,7 +89,7 @@ pub fn build_app(replica: Replica, home: &Home, workspace: &str, theme: Option<&
     let wanted = theme.map(str::to_string).or(config.theme.clone());
     let (theme, theme_notice) = Theme::load(wanted.as_deref(), &home.config, mode);
     let (keymap, keys_notice) = Keymap::load(&home.config);
-    let identity = replica.workspace().actor().to_string();
+    let identity = short_identity(replica.workspace().actor());
     let notices = [config_notice, theme_notice, keys_notice]
         .into_iter()
         .flatten()
@@ -106,6 +106,19 @@ pub fn build_app(replica: Replica, home: &Home, workspace: &str, theme: Option<&
     );
     app.set_mouse(config.mouse);
     app
+}
+
+/// How the writer is shown in the status bar: a wallet address shortened to `0x1234…abcd`, anything
+/// else ("local") as it is.
+pub fn short_identity(actor: &str) -> String {
+    let is_address = actor.len() == 42
+        && actor.starts_with("0x")
+        && actor[2..].chars().all(|c| c.is_ascii_hexdigit());
+    if is_address {
+        format!("{}…{}", &actor[..6], &actor[38..])
+    } else {
+        sanitize::line(actor).into_owned()
+    }
 }
 
 /// Open the full-screen app on `replica` and run it until the user quits. The terminal is restored
@@ -136,4 +149,16 @@ pub fn run(
         tracing::error!(error = %e, "the terminal UI stopped");
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wallet_addresses_are_shortened() {
+        assert_eq!(
+            super::short_identity("0x52908400098527886E0F7030069857D2E4169EE7"),
+            "0x5290…9EE7"
+        );
+        assert_eq!(super::short_identity("local"), "local");
+    }
 }

@@ -68,7 +68,7 @@ impl Sidebar {
         let mut s = Sidebar {
             entries: Vec::new(),
             selected: 0,
-            identity: ws.actor().to_string(),
+            identity: super::short_identity(ws.actor()),
         };
         s.rebuild(ws);
         s
