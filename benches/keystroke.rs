@@ -1,8 +1,9 @@
 //! Keystroke → Loro commit → frame rendered, on a 10,000-line document in a 120×40 terminal
 //! (ratatui's TestBackend, so the terminal itself is not measured).
 //!
-//! One iteration is one key through `App::update` (the editor turns it into a Loro insert or delete
-//! and commits it) plus one full `view` into the 120×40 buffer. Keys alternate between typing a
+//! The workspace is an encrypted (SQLCipher) database, as `weft` opens it. One iteration is one key
+//! through `App::update` (the editor turns it into a Loro insert or delete and commits it) plus one
+//! full `view` into the 120×40 buffer. Keys alternate between typing a
 //! character and deleting it, so the document stays the same size. The store is flushed every 25
 //! keys outside the timed part, as the event loop's 50 ms batching would.
 //!
@@ -22,7 +23,7 @@ use weft::tui::{App, AppOptions, ColorMode, Keymap, Msg, Target, Theme};
 const LINES: usize = 10_000;
 
 struct Bench {
-    _dir: tempfile::TempDir,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
     app: App,
     term: Terminal<TestBackend>,
     n: u64,
@@ -32,11 +33,30 @@ fn key(code: KeyCode) -> Msg {
     Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
+/// A database key the way `weft` makes one (home secret in a key file; no OS keyring).
+fn db_key() -> (tempfile::TempDir, weft::store::DbKey) {
+    let home = tempfile::tempdir().expect("temp dir");
+    std::env::set_var("WEFT_KEYRING", "off");
+    let secret = weft::store::secret::set_up(
+        &weft::store::Home::at(home.path()),
+        weft::store::secret::Requested::Auto,
+    )
+    .expect("home secret");
+    (home, secret.db_key())
+}
+
 fn setup(lines: usize) -> Bench {
     let dir = tempfile::tempdir().expect("temp dir");
+    let (home, db) = db_key();
     let path = dir.path().join("bench").join("weft.db");
-    let mut replica =
-        Replica::create(&path, "bench", "local", Clock::Fixed(1_790_000_000_000)).expect("create");
+    let mut replica = Replica::create_with(
+        &path,
+        Some(&db),
+        "bench",
+        "local",
+        Clock::Fixed(1_790_000_000_000),
+    )
+    .expect("create");
     let ws = replica.workspace();
     let doc = ws.create_doc("Big document", None).expect("doc");
     let body: String = (0..lines)
@@ -68,7 +88,7 @@ fn setup(lines: usize) -> Bench {
     let mut term = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
     term.draw(|f| weft::tui::view(&app, f)).expect("draw");
     Bench {
-        _dir: dir,
+        _dirs: (dir, home),
         app,
         term,
         n: 0,

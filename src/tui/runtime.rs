@@ -3,13 +3,16 @@
 //! drained before drawing, and a frame is drawn only when something changed, at most once per
 //! [`FRAME`], inside a synchronized update.
 //!
-//! Store writes. `Replica::flush` was measured after single keystrokes: about 70 µs on a small doc,
-//! but 5–10 ms on a 10,000-line doc, because the search index re-reads the whole changed body (see
-//! BENCHMARKS.md). That is far from "well under a millisecond", so local changes are batched: the
-//! first edit after a write schedules the next one [`FLUSH_AFTER`] later (at most one write per
-//! 50 ms while typing), and everything is written before quitting, suspending or exiting on a
-//! signal. A crash loses at most the last 50 ms of typing; a failed write leaves the changes queued
-//! for the next. Writes and the refresh tick go through `Replica::sync_local`, which imports other
+//! Store writes. A write after one keystroke was measured (SQLCipher, as weft opens workspaces) at
+//! about 0.14 ms on a small doc, and about 13 ms on a 10,000-line doc after a burst of typing,
+//! because the search index re-reads and re-tokenises the whole changed body (see BENCHMARKS.md).
+//! That is not "well under a millisecond", so local changes are batched: the first edit after a
+//! write schedules the next one [`FLUSH_AFTER`] later (at most one write per 50 ms while typing),
+//! or ten times the last write's duration when that is longer, so writing never takes more than
+//! about a tenth of the UI task's time (on the 10,000-line doc: one 13 ms write per ~130 ms).
+//! Everything is written before quitting, suspending or exiting on a signal. A crash loses at most
+//! that interval of typing (never more than a second); a failed write leaves the changes queued for
+//! the next. Writes and the refresh tick go through `Replica::sync_local`, which imports other
 //! processes' commits and then writes ours without losing our edits' search-index marks.
 
 use std::time::Duration;
@@ -28,6 +31,8 @@ pub const FRAME: Duration = Duration::from_millis(8);
 pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
 /// How long local changes may wait before they are written to the store.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(50);
+/// The longest local changes wait, however slow writing is.
+pub const MAX_FLUSH_AFTER: Duration = Duration::from_secs(1);
 
 fn to_msg(event: crossterm::event::Event) -> Option<Msg> {
     use crossterm::event::Event;
@@ -60,6 +65,7 @@ async fn event_loop(app: &mut App, term: &mut TerminalGuard) -> anyhow::Result<(
     let mut refresh = tokio::time::interval(REFRESH_EVERY);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut flush_at: Option<Instant> = None;
+    let mut last_write = Duration::ZERO;
     let mut last_draw: Option<Instant> = None;
     let (w, h) = term.size()?;
     app.update(Msg::Resize(w, h));
@@ -94,7 +100,12 @@ async fn event_loop(app: &mut App, term: &mut TerminalGuard) -> anyhow::Result<(
             _ = refresh.tick() => Some(Msg::Refresh),
         };
         let Some(msg) = msg else { continue };
+        let writing = matches!(msg, Msg::Flush);
+        let started = Instant::now();
         let mut effects = app.update(msg);
+        if writing {
+            last_write = started.elapsed();
+        }
         // Coalesce: handle input that is already waiting before drawing again.
         while let Some(Some(Ok(e))) = events.next().now_or_never() {
             if let Some(m) = to_msg(e) {
@@ -105,7 +116,9 @@ async fn event_loop(app: &mut App, term: &mut TerminalGuard) -> anyhow::Result<(
             match effect {
                 Effect::Quit => {}
                 Effect::ScheduleFlush => {
-                    flush_at.get_or_insert(Instant::now() + FLUSH_AFTER);
+                    flush_at.get_or_insert(
+                        Instant::now() + FLUSH_AFTER.max(last_write * 10).min(MAX_FLUSH_AFTER),
+                    );
                 }
                 Effect::Suspend => {
                     app.update(Msg::Flush);
