@@ -123,7 +123,7 @@ impl App {
             ),
             Command::CardReply => match selected {
                 Some(c) => self.prompt(
-                    &format!("Reply to {}", fit(&c.author, 20)),
+                    &format!("Reply to {}", crate::tui::short_identity(&c.author)),
                     "",
                     PromptAction::Reply {
                         target: id,

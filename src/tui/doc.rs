@@ -275,7 +275,7 @@ impl App {
             Command::CommentsReply => {
                 if let Some(c) = d.comments.get(d.selected_comment) {
                     then = Some(Then::Prompt(
-                        format!("Reply to {}", fit(&c.author, 20)),
+                        format!("Reply to {}", crate::tui::short_identity(&c.author)),
                         PromptAction::Reply {
                             target: id,
                             parent: c.id.clone(),

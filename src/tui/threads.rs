@@ -32,7 +32,7 @@ pub fn thread_lines(
         let who = format!(
             "{}{arrow}{at}{}",
             " ".repeat(depth),
-            sanitize::line(&c.author)
+            crate::tui::short_identity(&c.author)
         );
         let (head_slot, state) = if c.resolved {
             (Slot::Resolved, " ✓")

@@ -135,7 +135,10 @@ pub fn render(app: &App, t: &TrashScreen, area: Rect, buf: &mut Buffer, focused:
                 Span::styled(pad(item.kind.as_str(), kind_w), theme.fg(Slot::Label)),
                 Span::styled(pad(&item.title, title_w), theme.fg(Slot::Text)),
                 Span::raw(" "),
-                Span::styled(pad(&item.by, by_w), theme.fg(Slot::Assignee)),
+                Span::styled(
+                    pad(&crate::tui::short_identity(&item.by), by_w),
+                    theme.fg(Slot::Assignee),
+                ),
                 Span::styled(fit(&when(item.at), when_w), theme.fg(Slot::Muted)),
             ],
             focused && i == t.selected,
