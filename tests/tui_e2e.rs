@@ -28,7 +28,7 @@ impl Tmux {
         let ok = Command::new("tmux")
             .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30"])
             .arg(format!(
-                "env -i PATH=/usr/bin:/bin HOME={home} WEFT_HOME={home} WEFT_LOG=debug TERM=xterm-256color PS1='$ ' bash --norc --noprofile -i",
+                "env -i PATH=/usr/bin:/bin HOME={home} WEFT_HOME={home} WEFT_KEYRING=off WEFT_LOG=debug TERM=xterm-256color PS1='$ ' bash --norc --noprofile -i",
                 home = home.display()
             ))
             .status()
@@ -103,6 +103,7 @@ fn weft(home: &Path, args: &[&str]) -> String {
     let out = Command::new(BIN)
         .args(args)
         .env("WEFT_HOME", home)
+        .env("WEFT_KEYRING", "off")
         .output()
         .expect("run weft");
     assert!(
