@@ -448,3 +448,28 @@ fn theme_comes_from_the_flag_then_the_config_file() {
         .unwrap_or_default()
         .contains("config.toml"));
 }
+
+#[test]
+fn the_mouse_is_ignored_unless_turned_on() {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.welcome));
+    let wheel = || {
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::ScrollDown,
+            column: 40,
+            row: 10,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    app.update(wheel());
+    assert_eq!(app.editor().map(|e| e.caret().0), Some(0), "off by default");
+    app.set_mouse(true);
+    app.update(wheel());
+    assert_eq!(
+        app.editor().map(|e| e.caret().0),
+        Some(3),
+        "the wheel scrolls three lines"
+    );
+}

@@ -200,3 +200,69 @@ fn every_theme_and_colour_depth_draws_every_screen() {
         }
     }
 }
+
+#[test]
+fn hostile_text_from_the_workspace_never_reaches_the_terminal() {
+    let s = Sample::new();
+    let mut other = s.other_process("mallory");
+    let ws = other.workspace();
+    let evil = "\u{1b}]52;c;aGk=\u{7}\u{1b}[2J\u{202e}evil\u{0}\u{9b}31m";
+    let doc = ws.create_doc(&format!("Title {evil}"), None).expect("doc");
+    ws.set_body(doc, &format!("body {evil}\nline two {evil}"))
+        .expect("body");
+    ws.add_comment(doc, &format!("comment {evil}"), Some(0), None)
+        .expect("comment");
+    let fields = weft::model::CardFields {
+        title: format!("Card {evil}"),
+        labels: vec![format!("l{evil}")],
+        assignees: vec![format!("a{evil}")],
+        due: None,
+    };
+    let card = ws.add_card(s.ids.todo, &fields, evil).expect("card");
+    ws.set_title(s.ids.doing, &format!("Col {evil}"))
+        .expect("rename");
+    other.flush().expect("flush");
+    let mut app = s.app();
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n')
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    let mut screens = 0;
+    for target in [
+        Target::Doc(doc),
+        Target::Board(s.ids.board),
+        Target::Card(card),
+        Target::History(doc),
+    ] {
+        app.open(target);
+        for m in [None, Some(ch('c')), Some(ch('i'))] {
+            if let Some(m) = m {
+                app.update(m);
+            }
+            for (w, h) in SIZES {
+                let t = draw(&mut app, w, h);
+                for cell in t.backend().buffer().content() {
+                    assert!(
+                        !cell.symbol().chars().any(unsafe_char),
+                        "{:?} on {target:?}",
+                        cell.symbol()
+                    );
+                }
+                screens += 1;
+            }
+            app.update(key(KeyCode::Esc));
+        }
+    }
+    app.update(ch('/'));
+    type_text(&mut app, "evil");
+    let t = draw(&mut app, 120, 40);
+    assert!(
+        find(t.backend().buffer(), "evil").is_some(),
+        "the text itself is shown"
+    );
+    for cell in t.backend().buffer().content() {
+        assert!(!cell.symbol().chars().any(unsafe_char));
+    }
+    assert!(screens >= 24);
+}
