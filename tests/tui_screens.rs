@@ -123,7 +123,8 @@ fn search_overlay() {
     let s = Sample::new();
     let mut app = s.app();
     app.update(ch('/'));
-    type_text(&mut app, "team");
+    // Hits with equal rank come back in no particular order: this query has none.
+    type_text(&mut app, "join");
     snap("search", &mut app);
 }
 

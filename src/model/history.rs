@@ -19,6 +19,8 @@ pub struct DocVersion {
     pub timestamp: i64,
     /// Operations in the change (all containers, not only this doc).
     pub ops: usize,
+    /// The change's commit message, if it has one (a restore says which version it restored).
+    pub message: Option<String>,
 }
 
 impl Workspace {
@@ -47,6 +49,7 @@ impl Workspace {
                         lamport: change.lamport + len as u32 - 1,
                         timestamp: change.timestamp,
                         ops: change.len,
+                        message: change.message.as_deref().map(str::to_string),
                     });
                 }
                 counter = change.id.counter + len as i32;
@@ -74,9 +77,61 @@ impl Workspace {
     }
 
     /// Make doc `id`'s body what it was at `version`, as a new change on top of the present (nothing
-    /// is rewritten; the restore itself can be undone or restored past).
+    /// is rewritten; the restore is a version of its own, so the text before it can be restored too).
     pub fn restore_version(&self, id: ItemId, version: &DocVersion) -> Result<()> {
         let text = self.body_at(id, version)?;
+        // A commit message keeps Loro from merging the restore into the writer's previous change,
+        // which would make the text just before the restore unreachable from the history.
+        self.commit();
+        self.loro()
+            .set_next_commit_message(&format!("restore version {}", version.number));
         self.set_body(id, &text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use loro::{ExportMode, LoroDoc};
+
+    use super::super::{Clock, Workspace};
+
+    #[test]
+    fn versions_read_back_and_restore_as_a_new_change() {
+        let a = Workspace::create("t", "alice", Clock::Fixed(1)).expect("create");
+        let doc = a.create_doc("Doc", None).expect("doc");
+        a.set_body(doc, "one").expect("body");
+        let snap = a.loro().export(ExportMode::Snapshot).expect("snapshot");
+        let b = Workspace::open(
+            LoroDoc::from_snapshot(&snap).expect("load"),
+            "bob",
+            Clock::Fixed(2),
+        )
+        .expect("open");
+        b.set_body(doc, "one two").expect("edit");
+        b.set_body(doc, "one two three").expect("edit");
+        let other = b.create_doc("Other", None).expect("other doc");
+        b.set_body(other, "unrelated").expect("body");
+        let history = b.doc_history(doc).expect("history");
+        let texts: Vec<String> = history
+            .iter()
+            .map(|v| b.body_at(doc, v).expect("read"))
+            .collect();
+        assert_eq!(texts.first().map(String::as_str), Some("one"));
+        assert_eq!(texts.last().map(String::as_str), Some("one two three"));
+        assert!(history.windows(2).all(|w| w[0].lamport < w[1].lamport));
+        assert_eq!(
+            b.body(doc).expect("body"),
+            "one two three",
+            "reading changed nothing"
+        );
+        b.restore_version(doc, &history[0]).expect("restore");
+        assert_eq!(b.body(doc).expect("body"), "one");
+        assert_eq!(
+            b.doc_history(doc).expect("history").len(),
+            history.len() + 1
+        );
+        assert!(b
+            .doc_history(b.boards(false).first().map(|x| x.id).unwrap_or(other))
+            .is_ok());
     }
 }

@@ -221,20 +221,30 @@ pub fn render(app: &App, h: &HistoryScreen, area: Rect, buf: &mut Buffer, focuse
         inner.height,
     );
     let number = h.versions.get(h.selected).map(|v| v.number).unwrap_or(0);
+    let mut notes: Vec<String> = Vec::new();
+    if h.older > 0 {
+        notes.push(format!("{} older not listed", h.older));
+    }
+    if let Some(msg) = h
+        .versions
+        .get(h.selected)
+        .and_then(|v| v.message.as_deref())
+    {
+        notes.push(format!("“{msg}”"));
+    }
+    let head = format!("v{number} of {} · read-only", h.versions.len() + h.older);
+    let room = usize::from(view.width).saturating_sub(head.chars().count());
     put_line(
         buf,
         view,
         0,
         &Line::from(vec![
+            Span::styled(head, theme.fg(Slot::Accent)),
             Span::styled(
-                format!("v{number} of {} · read-only", h.versions.len() + h.older),
-                theme.fg(Slot::Accent),
-            ),
-            Span::styled(
-                if h.older > 0 {
-                    format!(" · the {} oldest are not listed", h.older)
+                if notes.is_empty() {
+                    String::new()
                 } else {
-                    " · r restores it as a new change".to_string()
+                    fit(&format!(" · {}", notes.join(" · ")), room)
                 },
                 theme.fg(Slot::Muted),
             ),
