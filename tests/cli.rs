@@ -545,3 +545,12 @@ fn killing_weft_mid_edit_loses_no_committed_edit() {
         assert_eq!(doctor["workspaces"][0]["health"]["integrity"], "ok");
     }
 }
+
+#[test]
+fn piped_output_is_not_filtered() {
+    let h = Home::new();
+    h.ok(&["init", "team"]);
+    let body = "tabs\tand\u{1b}[31m escapes\u{202e} stay when piped\n";
+    h.ok(&["doc", "new", "Raw", "--body", body]);
+    assert_eq!(h.ok(&["doc", "cat", "Raw"]), body);
+}

@@ -44,15 +44,16 @@ pub fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Text from the workspace may come from any peer: drop control characters and bidi overrides before
-/// it reaches a terminal.
+/// Text from the workspace may come from any peer: on a terminal, drop control characters and bidi
+/// overrides before they reach it (the same rule as the app). Piped output is not filtered, so
+/// `weft doc cat X > file` keeps every character of the document.
 pub fn clean(s: &str) -> String {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return s.to_string();
+    }
     s.chars()
-        .filter(|c| {
-            let control = c.is_control() && *c != '\n' && *c != '\t';
-            let bidi = matches!(*c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            !control && !bidi
-        })
+        .filter(|c| !crate::tui::sanitize::is_unsafe(*c))
         .collect()
 }
 
