@@ -252,7 +252,8 @@ pub fn first_run(ctx: &Context, theme: Option<&str>) -> anyhow::Result<()> {
     if std::io::IsTerminal::is_terminal(&std::io::stdout()) && !ctx.json {
         let name = ctx.workspace_name()?;
         let replica = ctx.open()?;
-        return crate::tui::run(replica, &ctx.home, &name, theme);
+        let pairer: Box<dyn crate::tui::Pairer> = Box::new(ctx.identity()?);
+        return crate::tui::run_with(replica, &ctx.home, &name, theme, Some(pairer));
     }
     let replica = ctx.open()?;
     let ws = replica.workspace();

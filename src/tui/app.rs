@@ -76,6 +76,16 @@ pub struct Status {
     pub kind: StatusKind,
 }
 
+impl Status {
+    /// Something happened as asked.
+    pub fn info(text: String) -> Self {
+        Status {
+            text,
+            kind: StatusKind::Info,
+        }
+    }
+}
+
 /// Where to go: what [`App::open`] can show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -108,6 +118,8 @@ pub struct App {
     pub(crate) mouse: bool,
     /// Something on screen changed since the last draw.
     pub(crate) dirty: bool,
+    /// The home's identity files, for pairing a wallet from the app (absent in tests that don't pair).
+    pub(crate) pairer: Option<Box<dyn super::pairing::Pairer>>,
 }
 
 impl std::fmt::Debug for App {
@@ -154,7 +166,13 @@ impl App {
             quit: false,
             mouse: false,
             dirty: true,
+            pairer: None,
         }
+    }
+
+    /// Let the app pair this device with a wallet (`P`), through `pairer`.
+    pub fn set_pairer(&mut self, pairer: Box<dyn super::pairing::Pairer>) {
+        self.pairer = Some(pairer);
     }
 
     /// The workspace being shown.

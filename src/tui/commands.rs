@@ -97,6 +97,7 @@ commands! {
     FocusNext Global "app.focus" ["tab"] "Move focus between the sidebar and the main pane";
     Back Global "app.back" ["esc"] "Go back, close the panel or leave the pane";
     OpenTrash Global "app.trash" ["T"] "Open the trash";
+    Pair Global "app.pair" ["P"] "Pair this device with a wallet (paste its signature)";
     Suspend Global "app.suspend" ["ctrl-z"] "Suspend to the shell (resume with fg)";
     Redraw Global "app.redraw" ["ctrl-l"] "Redraw the whole screen";
 

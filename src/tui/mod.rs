@@ -26,6 +26,7 @@ pub mod logging;
 mod markdown;
 pub mod msg;
 mod overlay;
+mod pairing;
 mod palette;
 mod runtime;
 pub mod sanitize;
@@ -48,6 +49,7 @@ pub use commands::{Command, Scope};
 pub use editor::DocEditor;
 pub use keymap::Keymap;
 pub use msg::{Effect, Msg};
+pub use pairing::{Pairer, Pairing};
 pub use theme::{ColorMode, Theme};
 pub use view::view;
 
@@ -129,6 +131,17 @@ pub fn run(
     workspace: &str,
     theme: Option<&str>,
 ) -> anyhow::Result<()> {
+    run_with(replica, home, workspace, theme, None)
+}
+
+/// [`run`], with the home's identity files so the app can pair a wallet (`P`).
+pub fn run_with(
+    replica: Replica,
+    home: &Home,
+    workspace: &str,
+    theme: Option<&str>,
+    pairer: Option<Box<dyn Pairer>>,
+) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(
             "the terminal UI needs a terminal; use the subcommands (weft --help) in scripts"
@@ -137,6 +150,9 @@ pub fn run(
     let _log = logging::init(&home.state);
     tracing::info!(workspace, "starting the terminal UI");
     let mut app = build_app(replica, home, workspace, theme);
+    if let Some(p) = pairer {
+        app.set_pairer(p);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -81,6 +81,7 @@ pub enum Overlay {
     Search(Box<Search>),
     Prompt(Prompt),
     Confirm(Confirm),
+    Pairing(Box<super::pairing::Pairing>),
 }
 
 impl Overlay {
@@ -92,6 +93,7 @@ impl Overlay {
             Overlay::Search(_) => "SEARCH",
             Overlay::Prompt(_) => "INPUT",
             Overlay::Confirm(_) => "CONFIRM",
+            Overlay::Pairing(_) => "PAIR",
         }
     }
 }
@@ -132,6 +134,7 @@ impl App {
                     Vec::new()
                 }
             },
+            Overlay::Pairing(p) => self.pairing_key(p, key),
             Overlay::Confirm(c) => match key.code {
                 KeyCode::Char('y' | 'Y') | KeyCode::Enter => {
                     self.confirmed(c.action);
@@ -148,6 +151,10 @@ impl App {
 
     /// Pasted text goes to the top overlay's input, if it has one.
     pub(crate) fn overlay_paste(&mut self, text: &str) {
+        if matches!(self.overlays.last(), Some(Overlay::Pairing(_))) {
+            self.pairing_paste(text);
+            return;
+        }
         let mut refresh_search = false;
         match self.overlays.last_mut() {
             Some(Overlay::Prompt(p)) => {
@@ -277,6 +284,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Overlay::Search(s) => super::search::render(app, s, area, buf),
             Overlay::Prompt(p) => render_prompt(app, p, area, buf),
             Overlay::Confirm(c) => render_confirm(app, c, area, buf),
+            Overlay::Pairing(p) => super::pairing::render(app, p, area, buf),
         }
     }
 }

@@ -155,6 +155,7 @@ impl App {
                 }
             }
             Command::OpenTrash => self.open(Target::Trash),
+            Command::Pair => self.overlays.push(Overlay::Pairing(Box::default())),
             Command::Back => self.back(),
             _ => {}
         }
