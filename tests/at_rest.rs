@@ -1,18 +1,15 @@
 //! Encryption at rest: whoever copies the files of a home gets nothing readable, and every way the
 //! secret can be wrong or missing gives a clear message and changes no file.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn weft(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
-    c.args(args)
-        .env("WEFT_HOME", home)
-        .env("WEFT_KEYRING", "off")
-        .env_remove("WEFT_PASSPHRASE")
-        .env_remove("WEFT_NEW_PASSPHRASE")
-        .stdin(Stdio::null());
+    let mut c = common::weft_command(home);
+    c.args(args).stdin(Stdio::null());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -304,10 +301,8 @@ fn killing_passphrase_change_leaves_a_home_that_opens_with_old_or_new() {
     let mut current = "alpha alpha".to_string();
     for round in 0..3u64 {
         let next = format!("pass {round}");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        let mut child = common::weft_command(home.path())
             .args(["passphrase", "change"])
-            .env("WEFT_HOME", home.path())
-            .env("WEFT_KEYRING", "off")
             .env("WEFT_PASSPHRASE", &current)
             .env("WEFT_NEW_PASSPHRASE", &next)
             .stdin(Stdio::null())

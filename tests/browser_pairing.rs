@@ -2,6 +2,8 @@
 //! stand-in wallet, signs, and the device is paired. Needs node, playwright-core and Chromium
 //! (`.ci/run` installs them); skipped with a message when absent unless WEFT_REQUIRE_BROWSER=1.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -43,11 +45,8 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
 }
 
 fn weft(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
-    c.env("WEFT_HOME", home)
-        .env("WEFT_KEYRING", "off")
-        .env_remove("WEFT_PASSPHRASE")
-        .stdin(Stdio::null());
+    let mut c = common::weft_command(home);
+    c.stdin(Stdio::null());
     c
 }
 

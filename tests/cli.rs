@@ -1,5 +1,7 @@
 //! The real `weft` binary, scripted from the shell as a person would.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -16,15 +18,8 @@ impl Home {
         }
     }
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
-        c.args(args)
-            .env("WEFT_HOME", self.dir.path())
-            .env("WEFT_KEYRING", "off")
-            .env_remove("WEFT_PASSPHRASE")
-            .env_remove("WEFT_WORKSPACE")
-            .env_remove("EDITOR")
-            .env_remove("VISUAL")
-            .stdin(Stdio::null());
+        let mut c = common::weft_command(self.dir.path());
+        c.args(args).stdin(Stdio::null());
         c
     }
     fn run(&self, args: &[&str]) -> Output {
@@ -169,7 +164,15 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let h = Home::new();
     h.ok(&["init", "team"]);
     h.ok(&["board", "new", "Sprint"]);
-    let before = std::fs::read(h.db("team")).unwrap().len();
+    let state = |h: &Home| {
+        let doctor = h.json(&["doctor"]);
+        (
+            h.json(&["ls"]),
+            h.json(&["workspaces"]),
+            doctor["workspaces"][0]["health"]["changes"].clone(),
+        )
+    };
+    let before = state(&h);
     assert!(h
         .fails(&["doc", "cat", "Nope"])
         .contains("no doc called \"Nope\""));
@@ -192,7 +195,8 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         .as_array()
         .unwrap()
         .is_empty());
-    let _ = before;
+    // Nothing was written: same content, no new workspace, not one more change in the log.
+    assert_eq!(state(&h), before);
 }
 
 #[test]
@@ -472,12 +476,10 @@ fn several_processes_on_one_home_lose_nothing() {
             let script = format!(
                 "for i in 1 2 3 4 5 6; do \"$0\" card add Busy \"p{p} card $i\" >/dev/null || exit 1; done"
             );
-            Command::new("sh")
+            common::isolated(&mut Command::new("sh"), h.path())
                 .arg("-c")
                 .arg(script)
                 .arg(env!("CARGO_BIN_EXE_weft"))
-                .env("WEFT_HOME", h.path())
-                .env("WEFT_KEYRING", "off")
                 .spawn()
                 .unwrap()
         })
@@ -504,12 +506,10 @@ fn killing_weft_mid_edit_loses_no_committed_edit() {
             "i=0; while true; do i=$((i+1)); \"$0\" doc edit Log --append \"r{round}-line-$i;\" >/dev/null 2>&1 && echo $i >> '{}'; done",
             log.display()
         );
-        let mut child = Command::new("sh")
+        let mut child = common::isolated(&mut Command::new("sh"), h.path())
             .arg("-c")
             .arg(script)
             .arg(env!("CARGO_BIN_EXE_weft"))
-            .env("WEFT_HOME", h.path())
-            .env("WEFT_KEYRING", "off")
             .process_group(0)
             .spawn()
             .unwrap();

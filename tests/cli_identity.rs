@@ -1,19 +1,17 @@
 //! Pairing from the shell: the local wallet, an external signer (weft's wallet in another home
 //! standing in for MetaMask or `cast wallet sign`), and every way a pasted signature can be wrong.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use serde_json::Value;
 
 fn weft(home: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
+    let mut c = common::weft_command(home);
     c.args(args)
-        .env("WEFT_HOME", home)
-        .env("WEFT_KEYRING", "off")
-        .env_remove("WEFT_PASSPHRASE")
-        .env_remove("WEFT_WORKSPACE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -2,6 +2,8 @@
 //! suspend with Ctrl-Z and resume with `fg`, quit, reopen — and the content is there, as the CLI sees
 //! it. Skipped (with a message) when tmux is not installed, unless WEFT_REQUIRE_TMUX=1.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -100,10 +102,8 @@ impl Drop for Tmux {
 }
 
 fn weft(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
+    let out = common::weft_command(home)
         .args(args)
-        .env("WEFT_HOME", home)
-        .env("WEFT_KEYRING", "off")
         .output()
         .expect("run weft");
     assert!(

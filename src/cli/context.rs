@@ -178,13 +178,8 @@ fn load_config(home: &Home) -> anyhow::Result<Config> {
 
 fn save_config(home: &Home, config: &Config) -> anyhow::Result<()> {
     let path = home.config_file();
-    std::fs::create_dir_all(&home.config)
-        .with_context(|| format!("creating {}", home.config.display()))?;
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, toml::to_string_pretty(config)?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    crate::identity::keyfile::write_atomic(&path, toml::to_string_pretty(config)?.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Create workspace `name`; the first one in a home becomes the default.

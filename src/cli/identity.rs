@@ -60,9 +60,7 @@ pub fn wallet(ctx: &Context, cmd: WalletCmd) -> anyhow::Result<()> {
             ctx.print(&out, || format!("imported local wallet {}", out.address))
         }
         WalletCmd::Show => {
-            let w = ids
-                .local_wallet()?
-                .ok_or_else(|| anyhow!("no local wallet yet; create one with `weft wallet new`"))?;
+            let w = ids.require_local_wallet()?;
             let out = Shown {
                 address: w.address().to_checksum(),
                 device: ids.device().id().to_string(),
@@ -70,9 +68,7 @@ pub fn wallet(ctx: &Context, cmd: WalletCmd) -> anyhow::Result<()> {
             ctx.print(&out, || format!("{}\ndevice {}", out.address, out.device))
         }
         WalletCmd::Sign { message, stdin } => {
-            let w = ids
-                .local_wallet()?
-                .ok_or_else(|| anyhow!("no local wallet yet; create one with `weft wallet new`"))?;
+            let w = ids.require_local_wallet()?;
             let text = match (message, stdin) {
                 (_, true) => read_stdin_all()?,
                 (Some(m), false) => m,

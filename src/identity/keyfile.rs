@@ -401,8 +401,10 @@ fn permission_warnings(_path: &Path, _metadata: &fs::Metadata) -> Vec<String> {
     Vec::new()
 }
 
-/// Writes `bytes` to `path` so that readers see either the old file or the complete new one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes `bytes` to `path` so that readers see either the old file or the complete new one: a
+/// temporary file (mode 0600) in the same folder, fsync, rename, fsync of the folder. Every private
+/// file weft writes goes through here.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let file_name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;

@@ -59,13 +59,6 @@ pub struct CommentView {
 }
 
 impl Workspace {
-    fn next_id(&self) -> String {
-        self.commit();
-        let peer = self.loro().peer_id();
-        let counter = self.loro().oplog_vv().get(&peer).copied().unwrap_or(0);
-        ID::new(peer, counter).to_string()
-    }
-
     /// Comment on a doc or card; `anchor` is a character position in its text; `reply_to` makes it
     /// a reply in that comment's thread (and puts it on the same target).
     pub fn add_comment(
@@ -115,7 +108,7 @@ impl Workspace {
                 });
             }
         }
-        let id = self.next_id();
+        let id = self.next_op_id().to_string();
         let map = self.comments_map().insert_container(&id, LoroMap::new())?;
         map.insert("target", target.to_string())?;
         if let Some(c) = cursor {

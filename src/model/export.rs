@@ -286,10 +286,7 @@ impl Workspace {
         c: &ExportedComment,
         parent: Option<&CommentId>,
     ) -> Result<CommentId> {
-        self.commit();
-        let peer = self.loro().peer_id();
-        let counter = self.loro().oplog_vv().get(&peer).copied().unwrap_or(0);
-        let id = loro::ID::new(peer, counter).to_string();
+        let id = self.next_op_id().to_string();
         let map: LoroMap = self.comments_map().insert_container(&id, LoroMap::new())?;
         map.insert("target", target)?;
         if let Some(p) = parent {

@@ -233,6 +233,15 @@ impl Workspace {
         self.doc.commit();
     }
 
+    /// The id the next op of this replica will get, once pending work is committed: comment ids and
+    /// trash marks are named after the op that writes them, unique without coordination.
+    pub(crate) fn next_op_id(&self) -> loro::ID {
+        self.commit();
+        let peer = self.loro().peer_id();
+        let counter = self.loro().oplog_vv().get(&peer).copied().unwrap_or(0);
+        loro::ID::new(peer, counter)
+    }
+
     pub(crate) fn meta(&self) -> LoroMap {
         self.doc.get_map(META)
     }

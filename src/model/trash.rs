@@ -88,16 +88,14 @@ impl Workspace {
     /// Write a trash mark for `id`, recording the id of the op that writes it (the next op of this peer
     /// once pending work is committed), so causality against the mark can be derived later.
     pub(super) fn write_trash_mark(&self, id: ItemId, by: &str, at: i64) -> Result<()> {
-        self.commit();
-        let peer = self.loro().peer_id();
-        let counter = self.loro().oplog_vv().get(&peer).copied().unwrap_or(0);
+        let op = self.next_op_id();
         let mut mark = loro::LoroMapValue::default();
         {
             let m = mark.make_mut();
             m.insert("by".into(), by.into());
             m.insert("at".into(), at.into());
-            m.insert("peer".into(), peer.to_string().into());
-            m.insert("counter".into(), (counter as i64).into());
+            m.insert("peer".into(), op.peer.to_string().into());
+            m.insert("counter".into(), (op.counter as i64).into());
         }
         self.trash_map()
             .insert(&id.to_string(), LoroValue::Map(mark))?;

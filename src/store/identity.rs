@@ -152,6 +152,11 @@ impl IdentityStore {
         }
     }
 
+    /// The local wallet, or a clear error saying how to make one.
+    pub fn require_local_wallet(&mut self) -> Result<LocalWallet, IdentityError> {
+        self.local_wallet()?.ok_or(IdentityError::NoWallet)
+    }
+
     /// Store `wallet` as the local wallet; refuses to replace an existing one.
     pub fn set_local_wallet(&mut self, wallet: &LocalWallet) -> Result<(), IdentityError> {
         if let Some(existing) = self.local_wallet()? {
@@ -202,7 +207,7 @@ impl IdentityStore {
             Some(secret) => secret.seal(name, &text),
             None => text,
         };
-        super::secret::write_atomic(&path, &bytes, true).map_err(io)?;
+        crate::identity::keyfile::write_atomic(&path, &bytes).map_err(io)?;
         Ok(())
     }
 
@@ -336,10 +341,6 @@ impl IdentityStore {
             .find(|p| !p.local_wallet)
             .or_else(|| all.first())
             .cloned())
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

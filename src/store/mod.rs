@@ -79,6 +79,9 @@ pub struct Replica {
     data_version: i64,
     /// Loro updates of local commits not yet written to the store.
     unsaved: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Change rows written since the last compaction (counted once on open, then in memory, so a
+    /// flush does not query for it and rows a compaction could not fold don't re-trigger it).
+    since_compaction: i64,
     /// Items and comments whose text changed since the index was last updated.
     dirty: Arc<Mutex<search::Dirty>>,
     _local_updates: Subscription,
@@ -225,7 +228,18 @@ impl Replica {
             path: path.to_path_buf(),
             source,
         })?;
+        let since_compaction = conn
+            .query_row(
+                "SELECT COUNT(*) FROM changes WHERE seq > (SELECT COALESCE(MAX(covers_seq), 0) FROM snapshots)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|source| StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(Replica {
+            since_compaction,
             conn,
             path: path.to_path_buf(),
             ws,
@@ -277,6 +291,7 @@ impl Replica {
                 // last_seq and data_version stay: rows other processes wrote before ours are still
                 // unread, and the next refresh reads them (skipping our own).
                 if !updates.is_empty() {
+                    self.since_compaction += updates.len() as i64;
                     self.maybe_compact()?;
                 }
                 Ok(updates.len())
@@ -431,15 +446,7 @@ impl Replica {
     /// Fold the change log into a snapshot once it has grown long. Rows whose ops the snapshot does
     /// not cover (causally pending ones) are kept.
     fn maybe_compact(&mut self) -> Result<(), StoreError> {
-        let since: i64 = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM changes WHERE seq > (SELECT COALESCE(MAX(covers_seq), 0) FROM snapshots)",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(self.sql())?;
-        if since < COMPACT_AFTER {
+        if self.since_compaction < COMPACT_AFTER {
             return Ok(());
         }
         self.compact()
@@ -456,6 +463,7 @@ impl Replica {
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         let ended = self.conn.execute_batch(end).map_err(self.sql());
         result.and(ended)?;
+        self.since_compaction = 0;
         self.data_version = data_version(&self.conn).map_err(self.sql())?;
         Ok(())
     }

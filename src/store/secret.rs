@@ -12,7 +12,7 @@
 //! crash leaves either the old or the new protection in force and the data, keyed by the master key,
 //! never needs rewriting.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::Home;
+use crate::identity::keyfile::write_atomic;
 
 const PROTECTION_FILE: &str = "protection.json";
 const MASTER_FILE: &str = "master.key";
@@ -233,32 +234,6 @@ fn read_protection(home: &Home) -> Result<ProtectionFile, SecretError> {
     })
 }
 
-/// Write a small file atomically: temp file, fsync, rename, fsync the folder.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        if private {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let _ = private;
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 fn kek(
     passphrase: &str,
     salt: &[u8],
@@ -442,8 +417,7 @@ pub fn set_up(home: &Home, requested: Requested) -> Result<HomeSecret, SecretErr
             Ok(()) => (Protection::Keyring, None),
             Err(_) => {
                 let path = master_path(home);
-                write_atomic(&path, &master, true)
-                    .map_err(|source| SecretError::Io { path, source })?;
+                write_atomic(&path, &master).map_err(|source| SecretError::Io { path, source })?;
                 (Protection::Keyfile, None)
             }
         },
@@ -456,7 +430,7 @@ pub fn set_up(home: &Home, requested: Requested) -> Result<HomeSecret, SecretErr
     };
     let path = protection_path(home);
     let text = serde_json::to_vec_pretty(&file).unwrap_or_default();
-    write_atomic(&path, &text, false).map_err(|source| SecretError::Io { path, source })?;
+    write_atomic(&path, &text).map_err(|source| SecretError::Io { path, source })?;
     Ok(HomeSecret {
         master,
         protection: mode,
@@ -505,7 +479,7 @@ pub fn reprotect(
             Ok(()) => (Protection::Keyring, None),
             Err(_) => {
                 let path = master_path(home);
-                write_atomic(&path, &secret.master, true)
+                write_atomic(&path, &secret.master)
                     .map_err(|source| SecretError::Io { path, source })?;
                 (Protection::Keyfile, None)
             }
@@ -519,7 +493,7 @@ pub fn reprotect(
     };
     let path = protection_path(home);
     let text = serde_json::to_vec_pretty(&file).unwrap_or_default();
-    write_atomic(&path, &text, false).map_err(|source| SecretError::Io { path, source })?;
+    write_atomic(&path, &text).map_err(|source| SecretError::Io { path, source })?;
     // The new protection is in force; now drop the old copies of the key.
     if old.mode == Protection::Keyfile && mode != Protection::Keyfile {
         let _ = std::fs::remove_file(master_path(home));

@@ -296,9 +296,29 @@ fn render_prompt(app: &App, p: &Prompt, area: Rect, buf: &mut Buffer) {
     if inner.height == 0 {
         return;
     }
+    render_input(
+        inner,
+        &p.input,
+        p.error.as_deref(),
+        " enter: ok · esc: cancel",
+        theme,
+        buf,
+    );
+}
+
+/// A one-line input on the second row of a popup, and under it either the refusal of the last try or
+/// the keys that apply.
+pub(super) fn render_input(
+    inner: Rect,
+    input: &LineInput,
+    error: Option<&str>,
+    hint: &str,
+    theme: &super::theme::Theme,
+    buf: &mut Buffer,
+) {
     let field = Rect::new(inner.x + 1, inner.y + 1, inner.width.saturating_sub(2), 1);
-    p.input.render(field, buf, theme.base(), theme);
-    let hint = match &p.error {
+    input.render(field, buf, theme.base(), theme);
+    let line = match error {
         Some(err) => Line::from(Span::styled(
             fit(
                 &format!("✗ {err}"),
@@ -306,12 +326,9 @@ fn render_prompt(app: &App, p: &Prompt, area: Rect, buf: &mut Buffer) {
             ),
             theme.error(),
         )),
-        None => Line::from(Span::styled(
-            " enter: ok · esc: cancel",
-            theme.fg(Slot::Muted),
-        )),
+        None => Line::from(Span::styled(hint.to_string(), theme.fg(Slot::Muted))),
     };
-    put_line(buf, inner, 3, &hint);
+    put_line(buf, inner, 3, &line);
 }
 
 fn render_confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {

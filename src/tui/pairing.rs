@@ -167,22 +167,14 @@ pub fn render(app: &App, p: &Pairing, area: Rect, buf: &mut Buffer) {
                 0,
                 &Line::from(" Wallet address (0x…) that will sign:"),
             );
-            let field = Rect::new(inner.x + 1, inner.y + 1, inner.width.saturating_sub(2), 1);
-            input.render(field, buf, theme.base(), theme);
-            let hint = match &p.error {
-                Some(err) => Line::from(Span::styled(
-                    fit(
-                        &format!("✗ {err}"),
-                        usize::from(inner.width.saturating_sub(2)),
-                    ),
-                    theme.error(),
-                )),
-                None => Line::from(Span::styled(
-                    " enter: show the message to sign · esc: cancel",
-                    theme.fg(Slot::Muted),
-                )),
-            };
-            put_line(buf, inner, 3, &hint);
+            super::overlay::render_input(
+                inner,
+                input,
+                p.error.as_deref(),
+                " enter: show the message to sign · esc: cancel",
+                theme,
+                buf,
+            );
         }
         PairingStep::Sign {
             address,

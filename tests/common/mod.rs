@@ -44,3 +44,26 @@ pub fn sync_all(ws: &[Workspace]) {
 pub fn state(ws: &Workspace) -> serde_json::Value {
     serde_json::to_value(ws.export_all()).expect("serialise")
 }
+
+/// Point `cmd` (the `weft` binary, or a shell that runs it) at `home`, away from the developer's own
+/// environment: no OS keyring, no passphrase, workspace or editor from the shell.
+pub fn isolated<'a>(
+    cmd: &'a mut std::process::Command,
+    home: &std::path::Path,
+) -> &'a mut std::process::Command {
+    cmd.env("WEFT_HOME", home)
+        .env("WEFT_KEYRING", "off")
+        .env_remove("WEFT_PASSPHRASE")
+        .env_remove("WEFT_NEW_PASSPHRASE")
+        .env_remove("WEFT_WORKSPACE")
+        .env_remove("WEFT_THEME")
+        .env_remove("EDITOR")
+        .env_remove("VISUAL")
+}
+
+/// The real `weft` binary on `home`, isolated (see [`isolated`]).
+pub fn weft_command(home: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_weft"));
+    isolated(&mut cmd, home);
+    cmd
+}
