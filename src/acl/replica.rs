@@ -371,6 +371,10 @@ impl Replica {
             }
         };
         let seq = header.seq;
+        if device == self.me.device() {
+            // Another process on this home signed it: never reuse its sequence number.
+            self.seq = self.seq.max(seq);
+        }
         self.held.insert(
             id,
             Held {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::{Arc, OnceLock};
 
+use crate::acl::{DeviceIdentity, ReplicaConfig};
 use crate::model::{CardFields, Clock, Workspace};
 use crate::store::identity::IdentityStore;
 use crate::store::secret::{self, HomeSecret, Requested, SecretError};
@@ -122,17 +123,52 @@ impl Context {
 
     pub fn open(&self) -> anyhow::Result<Replica> {
         let name = self.workspace_name()?;
-        check_workspace_name(&name)?;
-        let path = self.home.workspace_db(&name);
+        self.open_named(&name)
+    }
+
+    /// Open workspace `name`: through its access-control engine when it is shared.
+    pub fn open_named(&self, name: &str) -> anyhow::Result<Replica> {
+        check_workspace_name(name)?;
+        let path = self.home.workspace_db(name);
         let key = self.secret()?.db_key();
-        let replica = Replica::open_with(&path, Some(&key), &self.actor()?, Clock::System)
-            .with_context(|| format!("opening workspace {name:?}"))?;
+        let shared = path.is_file()
+            && Replica::is_shared_db(&path, Some(&key))
+                .with_context(|| format!("opening workspace {name:?}"))?;
+        let replica = if shared {
+            let me = self.signing_identity(&path, &key)?;
+            Replica::open_shared(&path, Some(&key), me, ReplicaConfig::default())
+                .with_context(|| format!("opening workspace {name:?}"))?
+        } else {
+            Replica::open_with(&path, Some(&key), &self.actor()?, Clock::System)
+                .with_context(|| format!("opening workspace {name:?}"))?
+        };
         if let Some(found) = replica.workspace().read_only() {
             eprintln!(
                 "note: workspace {name:?} was written by a newer weft (schema {found}); it is open read-only"
             );
         }
         Ok(replica)
+    }
+
+    /// The identity this device signs a shared workspace's changes with: the wallet it joined
+    /// the workspace as (kept in the workspace), else the active one.
+    fn signing_identity(
+        &self,
+        path: &std::path::Path,
+        key: &crate::store::DbKey,
+    ) -> anyhow::Result<DeviceIdentity> {
+        let member = Replica::member_address(path, Some(key))?;
+        let mut ids = self.identity()?;
+        let now = time::OffsetDateTime::now_utc();
+        if let Some(me) = ids.signing_identity(member, now)? {
+            return Ok(me);
+        }
+        match member {
+            Some(a) => bail!(
+                "this device has no valid pairing with {a}, the wallet it uses in this workspace; pair again with `weft pair {a}`"
+            ),
+            None => bail!("this device is not paired with a wallet; run `weft pair --local` or `weft pair ADDRESS`"),
+        }
     }
 
     /// Print `value` as JSON when `--json`, else the text `human` makes.
@@ -186,10 +222,15 @@ fn save_config(home: &Home, config: &Config) -> anyhow::Result<()> {
 pub fn create_workspace(ctx: &Context, name: &str, sample: bool) -> anyhow::Result<Replica> {
     check_workspace_name(name)?;
     // The embedded default needs no wallet: weft's own local wallet pairs this device.
-    let actor = super::identity::ensure_paired(&mut ctx.identity()?)?;
+    let mut ids = ctx.identity()?;
+    super::identity::ensure_paired(&mut ids)?;
+    let now = time::OffsetDateTime::now_utc();
+    let Some(me) = ids.signing_identity(None, now)? else {
+        bail!("this device's pairing does not cover new workspaces; pair again with `weft pair`");
+    };
     let path = ctx.home.workspace_db(name);
     let key = ctx.secret()?.db_key();
-    let mut replica = Replica::create_with(&path, Some(&key), name, &actor, Clock::System)?;
+    let mut replica = Replica::create_shared(&path, Some(&key), name, me, ReplicaConfig::default())?;
     if sample {
         add_sample(replica.workspace())?;
         replica.flush()?;

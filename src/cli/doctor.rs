@@ -59,14 +59,14 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
     let key = secret.as_ref().ok().map(|s| s.db_key());
     for name in ctx.home.workspaces() {
         let path = ctx.home.workspace_db(&name);
-        let (health, error) = match Replica::open_with(
-            &path,
-            key.as_ref(),
-            super::context::LOCAL_ACTOR,
-            Clock::System,
-        )
-        .and_then(|r| r.health())
-        {
+        let opened = match key.as_ref() {
+            Some(k) if path.is_file() && Replica::is_shared_db(&path, Some(k)).unwrap_or(false) => {
+                ctx.open_named(&name)
+            }
+            _ => Replica::open_with(&path, key.as_ref(), super::context::LOCAL_ACTOR, Clock::System)
+                .map_err(anyhow::Error::from),
+        };
+        let (health, error) = match opened.and_then(|r| r.health().map_err(anyhow::Error::from)) {
             Ok(h) => {
                 failed |= h.integrity != "ok";
                 (Some(h), None)
@@ -115,18 +115,35 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
         for w in &report.workspaces {
             let default = if report.default_workspace.as_deref() == Some(w.name.as_str()) { " (default)" } else { "" };
             match (&w.health, &w.error) {
-                (Some(h), _) => s.push_str(&format!(
-                    "\n{}{default}\n  file       {} ({} KiB)\n  integrity  {}\n  changes    {} in log, {} snapshot(s)\n  outbox     {}\n  quarantine {}\n{}",
-                    w.name,
-                    h.path.display(),
-                    h.bytes / 1024,
-                    h.integrity,
-                    h.changes,
-                    h.snapshots,
-                    h.outbox,
-                    h.quarantine,
-                    if h.read_only { "  read-only: written by a newer weft\n" } else { "" }
-                )),
+                (Some(h), _) => {
+                    s.push_str(&format!(
+                        "\n{}{default}\n  file       {} ({} KiB)\n  integrity  {}\n",
+                        w.name,
+                        h.path.display(),
+                        h.bytes / 1024,
+                        h.integrity,
+                    ));
+                    match &h.shared {
+                        Some(sh) => s.push_str(&format!(
+                            "  shared     id {}, you are {} ({})\n  members    {}\n  changes    {} envelope(s), {} membership op(s)\n  quarantine {}\n  pending    {}\n",
+                            sh.workspace_id,
+                            sh.address,
+                            sh.role.as_deref().unwrap_or("not a member"),
+                            sh.members,
+                            sh.envelopes,
+                            sh.membership_ops,
+                            sh.quarantined,
+                            sh.pending,
+                        )),
+                        None => s.push_str(&format!(
+                            "  changes    {} in log, {} snapshot(s)\n  outbox     {}\n  quarantine {}\n",
+                            h.changes, h.snapshots, h.outbox, h.quarantine,
+                        )),
+                    }
+                    if h.read_only {
+                        s.push_str("  read-only: written by a newer weft\n");
+                    }
+                }
                 (None, Some(e)) => s.push_str(&format!("\n{}{default}\n  PROBLEM: {e}\n", w.name)),
                 _ => {}
             }

@@ -344,6 +344,46 @@ impl IdentityStore {
     }
 }
 
+impl IdentityStore {
+    /// What this device signs shared-workspace changes with: its key and a certificate for
+    /// `address` (or, when `None`, for the active wallet) that covers all workspaces and is in
+    /// force now. `None` if there is no such certificate.
+    pub fn signing_identity(
+        &mut self,
+        address: Option<Address>,
+        now: OffsetDateTime,
+    ) -> Result<Option<crate::acl::DeviceIdentity>, IdentityError> {
+        let wanted = match address {
+            Some(a) => a,
+            None => match self.active(now)? {
+                Some(p) => match p.address.parse::<Address>() {
+                    Ok(a) => a,
+                    Err(_) => return Ok(None),
+                },
+                None => return Ok(None),
+            },
+        };
+        let policy = VerifyPolicy::default();
+        let me = self.device.id();
+        let mut best: Option<(OffsetDateTime, PairingCertificate)> = None;
+        for cert in self.certificates()? {
+            let Ok(v) = cert.verify(&policy, &me, now) else {
+                continue;
+            };
+            if v.address != wanted || v.scope != crate::identity::WorkspaceScope::All {
+                continue;
+            }
+            if best.as_ref().is_none_or(|(at, _)| v.issued_at > *at) {
+                best = Some((v.issued_at, cert));
+            }
+        }
+        let Some((_, cert)) = best else {
+            return Ok(None);
+        };
+        Ok(crate::acl::DeviceIdentity::new(self.device.clone(), cert, &policy).ok())
+    }
+}
+
 /// A key file an older weft wrote without sealing (byte 9 of the header is 0).
 fn is_plain_key_file(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.len() > 9 && b[9] == 0)

@@ -9,6 +9,7 @@ mod live;
 pub mod migrate;
 mod search;
 pub mod secret;
+pub mod shared;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -21,9 +22,10 @@ use crate::model::{Clock, ModelError, Workspace};
 pub use home::{check_workspace_name, Home};
 pub use search::SearchHit;
 pub use secret::{DbKey, HomeSecret, Protection};
+pub use shared::{ShareError, SharedTable};
 
 /// Version of the SQLite layout (PRAGMA user_version).
-pub const STORE_VERSION: i64 = 1;
+pub const STORE_VERSION: i64 = 2;
 /// Compact (write a snapshot, drop covered rows) once this many changes follow the last snapshot.
 pub const COMPACT_AFTER: i64 = 1000;
 
@@ -63,6 +65,8 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error("not allowed: {0}; the change was undone")]
+    NotAllowed(String),
 }
 
 /// Where a change came from, as recorded in the change log.
@@ -84,6 +88,8 @@ pub struct Replica {
     since_compaction: i64,
     /// Items and comments whose text changed since the index was last updated.
     dirty: Arc<Mutex<search::Dirty>>,
+    /// The access-control engine of a shared workspace.
+    gate: Option<shared::Gate>,
     _local_updates: Subscription,
     _events: Subscription,
 }
@@ -215,15 +221,8 @@ impl Replica {
         last_seq: i64,
     ) -> Result<Self, StoreError> {
         let unsaved: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
-        let sink = unsaved.clone();
-        let local_updates = ws.loro().subscribe_local_update(Box::new(move |bytes| {
-            sink.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(bytes.clone());
-            true
-        }));
         let dirty: Arc<Mutex<search::Dirty>> = Arc::default();
-        let events = search::track_dirty(ws.loro(), dirty.clone());
+        let (local_updates, events) = Self::subscribe(&ws, &unsaved, &dirty);
         let data_version = data_version(&conn).map_err(|source| StoreError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -247,9 +246,27 @@ impl Replica {
             data_version,
             unsaved,
             dirty,
+            gate: None,
             _local_updates: local_updates,
             _events: events,
         })
+    }
+
+    /// Queue local updates for the next flush and mark what changed for the search index.
+    fn subscribe(
+        ws: &Workspace,
+        unsaved: &Arc<Mutex<Vec<Vec<u8>>>>,
+        dirty: &Arc<Mutex<search::Dirty>>,
+    ) -> (Subscription, Subscription) {
+        let sink = unsaved.clone();
+        let local_updates = ws.loro().subscribe_local_update(Box::new(move |bytes| {
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(bytes.clone());
+            true
+        }));
+        let events = search::track_dirty(ws.loro(), dirty.clone());
+        (local_updates, events)
     }
 
     pub fn workspace(&self) -> &Workspace {
@@ -279,6 +296,9 @@ impl Replica {
     /// transaction. Returns how many changes were written. On error nothing is lost: the changes stay
     /// queued and the next flush writes them.
     pub fn flush(&mut self) -> Result<usize, StoreError> {
+        if self.gate.is_some() {
+            return self.flush_shared();
+        }
         self.ws.commit();
         let updates: Vec<Vec<u8>> = std::mem::take(&mut *self.lock_unsaved());
         let dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
@@ -361,6 +381,9 @@ impl Replica {
     }
 
     fn refresh_in_tx(&mut self) -> Result<bool, StoreError> {
+        if self.gate.is_some() {
+            return self.catch_up();
+        }
         let before = self.ws.loro().oplog_vv();
         let compacted: i64 = self
             .conn
@@ -429,6 +452,11 @@ impl Replica {
     /// Apply an update that arrived from outside this home (a file, later a carrier) and record it.
     /// Updates whose causal predecessors have not arrived are kept and applied once they do.
     pub fn receive(&mut self, origin: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        if self.gate.is_some() {
+            return Err(StoreError::Home(
+                "a shared workspace takes changes only as signed envelopes".into(),
+            ));
+        }
         self.ws.loro().import(bytes).map_err(|e| {
             StoreError::Model(ModelError::Corrupt(format!("update from {origin}: {e}")))
         })?;
@@ -454,6 +482,11 @@ impl Replica {
 
     /// Write a snapshot of everything applied and drop the change rows it covers.
     pub fn compact(&mut self) -> Result<(), StoreError> {
+        if self.gate.is_some() {
+            // A shared workspace keeps its inputs (the engine replays them); snapshots of it are
+            // written by admins into the bucket.
+            return Ok(());
+        }
         self.flush_if_pending()?;
         // Hold the write lock from here on, so no row can land between reading and snapshotting.
         self.conn
@@ -568,6 +601,16 @@ impl Replica {
             integrity,
             schema: self.ws.schema(),
             read_only: self.ws.read_only().is_some(),
+            shared: self.engine().map(|e| SharedHealth {
+                workspace_id: e.workspace_id().to_string(),
+                address: e.identity().address().to_checksum(),
+                role: e.my_role().map(|r| r.to_string()),
+                members: e.members().members.len(),
+                envelopes: q("SELECT COUNT(*) FROM envelopes").unwrap_or(0),
+                membership_ops: q("SELECT COUNT(*) FROM acl_ops").unwrap_or(0),
+                quarantined: e.quarantine().len(),
+                pending: e.pending().len(),
+            }),
         })
     }
 }
@@ -584,6 +627,22 @@ pub struct StoreHealth {
     pub integrity: String,
     pub schema: i64,
     pub read_only: bool,
+    /// Access control, for a shared workspace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedHealth>,
+}
+
+/// What `weft doctor` reports about a shared workspace's membership and inputs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SharedHealth {
+    pub workspace_id: String,
+    pub address: String,
+    pub role: Option<String>,
+    pub members: usize,
+    pub envelopes: i64,
+    pub membership_ops: i64,
+    pub quarantined: usize,
+    pub pending: usize,
 }
 
 fn data_version(conn: &Connection) -> rusqlite::Result<i64> {

@@ -47,3 +47,24 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5(
     body,
     tokenize = 'unicode61 remove_diacritics 2'
 );
+-- Shared workspaces (store version 2): every membership op (the genesis first) and every
+-- envelope, local or received, in arrival order. The access-control engine replays them on open.
+CREATE TABLE IF NOT EXISTS acl_ops (
+    row         INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash        BLOB NOT NULL UNIQUE,   -- SHA-256 of the bytes
+    bytes       BLOB NOT NULL,
+    origin      TEXT NOT NULL,          -- 'genesis' | 'local' | a carrier
+    received_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS envelopes (
+    row         INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash        BLOB NOT NULL UNIQUE,
+    bytes       BLOB NOT NULL,
+    origin      TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+);
+-- What carriers remember between runs: settings and how far each has read or written.
+CREATE TABLE IF NOT EXISTS sync_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,576 @@
+//! Shared workspaces: the store side of access control.
+//!
+//! A shared workspace has a membership log (its genesis first) and is changed only through signed
+//! envelopes. The store keeps the raw inputs — every membership op and every envelope, local or
+//! received, in arrival order — and the [`acl::Replica`] engine judges them. On open the engine
+//! replays those inputs, so what is applied, pending or quarantined after a restart is exactly
+//! what it was before, on every device. The document the UI edits is the engine's document (a
+//! second handle on the same Loro doc); each flush seals the local edits into an envelope and
+//! writes it in the same transaction as the search index.
+//!
+//! Several processes on one home share the rows: each reads what the others wrote before it
+//! seals, inside the write lock, so one device never signs two envelopes with one sequence number.
+
+use loro::LoroDoc;
+use rusqlite::{params, OptionalExtension};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::{search, Replica, StoreError};
+use crate::acl::{
+    self, AclOp, DeviceIdentity, LocalError, MemberState, Outgoing, QuarantineEntry, Receipt,
+    ReplicaConfig, Role,
+};
+use crate::identity::{Address, DeviceId};
+use crate::model::{Clock, Workspace};
+
+/// Origin of rows this device wrote.
+pub const ORIGIN_LOCAL: &str = "local";
+const ORIGIN_GENESIS: &str = "genesis";
+/// Largest input kept (larger envelopes are refused by the engine anyway).
+const MAX_INPUT: usize = 16 << 20;
+
+/// The access-control engine of a shared workspace, with the rows it has read.
+pub(super) struct Gate {
+    pub(super) acl: acl::Replica,
+    last_op_row: i64,
+    last_env_row: i64,
+}
+
+/// Why a local change or membership action was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Refused(#[from] LocalError),
+    #[error("the workspace could not be opened: {0}")]
+    Engine(#[from] acl::ReplicaError),
+    #[error("this workspace is not shared (it has no membership log)")]
+    NotShared,
+}
+
+/// One row of the inputs a shared workspace keeps.
+struct Input {
+    row: i64,
+    bytes: Vec<u8>,
+}
+
+fn hash(bytes: &[u8]) -> Vec<u8> {
+    Sha256::digest(bytes).to_vec()
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+impl Replica {
+    /// Create a shared workspace owned by `me`'s wallet: its genesis, and the first change.
+    pub fn create_shared(
+        path: &std::path::Path,
+        key: Option<&super::DbKey>,
+        name: &str,
+        me: DeviceIdentity,
+        config: ReplicaConfig,
+    ) -> Result<Self, ShareError> {
+        if path.exists() {
+            return Err(StoreError::Exists {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+            }
+            .into());
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let actor = me.address().to_checksum();
+        let clock = config.clock;
+        let (engine, founding) = acl::Replica::create(name, me, config, now())?;
+        let conn = super::open_conn(path, true, key)?;
+        let ws = Workspace::open_replica(engine.workspace().loro().clone(), &actor, clock);
+        let mut replica = Self::assemble(conn, path, ws, 0)?;
+        // The founding commit was made before the store subscribed: nothing to queue.
+        replica.lock_unsaved().clear();
+        let genesis = founding.genesis.encode();
+        let first = founding.first.encode();
+        let sql = replica.sql_owned();
+        let tx = replica.conn.transaction().map_err(&sql)?;
+        insert_op(&tx, &genesis, ORIGIN_GENESIS).map_err(&sql)?;
+        insert_envelope(&tx, &first, ORIGIN_LOCAL).map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
+        let address = engine.identity().address().to_checksum();
+        replica.gate = Some(Gate {
+            acl: engine,
+            last_op_row: 0,
+            last_env_row: 0,
+        });
+        replica.set_sync_value("member.address", &address)?;
+        replica.catch_up()?;
+        replica.reindex_all()?;
+        Ok(replica)
+    }
+
+    /// Open a shared workspace: replay its membership ops and envelopes through the engine.
+    pub fn open_shared(
+        path: &std::path::Path,
+        key: Option<&super::DbKey>,
+        me: DeviceIdentity,
+        config: ReplicaConfig,
+    ) -> Result<Self, ShareError> {
+        if !path.is_file() {
+            return Err(StoreError::NoWorkspace {
+                name: path
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                path: path.to_path_buf(),
+            }
+            .into());
+        }
+        let conn = super::open_conn(path, false, key)?;
+        let genesis = read_genesis(&conn).map_err(|source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let Some(genesis) = genesis else {
+            return Err(ShareError::NotShared);
+        };
+        let actor = me.address().to_checksum();
+        let clock = config.clock;
+        let engine = acl::Replica::join(&genesis, me, config)?;
+        let ws = Workspace::open_replica(engine.workspace().loro().clone(), &actor, clock);
+        let mut replica = Self::assemble(conn, path, ws, 0)?;
+        replica.gate = Some(Gate {
+            acl: engine,
+            last_op_row: 0,
+            last_env_row: 0,
+        });
+        replica.catch_up()?;
+        // The replay marked everything dirty; the index is already current on disk.
+        *replica.dirty.lock().unwrap_or_else(|p| p.into_inner()) = search::Dirty::default();
+        Ok(replica)
+    }
+
+    /// Whether a database holds a shared workspace (has a membership log).
+    pub fn is_shared_db(
+        path: &std::path::Path,
+        key: Option<&super::DbKey>,
+    ) -> Result<bool, StoreError> {
+        let conn = super::open_conn(path, false, key)?;
+        read_genesis(&conn)
+            .map(|g| g.is_some())
+            .map_err(|source| StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })
+    }
+
+    /// The wallet this device acts as in the shared workspace at `path`, as recorded when it
+    /// created or joined it.
+    pub fn member_address(
+        path: &std::path::Path,
+        key: Option<&super::DbKey>,
+    ) -> Result<Option<Address>, StoreError> {
+        let conn = super::open_conn(path, false, key)?;
+        let value: Option<String> = conn
+            .query_row(
+                "SELECT value FROM sync_state WHERE key = 'member.address'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|source| StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(value.and_then(|v| v.parse().ok()))
+    }
+
+    /// The access-control engine, when the workspace is shared.
+    pub fn engine(&self) -> Option<&acl::Replica> {
+        self.gate.as_ref().map(|g| &g.acl)
+    }
+
+    /// The membership, when the workspace is shared.
+    pub fn members(&self) -> Option<&MemberState> {
+        self.engine().map(|e| e.members())
+    }
+
+    /// The local user's role: `Owner` for a workspace that is not shared (it is theirs alone).
+    pub fn my_role(&self) -> Option<Role> {
+        match self.engine() {
+            Some(e) => e.my_role(),
+            None => Some(Role::Owner),
+        }
+    }
+
+    /// Whether the local user may do `action` (always, in a workspace that is not shared).
+    pub fn can(&self, action: &acl::Action) -> Result<(), acl::Refusal> {
+        match self.engine() {
+            Some(e) => e.can(&e.identity().address(), action),
+            None => Ok(()),
+        }
+    }
+
+    /// What was refused, with reasons (empty for a workspace that is not shared).
+    pub fn quarantine(&self) -> Vec<QuarantineEntry> {
+        self.engine().map(|e| e.quarantine()).unwrap_or_default()
+    }
+
+    /// Read the rows other processes wrote and feed them to the engine.
+    pub(super) fn catch_up(&mut self) -> Result<bool, StoreError> {
+        let sql = self.sql_owned();
+        let Some(gate) = self.gate.as_mut() else {
+            return Ok(false);
+        };
+        let ops = read_inputs(&self.conn, "acl_ops", gate.last_op_row).map_err(&sql)?;
+        let envs = read_inputs(&self.conn, "envelopes", gate.last_env_row).map_err(&sql)?;
+        if ops.is_empty() && envs.is_empty() {
+            return Ok(false);
+        }
+        let t = now();
+        for op in &ops {
+            gate.last_op_row = op.row;
+            gate.acl.receive_acl_op(&op.bytes, t);
+        }
+        for env in &envs {
+            gate.last_env_row = env.row;
+            gate.acl.receive_envelope(&env.bytes, t);
+        }
+        self.reattach_if_rebuilt();
+        Ok(true)
+    }
+
+    /// After the engine rebuilt its document (a change it had applied became void), edit the
+    /// new one.
+    fn reattach_if_rebuilt(&mut self) {
+        let Some(gate) = self.gate.as_ref() else {
+            return;
+        };
+        let doc: &LoroDoc = gate.acl.workspace().loro();
+        if doc.peer_id() == self.ws.loro().peer_id() {
+            return;
+        }
+        let ws = Workspace::open_replica(doc.clone(), self.ws.actor(), self.ws.clock());
+        let (local, events) = Self::subscribe(&ws, &self.unsaved, &self.dirty);
+        self.ws = ws;
+        self._local_updates = local;
+        self._events = events;
+        self.lock_unsaved().clear();
+        *self.dirty.lock().unwrap_or_else(|p| p.into_inner()) = search::Dirty::everything(&self.ws);
+    }
+
+    /// Flush for a shared workspace: seal the local edits into an envelope and store it, with
+    /// the search index, in one transaction taken after reading what other processes wrote.
+    pub(super) fn flush_shared(&mut self) -> Result<usize, StoreError> {
+        self.ws.commit();
+        let has_updates = !self.lock_unsaved().is_empty();
+        let sql = self.sql_owned();
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(&sql)?;
+        let result = self.flush_shared_locked(has_updates);
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.conn.execute_batch(end).map_err(&sql);
+        let written = result?;
+        ended?;
+        self.data_version = super::data_version(&self.conn).map_err(&sql)?;
+        Ok(written)
+    }
+
+    fn flush_shared_locked(&mut self, has_updates: bool) -> Result<usize, StoreError> {
+        self.catch_up()?;
+        let sql = self.sql_owned();
+        let mut written = 0;
+        if has_updates {
+            let gate = self.gate.as_mut().ok_or_else(|| StoreError::Home("not shared".into()))?;
+            match gate.acl.local_commit(now()) {
+                Ok(Some(env)) => {
+                    let bytes = env.encode();
+                    let row = insert_envelope(&self.conn, &bytes, ORIGIN_LOCAL).map_err(&sql)?;
+                    gate.last_env_row = gate.last_env_row.max(row);
+                    written = 1;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    // The engine undid the edits; show the document without them.
+                    self.reattach_if_rebuilt();
+                    self.lock_unsaved().clear();
+                    return Err(StoreError::NotAllowed(e.to_string()));
+                }
+            }
+            self.lock_unsaved().clear();
+            self.store_outbox()?;
+            self.reattach_if_rebuilt();
+        }
+        let dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
+        if !dirty.is_empty() {
+            search::reindex(&self.conn, &self.ws, &dirty).map_err(&sql)?;
+        }
+        Ok(written)
+    }
+
+    /// Store what the engine sealed as a side effect (edits sealed before a rebuild).
+    fn store_outbox(&mut self) -> Result<(), StoreError> {
+        let sql = self.sql_owned();
+        let Some(gate) = self.gate.as_mut() else {
+            return Ok(());
+        };
+        for out in gate.acl.take_outbox() {
+            match out {
+                Outgoing::Envelope(env) => {
+                    let row =
+                        insert_envelope(&self.conn, &env.encode(), ORIGIN_LOCAL).map_err(&sql)?;
+                    gate.last_env_row = gate.last_env_row.max(row);
+                }
+                Outgoing::AclOp(op) => {
+                    let row = insert_op(&self.conn, &op.encode(), ORIGIN_LOCAL).map_err(&sql)?;
+                    gate.last_op_row = gate.last_op_row.max(row);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Take an envelope that arrived from `origin` (a carrier): judge it, keep it, and apply it
+    /// if it is valid. Anything, even garbage, is kept so the verdict is the same after a restart.
+    pub fn receive_envelope(&mut self, origin: &str, bytes: &[u8]) -> Result<Receipt, ShareError> {
+        self.receive_input(origin, bytes, true).map(|r| {
+            r.unwrap_or(Receipt {
+                outcome: acl::Outcome::Duplicate,
+                effects: Default::default(),
+            })
+        })
+    }
+
+    /// Take a membership op that arrived from `origin`.
+    pub fn receive_acl_op(&mut self, origin: &str, bytes: &[u8]) -> Result<(), ShareError> {
+        self.receive_input(origin, bytes, false).map(|_| ())
+    }
+
+    fn receive_input(
+        &mut self,
+        origin: &str,
+        bytes: &[u8],
+        envelope: bool,
+    ) -> Result<Option<Receipt>, ShareError> {
+        if self.gate.is_none() {
+            return Err(ShareError::NotShared);
+        }
+        if bytes.len() > MAX_INPUT {
+            return Err(StoreError::Home(format!(
+                "input from {origin} is {} bytes, over the {MAX_INPUT}-byte limit; not kept",
+                bytes.len()
+            ))
+            .into());
+        }
+        self.flush()?;
+        let sql = self.sql_owned();
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(&sql)?;
+        let result = (|| -> Result<Option<Receipt>, StoreError> {
+            self.catch_up()?;
+            let table = if envelope { "envelopes" } else { "acl_ops" };
+            let fresh = insert_input(&self.conn, table, bytes, origin).map_err(&sql)?;
+            let gate = self.gate.as_mut().ok_or(StoreError::Home("not shared".into()))?;
+            let receipt = match fresh {
+                Some(row) if envelope => {
+                    gate.last_env_row = gate.last_env_row.max(row);
+                    Some(gate.acl.receive_envelope(bytes, now()))
+                }
+                Some(row) => {
+                    gate.last_op_row = gate.last_op_row.max(row);
+                    gate.acl.receive_acl_op(bytes, now());
+                    None
+                }
+                None if envelope => Some(Receipt {
+                    outcome: acl::Outcome::Duplicate,
+                    effects: Default::default(),
+                }),
+                None => None,
+            };
+            self.reattach_if_rebuilt();
+            let dirty =
+                std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
+            if !dirty.is_empty() {
+                search::reindex(&self.conn, &self.ws, &dirty).map_err(&sql)?;
+            }
+            Ok(receipt)
+        })();
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.conn.execute_batch(end).map_err(&sql);
+        let receipt = result?;
+        ended?;
+        self.data_version = super::data_version(&self.conn).map_err(&sql)?;
+        Ok(receipt)
+    }
+
+    /// Make a membership change with the engine (which checks the local user may) and keep it.
+    pub fn member_action(
+        &mut self,
+        act: impl FnOnce(&mut acl::Replica, OffsetDateTime) -> Result<AclOp, LocalError>,
+    ) -> Result<AclOp, ShareError> {
+        if self.gate.is_none() {
+            return Err(ShareError::NotShared);
+        }
+        self.flush()?;
+        let sql = self.sql_owned();
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(&sql)?;
+        let result = (|| -> Result<AclOp, ShareError> {
+            self.catch_up()?;
+            let gate = self.gate.as_mut().ok_or(ShareError::NotShared)?;
+            let op = act(&mut gate.acl, now())?;
+            let row = insert_op(&self.conn, &op.encode(), ORIGIN_LOCAL).map_err(&sql)?;
+            gate.last_op_row = gate.last_op_row.max(row);
+            self.store_outbox()?;
+            self.reattach_if_rebuilt();
+            Ok(op)
+        })();
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.conn.execute_batch(end).map_err(&sql);
+        let op = result?;
+        ended?;
+        self.data_version = super::data_version(&self.conn).map_err(&sql)?;
+        Ok(op)
+    }
+
+    /// Add `member` with `role`.
+    pub fn add_member(&mut self, member: Address, role: Role) -> Result<AclOp, ShareError> {
+        self.member_action(|e, t| e.add_member(member, role, t))
+    }
+
+    /// Change `member`'s role.
+    pub fn change_role(&mut self, member: Address, role: Role) -> Result<AclOp, ShareError> {
+        self.member_action(|e, t| e.change_role(member, role, t))
+    }
+
+    /// Remove `member`.
+    pub fn remove_member(&mut self, member: Address) -> Result<AclOp, ShareError> {
+        self.member_action(|e, t| e.remove_member(member, t))
+    }
+
+    /// Revoke `device`.
+    pub fn revoke_device(&mut self, device: DeviceId) -> Result<AclOp, ShareError> {
+        self.member_action(|e, t| e.revoke_device(device, t))
+    }
+
+    /// Publish this device's certificate (a new device of a member).
+    pub fn publish_device(&mut self) -> Result<AclOp, ShareError> {
+        self.member_action(|e, t| e.publish_device_certificate(t))
+    }
+
+    /// Rows this device wrote after `after` in `table` ("envelopes" or "acl_ops"), for carriers.
+    pub fn local_inputs(&self, table: SharedTable, after: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let sql = format!(
+            "SELECT row, bytes FROM {} WHERE row > ?1 AND origin IN ('local', 'genesis') ORDER BY row",
+            table.name()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.sql())?;
+        let rows = stmt
+            .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|it| it.collect())
+            .map_err(self.sql())?;
+        Ok(rows)
+    }
+
+    /// A value a carrier keeps between runs (last listed positions, settings).
+    pub fn sync_value(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM sync_state WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Keep a carrier's value.
+    pub fn set_sync_value(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO sync_state (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    fn sql_owned(&self) -> impl Fn(rusqlite::Error) -> StoreError {
+        let path = self.path.clone();
+        move |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        }
+    }
+}
+
+/// The two kinds of input a shared workspace keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedTable {
+    Envelopes,
+    AclOps,
+}
+
+impl SharedTable {
+    fn name(self) -> &'static str {
+        match self {
+            SharedTable::Envelopes => "envelopes",
+            SharedTable::AclOps => "acl_ops",
+        }
+    }
+}
+
+fn read_genesis(conn: &rusqlite::Connection) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row(
+        "SELECT bytes FROM acl_ops WHERE origin = 'genesis' ORDER BY row LIMIT 1",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+fn read_inputs(conn: &rusqlite::Connection, table: &str, after: i64) -> rusqlite::Result<Vec<Input>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT row, bytes FROM {table} WHERE row > ?1 AND origin != 'genesis' ORDER BY row"
+    ))?;
+    let rows = stmt
+        .query_map([after], |r| {
+            Ok(Input {
+                row: r.get(0)?,
+                bytes: r.get(1)?,
+            })
+        })?
+        .collect();
+    rows
+}
+
+/// Insert unless the same bytes are already kept; the new row, or `None` for a repeat.
+fn insert_input(
+    conn: &rusqlite::Connection,
+    table: &str,
+    bytes: &[u8],
+    origin: &str,
+) -> rusqlite::Result<Option<i64>> {
+    let n = conn.execute(
+        &format!(
+            "INSERT OR IGNORE INTO {table} (hash, bytes, origin, received_at) VALUES (?1, ?2, ?3, ?4)"
+        ),
+        params![hash(bytes), bytes, origin, Clock::System.now_ms()],
+    )?;
+    Ok((n == 1).then(|| conn.last_insert_rowid()))
+}
+
+fn insert_envelope(conn: &rusqlite::Connection, bytes: &[u8], origin: &str) -> rusqlite::Result<i64> {
+    insert_input(conn, "envelopes", bytes, origin).map(|r| r.unwrap_or(0))
+}
+
+fn insert_op(conn: &rusqlite::Connection, bytes: &[u8], origin: &str) -> rusqlite::Result<i64> {
+    insert_input(conn, "acl_ops", bytes, origin).map(|r| r.unwrap_or(0))
+}
