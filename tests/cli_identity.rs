@@ -142,9 +142,15 @@ fn pairing_with_an_external_wallet_by_pasted_signature() {
         .unwrap()
         .iter()
         .any(|d| d["address"] == wallet.address.as_str() && d["local_wallet"] == false));
-    // From now on this device writes as the external wallet.
-    ok(home.path(), &["doc", "new", "Signed work"], None);
-    let docs = json(home.path(), &["doc", "ls"]);
+    // Workspaces created from now on are owned by the external wallet; one made before keeps
+    // the wallet that is its member.
+    ok(home.path(), &["init", "signed"], None);
+    ok(
+        home.path(),
+        &["-w", "signed", "doc", "new", "Signed work"],
+        None,
+    );
+    let docs = json(home.path(), &["-w", "signed", "doc", "ls"]);
     let d = docs
         .as_array()
         .unwrap()

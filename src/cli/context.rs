@@ -230,7 +230,8 @@ pub fn create_workspace(ctx: &Context, name: &str, sample: bool) -> anyhow::Resu
     };
     let path = ctx.home.workspace_db(name);
     let key = ctx.secret()?.db_key();
-    let mut replica = Replica::create_shared(&path, Some(&key), name, me, ReplicaConfig::default())?;
+    let mut replica =
+        Replica::create_shared(&path, Some(&key), name, me, ReplicaConfig::default())?;
     if sample {
         add_sample(replica.workspace())?;
         replica.flush()?;

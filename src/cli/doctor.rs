@@ -63,8 +63,13 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
             Some(k) if path.is_file() && Replica::is_shared_db(&path, Some(k)).unwrap_or(false) => {
                 ctx.open_named(&name)
             }
-            _ => Replica::open_with(&path, key.as_ref(), super::context::LOCAL_ACTOR, Clock::System)
-                .map_err(anyhow::Error::from),
+            _ => Replica::open_with(
+                &path,
+                key.as_ref(),
+                super::context::LOCAL_ACTOR,
+                Clock::System,
+            )
+            .map_err(anyhow::Error::from),
         };
         let (health, error) = match opened.and_then(|r| r.health().map_err(anyhow::Error::from)) {
             Ok(h) => {

@@ -5,6 +5,7 @@ mod context;
 mod doctor;
 mod identity;
 pub mod items;
+pub mod members;
 mod prompt;
 mod transfer;
 
@@ -85,6 +86,34 @@ pub enum Command {
     /// Protect this home with a passphrase, change it, or go back to the keyring / key file.
     #[command(subcommand)]
     Passphrase(PassphraseCmd),
+    /// Who may do what in this workspace: list, add, change role, remove.
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Changes and membership ops that were refused, with the reason.
+    #[command(subcommand)]
+    Quarantine(QuarantineCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCmd {
+    /// Members, their roles and devices.
+    Ls,
+    /// Give a wallet address a role (owner > admin > editor > commenter > viewer).
+    Add {
+        address: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Change a member's role.
+    Role { address: String, role: String },
+    /// Remove a member.
+    Rm { address: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCmd {
+    /// What was refused, from whom, and why.
+    Ls,
 }
 
 #[derive(Debug, Subcommand)]
@@ -336,6 +365,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Wallet(c)) => identity::wallet(&ctx, c),
         Some(Command::Pair(args)) => identity::pair(&ctx, args),
         Some(Command::Devices) => identity::devices(&ctx),
+        Some(Command::Member(c)) => members::member(&ctx, c),
+        Some(Command::Quarantine(c)) => members::quarantine(&ctx, c),
         Some(cmd) => items::run(&ctx, cmd),
     }
 }

@@ -22,7 +22,7 @@ use crate::model::{Clock, ModelError, Workspace};
 pub use home::{check_workspace_name, Home};
 pub use search::SearchHit;
 pub use secret::{DbKey, HomeSecret, Protection};
-pub use shared::{ShareError, SharedTable};
+pub use shared::{DeviceInfo, MemberInfo, ShareError, SharedTable};
 
 /// Version of the SQLite layout (PRAGMA user_version).
 pub const STORE_VERSION: i64 = 2;

@@ -190,6 +190,36 @@ impl Replica {
         Ok(value.and_then(|v| v.parse().ok()))
     }
 
+    /// Members, strongest role first, with the devices that sign for each.
+    pub fn member_list(&self) -> Vec<MemberInfo> {
+        let Some(engine) = self.engine() else {
+            return Vec::new();
+        };
+        let me = engine.identity().address();
+        let state = engine.members();
+        let mut out: Vec<MemberInfo> = state
+            .members
+            .iter()
+            .map(|(addr, m)| MemberInfo {
+                address: *addr,
+                role: m.role,
+                you: *addr == me,
+                devices: state
+                    .devices
+                    .iter()
+                    .filter(|(_, d)| d.address == *addr)
+                    .map(|(id, d)| DeviceInfo {
+                        device: id.to_string(),
+                        paired_at: d.certificates.values().map(|c| c.published_at).min(),
+                        revoked: d.revoked_by.is_some(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        out.sort_by(|a, b| b.role.cmp(&a.role).then(a.address.cmp(&b.address)));
+        out
+    }
+
     /// The access-control engine, when the workspace is shared.
     pub fn engine(&self) -> Option<&acl::Replica> {
         self.gate.as_ref().map(|g| &g.acl)
@@ -270,9 +300,7 @@ impl Replica {
         self.ws.commit();
         let has_updates = !self.lock_unsaved().is_empty();
         let sql = self.sql_owned();
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(&sql)?;
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&sql)?;
         let result = self.flush_shared_locked(has_updates);
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         let ended = self.conn.execute_batch(end).map_err(&sql);
@@ -287,7 +315,10 @@ impl Replica {
         let sql = self.sql_owned();
         let mut written = 0;
         if has_updates {
-            let gate = self.gate.as_mut().ok_or_else(|| StoreError::Home("not shared".into()))?;
+            let gate = self
+                .gate
+                .as_mut()
+                .ok_or_else(|| StoreError::Home("not shared".into()))?;
             match gate.acl.local_commit(now()) {
                 Ok(Some(env)) => {
                     let bytes = env.encode();
@@ -370,14 +401,15 @@ impl Replica {
         }
         self.flush()?;
         let sql = self.sql_owned();
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(&sql)?;
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&sql)?;
         let result = (|| -> Result<Option<Receipt>, StoreError> {
             self.catch_up()?;
             let table = if envelope { "envelopes" } else { "acl_ops" };
             let fresh = insert_input(&self.conn, table, bytes, origin).map_err(&sql)?;
-            let gate = self.gate.as_mut().ok_or(StoreError::Home("not shared".into()))?;
+            let gate = self
+                .gate
+                .as_mut()
+                .ok_or(StoreError::Home("not shared".into()))?;
             let receipt = match fresh {
                 Some(row) if envelope => {
                     gate.last_env_row = gate.last_env_row.max(row);
@@ -395,8 +427,7 @@ impl Replica {
                 None => None,
             };
             self.reattach_if_rebuilt();
-            let dirty =
-                std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
+            let dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
             if !dirty.is_empty() {
                 search::reindex(&self.conn, &self.ws, &dirty).map_err(&sql)?;
             }
@@ -420,9 +451,7 @@ impl Replica {
         }
         self.flush()?;
         let sql = self.sql_owned();
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(&sql)?;
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&sql)?;
         let result = (|| -> Result<AclOp, ShareError> {
             self.catch_up()?;
             let gate = self.gate.as_mut().ok_or(ShareError::NotShared)?;
@@ -467,7 +496,11 @@ impl Replica {
     }
 
     /// Rows this device wrote after `after` in `table` ("envelopes" or "acl_ops"), for carriers.
-    pub fn local_inputs(&self, table: SharedTable, after: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    pub fn local_inputs(
+        &self,
+        table: SharedTable,
+        after: i64,
+    ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
         let sql = format!(
             "SELECT row, bytes FROM {} WHERE row > ?1 AND origin IN ('local', 'genesis') ORDER BY row",
             table.name()
@@ -511,6 +544,24 @@ impl Replica {
     }
 }
 
+/// One member as the TUI and CLI show it.
+#[derive(Clone, Debug)]
+pub struct MemberInfo {
+    pub address: Address,
+    pub role: Role,
+    pub you: bool,
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// One device of a member.
+#[derive(Clone, Debug)]
+pub struct DeviceInfo {
+    pub device: String,
+    /// When its certificate was published (Unix seconds).
+    pub paired_at: Option<i64>,
+    pub revoked: bool,
+}
+
 /// The two kinds of input a shared workspace keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SharedTable {
@@ -536,7 +587,11 @@ fn read_genesis(conn: &rusqlite::Connection) -> rusqlite::Result<Option<Vec<u8>>
     .optional()
 }
 
-fn read_inputs(conn: &rusqlite::Connection, table: &str, after: i64) -> rusqlite::Result<Vec<Input>> {
+fn read_inputs(
+    conn: &rusqlite::Connection,
+    table: &str,
+    after: i64,
+) -> rusqlite::Result<Vec<Input>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT row, bytes FROM {table} WHERE row > ?1 AND origin != 'genesis' ORDER BY row"
     ))?;
@@ -567,7 +622,11 @@ fn insert_input(
     Ok((n == 1).then(|| conn.last_insert_rowid()))
 }
 
-fn insert_envelope(conn: &rusqlite::Connection, bytes: &[u8], origin: &str) -> rusqlite::Result<i64> {
+fn insert_envelope(
+    conn: &rusqlite::Connection,
+    bytes: &[u8],
+    origin: &str,
+) -> rusqlite::Result<i64> {
     insert_input(conn, "envelopes", bytes, origin).map(|r| r.unwrap_or(0))
 }
 
