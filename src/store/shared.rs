@@ -113,6 +113,55 @@ impl Replica {
         Ok(replica)
     }
 
+    /// Start this device's copy of a shared workspace from its genesis (what a join code points
+    /// to); the rest arrives from the carriers. `name` is the local name of the workspace.
+    pub fn join_shared(
+        path: &std::path::Path,
+        key: Option<&super::DbKey>,
+        genesis: &[u8],
+        me: DeviceIdentity,
+        config: ReplicaConfig,
+    ) -> Result<Self, ShareError> {
+        if path.exists() {
+            return Err(StoreError::Exists {
+                name: path
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                path: path.to_path_buf(),
+            }
+            .into());
+        }
+        let actor = me.address().to_checksum();
+        let clock = config.clock;
+        // Check the genesis before anything is written.
+        let engine = acl::Replica::join(genesis, me, config)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = super::open_conn(path, true, key)?;
+        let ws = Workspace::open_replica(engine.workspace().loro().clone(), &actor, clock);
+        let mut replica = Self::assemble(conn, path, ws, 0)?;
+        let sql = replica.sql_owned();
+        insert_op(&replica.conn, genesis, ORIGIN_GENESIS).map_err(&sql)?;
+        replica.gate = Some(Gate {
+            acl: engine,
+            last_op_row: 0,
+            last_env_row: 0,
+        });
+        replica.set_sync_value("member.address", &actor)?;
+        Ok(replica)
+    }
+
+    /// The genesis op of a shared workspace (to publish it).
+    pub fn genesis(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        read_genesis(&self.conn).map_err(self.sql())
+    }
+
     /// Open a shared workspace: replay its membership ops and envelopes through the engine.
     pub fn open_shared(
         path: &std::path::Path,

@@ -54,6 +54,8 @@ pub enum Screen {
     Trash(TrashScreen),
     /// A doc's earlier versions.
     History(Box<HistoryScreen>),
+    /// Members and what was refused.
+    Members(Box<super::members::MembersScreen>),
 }
 
 /// How a status message should look.
@@ -99,6 +101,8 @@ pub enum Target {
     Trash,
     /// The history of a doc.
     History(ItemId),
+    /// Members and the quarantine.
+    Members,
 }
 
 /// The whole state of the terminal UI.
@@ -268,6 +272,7 @@ impl App {
                 None => "BOARD",
             },
             Screen::Trash(_) => "TRASH",
+            Screen::Members(_) => "MEMBERS",
             Screen::History(_) => "HISTORY",
         }
     }
@@ -311,16 +316,36 @@ impl App {
         }
     }
 
-    /// Whether the workspace may be written (not from a newer weft).
+    /// Whether the workspace may be written (not from a newer weft) and the local user's role
+    /// lets them edit docs and boards; says why not in the status bar.
     pub(crate) fn writable(&mut self) -> bool {
-        match self.workspace().read_only() {
-            Some(found) => {
-                self.error(format!(
-                    "read-only: this workspace was written by a newer weft (schema {found})"
-                ));
+        if let Some(found) = self.workspace().read_only() {
+            self.error(format!(
+                "read-only: this workspace was written by a newer weft (schema {found})"
+            ));
+            return false;
+        }
+        self.may(&crate::acl::Action::EditDocs)
+    }
+
+    /// How many inputs were refused (shown in the status bar; the members screen lists them).
+    pub fn refused_count(&self) -> usize {
+        self.replica.quarantine().len()
+    }
+
+    /// Whether the local user's role permits `action`; says why not in the status bar.
+    pub(crate) fn may(&mut self, action: &crate::acl::Action) -> bool {
+        match self.replica.can(action) {
+            Ok(()) => true,
+            Err(refusal) => {
+                let role = self
+                    .replica
+                    .my_role()
+                    .map(|r| format!("you are {} here", r.with_article()))
+                    .unwrap_or_else(|| "you are not a member here".into());
+                self.error(format!("read-only: {role} ({refusal})"));
                 false
             }
-            None => true,
         }
     }
 
@@ -341,6 +366,9 @@ impl App {
                 Err(e) => Err(e),
             },
             Target::Trash => Ok(Screen::Trash(TrashScreen::build(ws))),
+            Target::Members => Ok(Screen::Members(Box::new(
+                super::members::MembersScreen::build(&self.replica),
+            ))),
             Target::History(id) => {
                 HistoryScreen::open(ws, id).map(|h| Screen::History(Box::new(h)))
             }
@@ -364,6 +392,10 @@ impl App {
             Screen::Board(b) => b.reload(ws, &self.opts.theme).err(),
             Screen::Trash(t) => {
                 *t = TrashScreen::build_keeping(ws, t);
+                None
+            }
+            Screen::Members(m) => {
+                **m = super::members::MembersScreen::build_keeping(&self.replica, m);
                 None
             }
             Screen::History(h) => ws

@@ -111,6 +111,17 @@ pub fn card_link(workspace: &str, card: ItemId) -> String {
 
 impl App {
     pub(crate) fn board_command(&mut self, cmd: Command) -> Vec<Effect> {
+        let moves = [
+            Command::BoardMoveLeft,
+            Command::BoardMoveRight,
+            Command::BoardMoveUp,
+            Command::BoardMoveDown,
+            Command::BoardColumnLeft,
+            Command::BoardColumnRight,
+        ];
+        if moves.contains(&cmd) && !self.may(&crate::acl::Action::EditBoards) {
+            return Vec::new();
+        }
         let Screen::Board(b) = &mut self.screen else {
             self.info(format!(
                 "{} works on a board",

@@ -89,10 +89,12 @@ impl App {
             }
             Command::CardUp => d.selected = d.selected.saturating_sub(1),
             Command::CardEdit => {
-                if self.replica.workspace().read_only().is_none() {
-                    d.editing = true;
-                } else {
+                if self.replica.workspace().read_only().is_some() {
                     self.error("read-only: written by a newer weft");
+                } else if let Err(why) = self.replica.can(&crate::acl::Action::EditBoards) {
+                    self.error(format!("read-only: {why}"));
+                } else {
+                    d.editing = true;
                 }
             }
             Command::CardTitle => {

@@ -23,6 +23,8 @@ pub enum Scope {
     Trash,
     /// A doc's history.
     History,
+    /// The members screen.
+    Members,
 }
 
 impl Scope {
@@ -37,6 +39,7 @@ impl Scope {
         Scope::Card,
         Scope::Trash,
         Scope::History,
+        Scope::Members,
     ];
 
     /// Heading in the help overlay.
@@ -51,6 +54,7 @@ impl Scope {
             Scope::Card => "Card",
             Scope::Trash => "Trash",
             Scope::History => "History",
+            Scope::Members => "Members",
         }
     }
 }
@@ -98,6 +102,7 @@ commands! {
     Back Global "app.back" ["esc"] "Go back, close the panel or leave the pane";
     OpenTrash Global "app.trash" ["T"] "Open the trash";
     Pair Global "app.pair" ["P"] "Pair this device with a wallet (paste its signature)";
+    OpenMembers Global "app.members" ["M"] "Members, their roles and devices, and what was refused";
     Suspend Global "app.suspend" ["ctrl-z"] "Suspend to the shell (resume with fg)";
     Redraw Global "app.redraw" ["ctrl-l"] "Redraw the whole screen";
 
@@ -177,6 +182,12 @@ commands! {
     TrashUp Trash "trash.up" ["k", "up"] "Previous item";
     TrashRestore Trash "trash.restore" ["r", "enter"] "Take the item out of the trash";
     TrashPurge Trash "trash.purge" ["p"] "Delete the item for good (asks first)";
+
+    MembersDown Members "members.down" ["j", "down"] "Next member";
+    MembersUp Members "members.up" ["k", "up"] "Previous member";
+    MembersAdd Members "members.add" ["a"] "Give a wallet address a role";
+    MembersRole Members "members.role" ["r"] "Change the selected member's role";
+    MembersRemove Members "members.remove" ["d"] "Remove the selected member (asks first)";
 
     HistoryDown History "history.down" ["j", "down"] "Older version";
     HistoryUp History "history.up" ["k", "up"] "Newer version";

@@ -200,6 +200,8 @@ impl App {
                     then = Some(Then::Error(format!(
                         "read-only: written by a newer weft (schema {found})"
                     )));
+                } else if let Err(why) = self.replica.can(&crate::acl::Action::EditDocs) {
+                    then = Some(Then::Error(format!("read-only: {why}")));
                 } else {
                     d.editing = true;
                     d.panel_focus = false;

@@ -24,6 +24,7 @@ mod history;
 pub mod keymap;
 pub mod logging;
 mod markdown;
+mod members;
 pub mod msg;
 mod overlay;
 mod pairing;

@@ -37,6 +37,8 @@ pub enum PromptAction {
         target: ItemId,
         parent: CommentId,
     },
+    AddMember,
+    MemberRole(crate::identity::Address),
 }
 
 /// One line of text asked for, with an error line when the last try was refused.
@@ -64,6 +66,7 @@ impl Prompt {
 pub enum ConfirmAction {
     Purge(ItemId),
     RestoreVersion { doc: ItemId, index: usize },
+    RemoveMember(crate::identity::Address),
 }
 
 /// A yes/no question.
@@ -252,6 +255,26 @@ impl App {
                     .map_err(e)?;
                 self.info("reply added");
             }
+            PromptAction::AddMember => {
+                let (address, role) = super::members::parse_add(text)?;
+                self.replica_mut()
+                    .add_member(address, role)
+                    .map_err(|e| e.to_string())?;
+                self.info(format!(
+                    "added {} as {}",
+                    address.to_checksum(),
+                    role.with_article()
+                ));
+                self.reload();
+            }
+            PromptAction::MemberRole(address) => {
+                let role = super::members::parse_role(text)?;
+                self.replica_mut()
+                    .change_role(*address, role)
+                    .map_err(|e| e.to_string())?;
+                self.info(format!("{} is now {}", address.to_checksum(), role.with_article()));
+                self.reload();
+            }
         }
         Ok(())
     }
@@ -265,6 +288,11 @@ impl App {
                 }
             }
             ConfirmAction::RestoreVersion { doc, index } => self.restore_version(doc, index),
+            ConfirmAction::RemoveMember(a) => {
+                self.member_change(format!("removed {}", a.to_checksum()), |r| {
+                    r.remove_member(a)
+                })
+            }
         }
     }
 

@@ -222,11 +222,15 @@ impl App {
     }
 
     pub(crate) fn prompt(&mut self, title: &str, initial: &str, action: PromptAction) {
-        if matches!(
+        let allowed = if matches!(
             action,
             PromptAction::Reply { .. } | PromptAction::Comment { .. }
-        ) || self.writable()
-        {
+        ) {
+            self.may(&crate::acl::Action::Comment)
+        } else {
+            self.writable()
+        };
+        if allowed {
             self.overlays
                 .push(Overlay::Prompt(Prompt::new(title, initial, action)));
         }

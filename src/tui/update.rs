@@ -71,6 +71,7 @@ impl App {
             },
             Screen::Trash(_) => Scope::Trash,
             Screen::History(_) => Scope::History,
+            Screen::Members(_) => Scope::Members,
         }
     }
 
@@ -134,6 +135,7 @@ impl App {
             Scope::Card => self.card_command(cmd),
             Scope::Trash => self.trash_command(cmd),
             Scope::History => self.history_command(cmd),
+            Scope::Members => self.members_command(cmd),
         }
     }
 
@@ -155,6 +157,7 @@ impl App {
                 }
             }
             Command::OpenTrash => self.open(Target::Trash),
+            Command::OpenMembers => self.open(Target::Members),
             Command::Pair => self.overlays.push(Overlay::Pairing(Box::default())),
             Command::Back => self.back(),
             _ => {}

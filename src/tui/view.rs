@@ -42,6 +42,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             None => board::render(app, b, l.main, buf, focused),
         },
         Screen::Trash(t) => trash::render(app, t, l.main, buf, focused),
+        Screen::Members(m) => super::members::render(app, m, l.main, buf, focused),
         Screen::History(h) => history::render(app, h, l.main, buf, focused),
     }
     status_bar(app, l.status, buf);
@@ -161,7 +162,16 @@ fn status_bar(app: &App, area: Rect, buf: &mut Buffer) {
         Span::styled("│ ", bar),
     ];
     let used: usize = left.iter().map(|s| s.width()).sum();
-    let right = format!("{}sync: off ", if app.unsaved { "● " } else { "" });
+    let refused = app.refused_count();
+    let right = format!(
+        "{}{}sync: off ",
+        if refused > 0 {
+            format!("⚠ {refused} refused · ")
+        } else {
+            String::new()
+        },
+        if app.unsaved { "● " } else { "" }
+    );
     let room = usize::from(area.width).saturating_sub(used + right.width() + 1);
     let message = match &app.status {
         Some(s) => {

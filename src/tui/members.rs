@@ -1,0 +1,268 @@
+//! The members screen: who may do what (add, change role, remove), each member's devices and when
+//! they were paired, and below, what was refused and why (the quarantine).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use super::app::{App, Screen};
+use super::commands::Command;
+use super::msg::Effect;
+use super::overlay::{ConfirmAction, PromptAction};
+use super::theme::Slot;
+use super::widgets::{fit, list_row, pad, pane, put_line};
+use crate::acl::{QuarantinedItem, Role};
+use crate::identity::Address;
+use crate::store::{MemberInfo, Replica};
+
+/// One refused item as the screen shows it.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub what: &'static str,
+    pub from: String,
+    pub reason: String,
+}
+
+/// Members and the quarantine, with the selected member.
+#[derive(Debug, Clone)]
+pub struct MembersScreen {
+    pub shared: bool,
+    pub members: Vec<MemberInfo>,
+    pub refused: Vec<Refused>,
+    pub selected: usize,
+}
+
+impl MembersScreen {
+    pub fn build(replica: &Replica) -> Self {
+        let refused = replica
+            .quarantine()
+            .into_iter()
+            .map(|e| Refused {
+                what: match e.item {
+                    QuarantinedItem::Envelope(_) => "change",
+                    QuarantinedItem::AclOp(_) => "membership op",
+                    QuarantinedItem::Unreadable => "unreadable input",
+                },
+                from: e
+                    .address
+                    .map(|a| a.to_checksum())
+                    .or_else(|| e.device.map(|d| d.to_string()))
+                    .unwrap_or_else(|| "unknown".into()),
+                reason: e.reason.to_string(),
+            })
+            .collect();
+        MembersScreen {
+            shared: replica.engine().is_some(),
+            members: replica.member_list(),
+            refused,
+            selected: 0,
+        }
+    }
+
+    pub fn build_keeping(replica: &Replica, old: &MembersScreen) -> Self {
+        let mut m = Self::build(replica);
+        m.selected = old.selected.min(m.members.len().saturating_sub(1));
+        m
+    }
+}
+
+/// Parse what the add prompt took: `0xADDRESS ROLE`.
+pub fn parse_add(text: &str) -> Result<(Address, Role), String> {
+    let mut parts = text.split_whitespace();
+    let (Some(a), Some(r), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("type the address and the role, e.g. 0x1234… editor".into());
+    };
+    let address = a.parse::<Address>().map_err(|e| e.to_string())?;
+    let role = parse_role(r)?;
+    Ok((address, role))
+}
+
+/// Parse a role name.
+pub fn parse_role(text: &str) -> Result<Role, String> {
+    text.trim().parse::<Role>().map_err(|_| {
+        format!(
+            "{:?} is not a role; roles are {}",
+            text.trim(),
+            Role::ALL.map(|r| r.as_str()).join(", ")
+        )
+    })
+}
+
+impl App {
+    pub(crate) fn members_command(&mut self, cmd: Command) -> Vec<Effect> {
+        let Screen::Members(m) = &mut self.screen else {
+            return Vec::new();
+        };
+        let selected = m.members.get(m.selected).cloned();
+        let shared = m.shared;
+        match cmd {
+            Command::MembersDown => {
+                m.selected = (m.selected + 1).min(m.members.len().saturating_sub(1))
+            }
+            Command::MembersUp => m.selected = m.selected.saturating_sub(1),
+            _ if !shared => self.error("this workspace is not shared: it has no members"),
+            Command::MembersAdd => self.overlays.push(super::overlay::Overlay::Prompt(
+                super::overlay::Prompt::new("Add member: 0xADDRESS ROLE", "", PromptAction::AddMember),
+            )),
+            Command::MembersRole => {
+                if let Some(m) = selected {
+                    self.overlays.push(super::overlay::Overlay::Prompt(
+                        super::overlay::Prompt::new(
+                            &format!("New role for {}", fit(&m.address.to_checksum(), 20)),
+                            m.role.as_str(),
+                            PromptAction::MemberRole(m.address),
+                        ),
+                    ))
+                }
+            }
+            Command::MembersRemove => {
+                if let Some(m) = selected {
+                    if m.you {
+                        self.error("you cannot remove yourself");
+                    } else {
+                        self.confirm(
+                            format!(
+                                "Remove {}? Their changes you have not seen will be refused.",
+                                m.address.to_checksum()
+                            ),
+                            ConfirmAction::RemoveMember(m.address),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Run a membership change and show its outcome.
+    pub(crate) fn member_change(
+        &mut self,
+        done: String,
+        act: impl FnOnce(&mut Replica) -> Result<crate::acl::AclOp, crate::store::ShareError>,
+    ) {
+        match act(self.replica_mut()) {
+            Ok(_) => {
+                self.info(done);
+                self.reload();
+            }
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+}
+
+/// Draw the members screen into the main pane.
+pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focused: bool) {
+    let theme = &app.opts.theme;
+    let block = pane("Members", focused, theme).title_bottom(Line::from(Span::styled(
+        fit(
+            " a add · r change role · d remove · esc back ",
+            usize::from(area.width.saturating_sub(4)),
+        ),
+        theme.fg(Slot::Muted),
+    )));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if inner.height == 0 {
+        return;
+    }
+    let w = usize::from(inner.width);
+    let head = |s: String| {
+        Line::from(Span::styled(
+            s,
+            theme.fg(Slot::Accent).add_modifier(Modifier::BOLD),
+        ))
+    };
+    let muted = |s: String| Line::from(Span::styled(s, theme.fg(Slot::Muted)));
+    let mut row = 0u16;
+    if !m.shared {
+        put_line(
+            buf,
+            inner,
+            row,
+            &muted("This workspace is not shared: only you can open it.".into()),
+        );
+        return;
+    }
+    put_line(buf, inner, row, &head(format!("Members ({})", m.members.len())));
+    row += 1;
+    for (i, member) in m.members.iter().enumerate() {
+        if row >= inner.height {
+            return;
+        }
+        let you = if member.you { "  (you)" } else { "" };
+        let text = format!(
+            "{:<10} {}{you}",
+            member.role.as_str(),
+            member.address.to_checksum()
+        );
+        put_line(
+            buf,
+            inner,
+            row,
+            &list_row(
+                vec![Span::raw(pad(&text, w.saturating_sub(2)))],
+                i == m.selected && focused,
+                inner.width,
+                theme,
+            ),
+        );
+        row += 1;
+        for d in &member.devices {
+            if row >= inner.height {
+                return;
+            }
+            let when = d
+                .paired_at
+                .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                .map(|t| {
+                    format!(
+                        "{:04}-{:02}-{:02}",
+                        t.year(),
+                        u8::from(t.month()),
+                        t.day()
+                    )
+                })
+                .unwrap_or_else(|| "?".into());
+            let revoked = if d.revoked { "  revoked" } else { "" };
+            let line = format!(
+                "             device {}  paired {when}{revoked}",
+                fit(&d.device, 24)
+            );
+            put_line(buf, inner, row, &muted(fit(&line, w)));
+            row += 1;
+        }
+    }
+    row += 1;
+    if row >= inner.height {
+        return;
+    }
+    put_line(
+        buf,
+        inner,
+        row,
+        &head(format!("Refused ({})", m.refused.len())),
+    );
+    row += 1;
+    if m.refused.is_empty() {
+        if row < inner.height {
+            put_line(buf, inner, row, &muted("Nothing was refused.".into()));
+        }
+        return;
+    }
+    for r in &m.refused {
+        if row >= inner.height {
+            return;
+        }
+        let line = format!("{} from {}: {}", r.what, fit(&r.from, 20), r.reason);
+        put_line(
+            buf,
+            inner,
+            row,
+            &Line::from(Span::styled(fit(&line, w), theme.fg(Slot::Warning))),
+        );
+        row += 1;
+    }
+}

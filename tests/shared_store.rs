@@ -1,0 +1,293 @@
+//! Shared workspaces in the store: real SQLite files, real device keys and wallet-signed pairing
+//! certificates, several devices each with its own database, exchanging what they wrote the way a
+//! carrier does. What is applied, pending or refused must be the same on every device and survive
+//! a restart.
+
+mod acl_common;
+
+use acl_common::{config, device, Device};
+use loro::ExportMode;
+use weft::acl::{Outcome, Role};
+use weft::crypto::envelope::HEADER_VERSION;
+use weft::crypto::{Envelope, EnvelopeHeader};
+use weft::identity::LocalWallet;
+use weft::model::{Clock, Workspace};
+use weft::store::{Replica, SharedTable};
+
+struct Dev {
+    dir: tempfile::TempDir,
+    device: Device,
+    replica: Option<Replica>,
+}
+
+impl Dev {
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("weft.db")
+    }
+    fn r(&mut self) -> &mut Replica {
+        self.replica.as_mut().expect("open")
+    }
+    /// Close and open again: everything is replayed from the file.
+    fn restart(&mut self) {
+        self.replica = None;
+        self.replica = Some(
+            Replica::open_shared(&self.path(), None, self.device.identity.clone(), config())
+                .expect("reopen"),
+        );
+    }
+}
+
+fn found(owner: &LocalWallet) -> Dev {
+    let dir = tempfile::tempdir().unwrap();
+    let device = device(owner);
+    let replica = Replica::create_shared(
+        &dir.path().join("weft.db"),
+        None,
+        "team",
+        device.identity.clone(),
+        config(),
+    )
+    .expect("create");
+    Dev {
+        dir,
+        device,
+        replica: Some(replica),
+    }
+}
+
+fn join(from: &Dev, wallet: &LocalWallet) -> Dev {
+    let dir = tempfile::tempdir().unwrap();
+    let device = device(wallet);
+    let genesis = from
+        .replica
+        .as_ref()
+        .unwrap()
+        .genesis()
+        .unwrap()
+        .expect("genesis");
+    let replica = Replica::join_shared(
+        &dir.path().join("weft.db"),
+        None,
+        &genesis,
+        device.identity.clone(),
+        config(),
+    )
+    .expect("join");
+    Dev {
+        dir,
+        device,
+        replica: Some(replica),
+    }
+}
+
+/// Deliver everything `from` wrote itself to `to`, as a carrier would.
+fn carry(from: &mut Dev, to: &mut Dev) -> Vec<Outcome> {
+    let src = from.r();
+    let ops = src.local_inputs(SharedTable::AclOps, 0).unwrap();
+    let envs = src.local_inputs(SharedTable::Envelopes, 0).unwrap();
+    let dst = to.r();
+    for (_, op) in ops {
+        dst.receive_acl_op("test", &op).unwrap();
+    }
+    envs.into_iter()
+        .map(|(_, e)| dst.receive_envelope("test", &e).unwrap().outcome)
+        .collect()
+}
+
+fn titles(r: &Replica) -> Vec<String> {
+    let mut t: Vec<String> = r
+        .workspace()
+        .docs(false)
+        .iter()
+        .map(|d| d.title.clone())
+        .collect();
+    t.sort();
+    t
+}
+
+fn body_of(r: &Replica, title: &str) -> String {
+    let ws = r.workspace();
+    let doc = ws
+        .docs(false)
+        .into_iter()
+        .find(|d| d.title == title)
+        .expect("doc");
+    ws.body(doc.id).unwrap()
+}
+
+/// An edit signed with `dev`'s key that skips every local check (a modified client).
+fn rogue(dev: &mut Dev, seq: u64, edit: impl FnOnce(&Workspace)) -> Vec<u8> {
+    let key = dev.device.key.clone();
+    let r = dev.r();
+    let engine = r.engine().expect("shared");
+    let doc = engine.workspace().loro().fork();
+    let before = doc.oplog_vv();
+    let ws = Workspace::open_replica(doc, "rogue", Clock::System);
+    edit(&ws);
+    ws.commit();
+    let payload = ws.loro().export(ExportMode::updates(&before)).unwrap();
+    let header = EnvelopeHeader {
+        version: HEADER_VERSION,
+        workspace: engine.workspace_id(),
+        epoch: 0,
+        device: key.id(),
+        cert_hash: engine.identity().cert_hash(),
+        seq,
+        time: time::OffsetDateTime::now_utc().unix_timestamp(),
+        peers: vec![ws.loro().peer_id()],
+        acl_heads: engine.log().heads(),
+        nonce: vec![],
+    };
+    Envelope::seal(header, payload, &key).unwrap().encode()
+}
+
+#[test]
+fn an_editor_joins_writes_and_every_device_keeps_it_after_a_restart() {
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    owner
+        .r()
+        .add_member(ew.address(), Role::Editor)
+        .expect("owner adds an editor");
+    let mut editor = join(&owner, &ew);
+    carry(&mut owner, &mut editor);
+    assert_eq!(editor.r().my_role(), Some(Role::Editor));
+    editor.r().publish_device().expect("publish device");
+    let doc = editor
+        .r()
+        .workspace()
+        .create_doc("Plan", None)
+        .expect("editor writes");
+    editor.r().workspace().set_body(doc, "ship it").unwrap();
+    assert_eq!(editor.r().flush().unwrap(), 1, "sealed into one envelope");
+    let outcomes = carry(&mut editor, &mut owner);
+    assert!(outcomes.iter().all(|o| *o == Outcome::Applied), "{outcomes:?}");
+    assert_eq!(body_of(owner.r(), "Plan"), "ship it");
+    // Search sees what arrived.
+    assert_eq!(owner.r().search("ship", 5).unwrap().len(), 1);
+
+    owner.restart();
+    editor.restart();
+    assert_eq!(body_of(owner.r(), "Plan"), "ship it");
+    assert_eq!(titles(owner.r()), titles(editor.r()));
+    assert!(owner.r().quarantine().is_empty());
+    assert_eq!(editor.r().my_role(), Some(Role::Editor));
+}
+
+#[test]
+fn a_viewer_cannot_edit_locally_and_a_forged_edit_is_refused_everywhere_and_stays_refused() {
+    let (ow, vw) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    owner.r().add_member(vw.address(), Role::Viewer).unwrap();
+    let mut viewer = join(&owner, &vw);
+    carry(&mut owner, &mut viewer);
+    viewer.r().publish_device().expect("a viewer may publish its device");
+    carry(&mut viewer, &mut owner);
+
+    // The viewer's own weft refuses and undoes the edit.
+    assert!(viewer
+        .r()
+        .can(&weft::acl::Action::EditDocs)
+        .is_err());
+    viewer.r().workspace().create_doc("Mine now", None).unwrap();
+    let err = viewer.r().flush().unwrap_err();
+    assert!(err.to_string().contains("not allowed"), "{err}");
+    assert!(!titles(viewer.r()).contains(&"Mine now".to_string()));
+
+    // A modified client signs it anyway: the owner keeps it in quarantine, never applies it.
+    let forged = rogue(&mut viewer, 2, |ws| {
+        ws.create_doc("Forged", None).unwrap();
+    });
+    let receipt = owner.r().receive_envelope("test", &forged).unwrap();
+    assert!(
+        matches!(receipt.outcome, Outcome::Quarantined(_)),
+        "{:?}",
+        receipt.outcome
+    );
+    assert!(!titles(owner.r()).contains(&"Forged".to_string()));
+    let q = owner.r().quarantine();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].address, Some(vw.address()));
+    let reason = q[0].reason.to_string();
+
+    owner.restart();
+    assert!(!titles(owner.r()).contains(&"Forged".to_string()));
+    let q = owner.r().quarantine();
+    assert_eq!(q.len(), 1, "the quarantine survives a restart");
+    assert_eq!(q[0].reason.to_string(), reason);
+    // The same bytes again are a repeat, not a second entry.
+    owner.r().receive_envelope("test", &forged).unwrap();
+    assert_eq!(owner.r().quarantine().len(), 1);
+}
+
+#[test]
+fn a_removed_editor_s_unseen_edits_are_void_and_earlier_ones_kept() {
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    owner.r().add_member(ew.address(), Role::Editor).unwrap();
+    let mut editor = join(&owner, &ew);
+    carry(&mut owner, &mut editor);
+    editor.r().publish_device().unwrap();
+    editor.r().workspace().create_doc("Before", None).unwrap();
+    editor.r().flush().unwrap();
+    carry(&mut editor, &mut owner);
+    // Offline: the editor writes more while the owner removes them.
+    editor.r().workspace().create_doc("After", None).unwrap();
+    editor.r().flush().unwrap();
+    owner.r().remove_member(ew.address()).unwrap();
+    let outcomes = carry(&mut editor, &mut owner);
+    assert!(
+        outcomes.iter().any(|o| matches!(o, Outcome::Quarantined(_))),
+        "{outcomes:?}"
+    );
+    let t = titles(owner.r());
+    assert!(t.contains(&"Before".to_string()), "{t:?}");
+    assert!(!t.contains(&"After".to_string()), "{t:?}");
+    owner.restart();
+    let t = titles(owner.r());
+    assert!(t.contains(&"Before".to_string()) && !t.contains(&"After".to_string()));
+    assert_eq!(owner.r().members().unwrap().role(&ew.address()), None);
+}
+
+#[test]
+fn two_processes_on_one_home_never_reuse_a_sequence_number() {
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    owner.r().add_member(ew.address(), Role::Editor).unwrap();
+    // A second process on the owner's home: same file, same device.
+    let mut second = Dev {
+        dir: tempfile::tempdir().unwrap(),
+        device: Device {
+            key: owner.device.key.clone(),
+            identity: owner.device.identity.clone(),
+        },
+        replica: Some(
+            Replica::open_shared(&owner.path(), None, owner.device.identity.clone(), config())
+                .unwrap(),
+        ),
+    };
+    for i in 0..5 {
+        owner
+            .r()
+            .workspace()
+            .create_doc(&format!("first {i}"), None)
+            .unwrap();
+        owner.r().flush().unwrap();
+        second
+            .r()
+            .workspace()
+            .create_doc(&format!("second {i}"), None)
+            .unwrap();
+        second.r().flush().unwrap();
+    }
+    owner.r().refresh().unwrap();
+    assert_eq!(titles(owner.r()).len(), 10);
+    // Another device receives all of it: nothing looks like equivocation.
+    let mut editor = join(&owner, &ew);
+    let outcomes = carry(&mut owner, &mut editor);
+    assert!(
+        outcomes.iter().all(|o| *o == Outcome::Applied),
+        "{outcomes:?}"
+    );
+    assert_eq!(titles(editor.r()), titles(owner.r()));
+}
