@@ -4,142 +4,13 @@
 //! a restart.
 
 mod acl_common;
+mod shared_common;
 
-use acl_common::{config, device, Device};
-use loro::ExportMode;
+use acl_common::{config, Device};
+use shared_common::*;
 use weft::acl::{Outcome, Role};
-use weft::crypto::envelope::HEADER_VERSION;
-use weft::crypto::{Envelope, EnvelopeHeader};
 use weft::identity::LocalWallet;
-use weft::model::{Clock, Workspace};
-use weft::store::{Replica, SharedTable};
-
-struct Dev {
-    dir: tempfile::TempDir,
-    device: Device,
-    replica: Option<Replica>,
-}
-
-impl Dev {
-    fn path(&self) -> std::path::PathBuf {
-        self.dir.path().join("weft.db")
-    }
-    fn r(&mut self) -> &mut Replica {
-        self.replica.as_mut().expect("open")
-    }
-    /// Close and open again: everything is replayed from the file.
-    fn restart(&mut self) {
-        self.replica = None;
-        self.replica = Some(
-            Replica::open_shared(&self.path(), None, self.device.identity.clone(), config())
-                .expect("reopen"),
-        );
-    }
-}
-
-fn found(owner: &LocalWallet) -> Dev {
-    let dir = tempfile::tempdir().unwrap();
-    let device = device(owner);
-    let replica = Replica::create_shared(
-        &dir.path().join("weft.db"),
-        None,
-        "team",
-        device.identity.clone(),
-        config(),
-    )
-    .expect("create");
-    Dev {
-        dir,
-        device,
-        replica: Some(replica),
-    }
-}
-
-fn join(from: &Dev, wallet: &LocalWallet) -> Dev {
-    let dir = tempfile::tempdir().unwrap();
-    let device = device(wallet);
-    let genesis = from
-        .replica
-        .as_ref()
-        .unwrap()
-        .genesis()
-        .unwrap()
-        .expect("genesis");
-    let replica = Replica::join_shared(
-        &dir.path().join("weft.db"),
-        None,
-        &genesis,
-        device.identity.clone(),
-        config(),
-    )
-    .expect("join");
-    Dev {
-        dir,
-        device,
-        replica: Some(replica),
-    }
-}
-
-/// Deliver everything `from` wrote itself to `to`, as a carrier would.
-fn carry(from: &mut Dev, to: &mut Dev) -> Vec<Outcome> {
-    let src = from.r();
-    let ops = src.local_inputs(SharedTable::AclOps, 0).unwrap();
-    let envs = src.local_inputs(SharedTable::Envelopes, 0).unwrap();
-    let dst = to.r();
-    for (_, op) in ops {
-        dst.receive_acl_op("test", &op).unwrap();
-    }
-    envs.into_iter()
-        .map(|(_, e)| dst.receive_envelope("test", &e).unwrap().outcome)
-        .collect()
-}
-
-fn titles(r: &Replica) -> Vec<String> {
-    let mut t: Vec<String> = r
-        .workspace()
-        .docs(false)
-        .iter()
-        .map(|d| d.title.clone())
-        .collect();
-    t.sort();
-    t
-}
-
-fn body_of(r: &Replica, title: &str) -> String {
-    let ws = r.workspace();
-    let doc = ws
-        .docs(false)
-        .into_iter()
-        .find(|d| d.title == title)
-        .expect("doc");
-    ws.body(doc.id).unwrap()
-}
-
-/// An edit signed with `dev`'s key that skips every local check (a modified client).
-fn rogue(dev: &mut Dev, seq: u64, edit: impl FnOnce(&Workspace)) -> Vec<u8> {
-    let key = dev.device.key.clone();
-    let r = dev.r();
-    let engine = r.engine().expect("shared");
-    let doc = engine.workspace().loro().fork();
-    let before = doc.oplog_vv();
-    let ws = Workspace::open_replica(doc, "rogue", Clock::System);
-    edit(&ws);
-    ws.commit();
-    let payload = ws.loro().export(ExportMode::updates(&before)).unwrap();
-    let header = EnvelopeHeader {
-        version: HEADER_VERSION,
-        workspace: engine.workspace_id(),
-        epoch: 0,
-        device: key.id(),
-        cert_hash: engine.identity().cert_hash(),
-        seq,
-        time: time::OffsetDateTime::now_utc().unix_timestamp(),
-        peers: vec![ws.loro().peer_id()],
-        acl_heads: engine.log().heads(),
-        nonce: vec![],
-    };
-    Envelope::seal(header, payload, &key).unwrap().encode()
-}
+use weft::store::Replica;
 
 #[test]
 fn an_editor_joins_writes_and_every_device_keeps_it_after_a_restart() {
@@ -161,7 +32,10 @@ fn an_editor_joins_writes_and_every_device_keeps_it_after_a_restart() {
     editor.r().workspace().set_body(doc, "ship it").unwrap();
     assert_eq!(editor.r().flush().unwrap(), 1, "sealed into one envelope");
     let outcomes = carry(&mut editor, &mut owner);
-    assert!(outcomes.iter().all(|o| *o == Outcome::Applied), "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| *o == Outcome::Applied),
+        "{outcomes:?}"
+    );
     assert_eq!(body_of(owner.r(), "Plan"), "ship it");
     // Search sees what arrived.
     assert_eq!(owner.r().search("ship", 5).unwrap().len(), 1);
@@ -181,14 +55,14 @@ fn a_viewer_cannot_edit_locally_and_a_forged_edit_is_refused_everywhere_and_stay
     owner.r().add_member(vw.address(), Role::Viewer).unwrap();
     let mut viewer = join(&owner, &vw);
     carry(&mut owner, &mut viewer);
-    viewer.r().publish_device().expect("a viewer may publish its device");
+    viewer
+        .r()
+        .publish_device()
+        .expect("a viewer may publish its device");
     carry(&mut viewer, &mut owner);
 
     // The viewer's own weft refuses and undoes the edit.
-    assert!(viewer
-        .r()
-        .can(&weft::acl::Action::EditDocs)
-        .is_err());
+    assert!(viewer.r().can(&weft::acl::Action::EditDocs).is_err());
     viewer.r().workspace().create_doc("Mine now", None).unwrap();
     let err = viewer.r().flush().unwrap_err();
     assert!(err.to_string().contains("not allowed"), "{err}");
@@ -237,7 +111,9 @@ fn a_removed_editor_s_unseen_edits_are_void_and_earlier_ones_kept() {
     owner.r().remove_member(ew.address()).unwrap();
     let outcomes = carry(&mut editor, &mut owner);
     assert!(
-        outcomes.iter().any(|o| matches!(o, Outcome::Quarantined(_))),
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Quarantined(_))),
         "{outcomes:?}"
     );
     let t = titles(owner.r());

@@ -259,7 +259,11 @@ impl Replica {
                     .filter(|(_, d)| d.address == *addr)
                     .map(|(id, d)| DeviceInfo {
                         device: id.to_string(),
-                        paired_at: d.certificates.values().map(|c| c.published_at).min(),
+                        paired_at: d
+                            .certificates
+                            .values()
+                            .map(|c| c.pairing.issued_at.unix_timestamp())
+                            .min(),
                         revoked: d.revoked_by.is_some(),
                     })
                     .collect(),
@@ -606,7 +610,7 @@ pub struct MemberInfo {
 #[derive(Clone, Debug)]
 pub struct DeviceInfo {
     pub device: String,
-    /// When its certificate was published (Unix seconds).
+    /// When its wallet signed its first pairing certificate (Unix seconds).
     pub paired_at: Option<i64>,
     pub revoked: bool,
 }

@@ -142,7 +142,9 @@ impl App {
             // Change timestamps let the history screen say when each version was written.
             replica.workspace().loro().set_record_timestamp(true);
         }
-        let sidebar = Sidebar::build(replica.workspace());
+        let mut sidebar = Sidebar::build(replica.workspace());
+        sidebar.set_members(member_labels(&replica));
+        sidebar.rebuild(replica.workspace());
         let status = if !opts.notices.is_empty() {
             Some(Status {
                 text: opts.notices.join("; "),
@@ -384,6 +386,7 @@ impl App {
 
     /// Re-read everything derived from the workspace after it changed.
     pub(crate) fn reload(&mut self) {
+        self.sidebar.set_members(member_labels(&self.replica));
         let ws = self.replica.workspace();
         self.sidebar.rebuild(ws);
         let gone = match &mut self.screen {
@@ -446,4 +449,20 @@ pub fn layout(area: Rect) -> AppLayout {
         ),
         status: Rect::new(area.x, area.y + body_h, area.width, area.height.min(1)),
     }
+}
+
+/// Sidebar rows for the members of a shared workspace: short address, role, and "you".
+fn member_labels(replica: &Replica) -> Vec<String> {
+    replica
+        .member_list()
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {}{}",
+                super::short_identity(&m.address.to_checksum()),
+                m.role,
+                if m.you { " (you)" } else { "" }
+            )
+        })
+        .collect()
 }

@@ -102,7 +102,7 @@ commands! {
     Back Global "app.back" ["esc"] "Go back, close the panel or leave the pane";
     OpenTrash Global "app.trash" ["T"] "Open the trash";
     Pair Global "app.pair" ["P"] "Pair this device with a wallet (paste its signature)";
-    OpenMembers Global "app.members" ["M"] "Members, their roles and devices, and what was refused";
+    OpenMembers Global "app.members" ["M"] "Members, their devices, and what was refused";
     Suspend Global "app.suspend" ["ctrl-z"] "Suspend to the shell (resume with fg)";
     Redraw Global "app.redraw" ["ctrl-l"] "Redraw the whole screen";
 

@@ -104,7 +104,11 @@ impl App {
             Command::MembersUp => m.selected = m.selected.saturating_sub(1),
             _ if !shared => self.error("this workspace is not shared: it has no members"),
             Command::MembersAdd => self.overlays.push(super::overlay::Overlay::Prompt(
-                super::overlay::Prompt::new("Add member: 0xADDRESS ROLE", "", PromptAction::AddMember),
+                super::overlay::Prompt::new(
+                    "Add member: 0xADDRESS ROLE",
+                    "",
+                    PromptAction::AddMember,
+                ),
             )),
             Command::MembersRole => {
                 if let Some(m) = selected {
@@ -186,18 +190,27 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
         );
         return;
     }
-    put_line(buf, inner, row, &head(format!("Members ({})", m.members.len())));
+    put_line(
+        buf,
+        inner,
+        row,
+        &head(format!("Members ({})", m.members.len())),
+    );
     row += 1;
+    // Full addresses where they fit, the short form otherwise.
+    let full = w >= 64;
     for (i, member) in m.members.iter().enumerate() {
         if row >= inner.height {
             return;
         }
+        let checksum = member.address.to_checksum();
+        let address = if full {
+            checksum
+        } else {
+            super::short_identity(&checksum)
+        };
         let you = if member.you { "  (you)" } else { "" };
-        let text = format!(
-            "{:<10} {}{you}",
-            member.role.as_str(),
-            member.address.to_checksum()
-        );
+        let text = format!("{:<10}{address}{you}", member.role.as_str());
         put_line(
             buf,
             inner,
@@ -217,19 +230,12 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
             let when = d
                 .paired_at
                 .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-                .map(|t| {
-                    format!(
-                        "{:04}-{:02}-{:02}",
-                        t.year(),
-                        u8::from(t.month()),
-                        t.day()
-                    )
-                })
+                .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
                 .unwrap_or_else(|| "?".into());
             let revoked = if d.revoked { "  revoked" } else { "" };
             let line = format!(
-                "             device {}  paired {when}{revoked}",
-                fit(&d.device, 24)
+                "            {}  paired {when}{revoked}",
+                fit(&d.device, if full { 40 } else { 24 })
             );
             put_line(buf, inner, row, &muted(fit(&line, w)));
             row += 1;
@@ -256,13 +262,50 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
         if row >= inner.height {
             return;
         }
-        let line = format!("{} from {}: {}", r.what, fit(&r.from, 20), r.reason);
+        let from = if r.from.starts_with("0x") {
+            super::short_identity(&r.from)
+        } else {
+            fit(&r.from, 24)
+        };
         put_line(
             buf,
             inner,
             row,
-            &Line::from(Span::styled(fit(&line, w), theme.fg(Slot::Warning))),
+            &Line::from(Span::styled(
+                fit(&format!("{} from {from}", r.what), w),
+                theme.fg(Slot::Warning).add_modifier(Modifier::BOLD),
+            )),
         );
         row += 1;
+        for piece in wrap(&r.reason, w.saturating_sub(2)) {
+            if row >= inner.height {
+                return;
+            }
+            put_line(buf, inner, row, &muted(format!("  {piece}")));
+            row += 1;
+        }
     }
+}
+
+/// Break `text` into lines of at most `width` columns at spaces (long words are cut by `fit`).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(8);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let needed =
+            if line.is_empty() { 0 } else { 1 } + unicode_width::UnicodeWidthStr::width(word);
+        if !line.is_empty() && unicode_width::UnicodeWidthStr::width(line.as_str()) + needed > width
+        {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines.into_iter().map(|l| fit(&l, width)).collect()
 }

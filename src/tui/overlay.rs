@@ -272,7 +272,11 @@ impl App {
                 self.replica_mut()
                     .change_role(*address, role)
                     .map_err(|e| e.to_string())?;
-                self.info(format!("{} is now {}", address.to_checksum(), role.with_article()));
+                self.info(format!(
+                    "{} is now {}",
+                    address.to_checksum(),
+                    role.with_article()
+                ));
                 self.reload();
             }
         }
@@ -288,11 +292,10 @@ impl App {
                 }
             }
             ConfirmAction::RestoreVersion { doc, index } => self.restore_version(doc, index),
-            ConfirmAction::RemoveMember(a) => {
-                self.member_change(format!("removed {}", a.to_checksum()), |r| {
+            ConfirmAction::RemoveMember(a) => self
+                .member_change(format!("removed {}", a.to_checksum()), |r| {
                     r.remove_member(a)
-                })
-            }
+                }),
         }
     }
 

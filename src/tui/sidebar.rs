@@ -40,7 +40,7 @@ impl Entry {
     fn selectable(&self) -> bool {
         matches!(
             self,
-            Entry::Doc { .. } | Entry::Board { .. } | Entry::Trash(_)
+            Entry::Doc { .. } | Entry::Board { .. } | Entry::Trash(_) | Entry::Member(_)
         )
     }
 
@@ -49,6 +49,7 @@ impl Entry {
             Entry::Doc { id, .. } => Some(Target::Doc(*id)),
             Entry::Board { id, .. } => Some(Target::Board(*id)),
             Entry::Trash(_) => Some(Target::Trash),
+            Entry::Member(_) => Some(Target::Members),
             _ => None,
         }
     }
@@ -60,6 +61,8 @@ pub struct Sidebar {
     pub entries: Vec<Entry>,
     pub selected: usize,
     identity: String,
+    /// Members as shown (short address and role); empty for a workspace that is not shared.
+    members: Vec<String>,
 }
 
 impl Sidebar {
@@ -69,6 +72,7 @@ impl Sidebar {
             entries: Vec::new(),
             selected: 0,
             identity: super::short_identity(ws.actor()),
+            members: Vec::new(),
         };
         s.rebuild(ws);
         s
@@ -99,7 +103,15 @@ impl Sidebar {
             name: b.name,
         }));
         e.push(Entry::Section("MEMBERS"));
-        e.push(Entry::Member(format!("{} (you)", self.identity)));
+        if self.members.is_empty() {
+            e.push(Entry::Member(format!("{} (you)", self.identity)));
+        } else {
+            // One row opens the members screen; the first few members are listed on it.
+            e.extend(self.members.iter().take(5).cloned().map(Entry::Member));
+            if self.members.len() > 5 {
+                e.push(Entry::Member(format!("+{} more", self.members.len() - 5)));
+            }
+        }
         e.push(Entry::Section("TRASH"));
         e.push(Entry::Trash(ws.trashed_items().len()));
         e.push(Entry::Section("SYNC"));
@@ -113,6 +125,11 @@ impl Sidebar {
         if !self.entries[self.selected].selectable() {
             self.step(1);
         }
+    }
+
+    /// The members to list (call [`rebuild`](Self::rebuild) after).
+    pub fn set_members(&mut self, members: Vec<String>) {
+        self.members = members;
     }
 
     fn position(&self, target: Target) -> Option<usize> {

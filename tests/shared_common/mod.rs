@@ -1,0 +1,160 @@
+//! Shared-workspace test helpers: devices with their own database, a carrier between them, and
+//! a modified client that signs what its weft would refuse.
+#![allow(dead_code)]
+
+use super::acl_common::{certificate, config, device, Device};
+use loro::ExportMode;
+use weft::acl::DeviceIdentity;
+use weft::acl::Outcome;
+use weft::crypto::envelope::HEADER_VERSION;
+use weft::crypto::{Envelope, EnvelopeHeader};
+use weft::identity::LocalWallet;
+use weft::identity::{DeviceKey, VerifyPolicy};
+use weft::model::{Clock, Workspace};
+use weft::store::{Replica, SharedTable};
+
+pub struct Dev {
+    pub dir: tempfile::TempDir,
+    pub device: Device,
+    pub replica: Option<Replica>,
+}
+
+impl Dev {
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("weft.db")
+    }
+    pub fn r(&mut self) -> &mut Replica {
+        self.replica.as_mut().expect("open")
+    }
+    /// Close and open again: everything is replayed from the file.
+    pub fn restart(&mut self) {
+        self.replica = None;
+        self.replica = Some(
+            Replica::open_shared(&self.path(), None, self.device.identity.clone(), config())
+                .expect("reopen"),
+        );
+    }
+}
+
+pub fn found(owner: &LocalWallet) -> Dev {
+    found_as(device(owner))
+}
+
+/// A device whose keys come from `seed` (stable ids for screen snapshots).
+pub fn fixed_device(wallet: &LocalWallet, seed: u8) -> Device {
+    let key = DeviceKey::from_secret_bytes(&[seed; 32]).expect("device key");
+    let cert = certificate(wallet, &key);
+    let identity = DeviceIdentity::new(key.clone(), cert, &VerifyPolicy::default()).expect("id");
+    Device { key, identity }
+}
+
+/// A wallet whose key comes from `seed`.
+pub fn fixed_wallet(seed: u8) -> LocalWallet {
+    LocalWallet::from_secret_bytes(&[seed; 32]).expect("wallet key")
+}
+
+pub fn found_as(device: Device) -> Dev {
+    let dir = tempfile::tempdir().unwrap();
+    let replica = Replica::create_shared(
+        &dir.path().join("weft.db"),
+        None,
+        "team",
+        device.identity.clone(),
+        config(),
+    )
+    .expect("create");
+    Dev {
+        dir,
+        device,
+        replica: Some(replica),
+    }
+}
+
+pub fn join(from: &Dev, wallet: &LocalWallet) -> Dev {
+    join_as(from, device(wallet))
+}
+
+pub fn join_as(from: &Dev, device: Device) -> Dev {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = from
+        .replica
+        .as_ref()
+        .unwrap()
+        .genesis()
+        .unwrap()
+        .expect("genesis");
+    let replica = Replica::join_shared(
+        &dir.path().join("weft.db"),
+        None,
+        &genesis,
+        device.identity.clone(),
+        config(),
+    )
+    .expect("join");
+    Dev {
+        dir,
+        device,
+        replica: Some(replica),
+    }
+}
+
+/// Deliver everything `from` wrote itself to `to`, as a carrier would.
+pub fn carry(from: &mut Dev, to: &mut Dev) -> Vec<Outcome> {
+    let src = from.r();
+    let ops = src.local_inputs(SharedTable::AclOps, 0).unwrap();
+    let envs = src.local_inputs(SharedTable::Envelopes, 0).unwrap();
+    let dst = to.r();
+    for (_, op) in ops {
+        dst.receive_acl_op("test", &op).unwrap();
+    }
+    envs.into_iter()
+        .map(|(_, e)| dst.receive_envelope("test", &e).unwrap().outcome)
+        .collect()
+}
+
+pub fn titles(r: &Replica) -> Vec<String> {
+    let mut t: Vec<String> = r
+        .workspace()
+        .docs(false)
+        .iter()
+        .map(|d| d.title.clone())
+        .collect();
+    t.sort();
+    t
+}
+
+pub fn body_of(r: &Replica, title: &str) -> String {
+    let ws = r.workspace();
+    let doc = ws
+        .docs(false)
+        .into_iter()
+        .find(|d| d.title == title)
+        .expect("doc");
+    ws.body(doc.id).unwrap()
+}
+
+/// An edit signed with `dev`'s key that skips every local check (a modified client).
+pub fn rogue(dev: &mut Dev, seq: u64, edit: impl FnOnce(&Workspace)) -> Vec<u8> {
+    let key = dev.device.key.clone();
+    let r = dev.r();
+    let engine = r.engine().expect("shared");
+    let doc = engine.workspace().loro().fork();
+    let before = doc.oplog_vv();
+    let ws = Workspace::open_replica(doc, "rogue", Clock::System);
+    edit(&ws);
+    ws.commit();
+    let payload = ws.loro().export(ExportMode::updates(&before)).unwrap();
+    let header = EnvelopeHeader {
+        version: HEADER_VERSION,
+        workspace: engine.workspace_id(),
+        epoch: 0,
+        device: key.id(),
+        cert_hash: engine.identity().cert_hash(),
+        seq,
+        time: time::OffsetDateTime::now_utc().unix_timestamp(),
+        peers: vec![ws.loro().peer_id()],
+        acl_heads: engine.log().heads(),
+        nonce: vec![],
+    };
+    Envelope::seal(header, payload, &key).unwrap().encode()
+}
