@@ -245,8 +245,14 @@ pub fn create_workspace(ctx: &Context, name: &str, sample: bool) -> anyhow::Resu
     Ok(replica)
 }
 
-pub fn init(ctx: &Context, name: &str, sample: bool) -> anyhow::Result<()> {
+pub fn init(ctx: &Context, name: &str, sample: bool, bucket: Option<&str>) -> anyhow::Result<()> {
+    if let Some(url) = bucket {
+        crate::sync::bucket::Bucket::open(url).context("the bucket URL is not usable")?;
+    }
     let replica = create_workspace(ctx, name, sample)?;
+    if let Some(url) = bucket {
+        replica.set_sync_value("bucket.url", url)?;
+    }
     #[derive(Serialize)]
     struct Out<'a> {
         name: &'a str,
@@ -411,4 +417,13 @@ pub fn passphrase(ctx: &Context, cmd: super::PassphraseCmd) -> anyhow::Result<()
     ctx.print(&out, || {
         format!("protection: {:?}\n  {}", out.protection, out.meaning)
     })
+}
+
+/// Make `name` the workspace commands use when none is given.
+pub fn set_default_workspace(ctx: &Context, name: &str) -> anyhow::Result<()> {
+    let config = Config {
+        default_workspace: Some(name.to_string()),
+    };
+    save_config(&ctx.home, &config)?;
+    Ok(())
 }

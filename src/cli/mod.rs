@@ -6,6 +6,7 @@ mod doctor;
 mod identity;
 pub mod items;
 pub mod members;
+mod share;
 mod prompt;
 mod transfer;
 
@@ -44,6 +45,10 @@ pub enum Command {
         /// key file. Only when the home is new.
         #[arg(long)]
         passphrase: bool,
+        /// Where the workspace is shared: file:///path, s3://bucket/prefix, gs://…, az://…
+        /// (default: a folder in the data dir).
+        #[arg(long, value_name = "URL")]
+        bucket: Option<String>,
     },
     /// Show the workspace: docs tree and boards.
     Ls,
@@ -92,6 +97,34 @@ pub enum Command {
     /// Changes and membership ops that were refused, with the reason.
     #[command(subcommand)]
     Quarantine(QuarantineCmd),
+    /// Exchange changes with the workspace's bucket.
+    Sync {
+        /// Keep syncing until interrupted.
+        #[arg(long, conflicts_with = "once")]
+        watch: bool,
+        /// One round, then exit (the default).
+        #[arg(long)]
+        once: bool,
+        /// Seconds between rounds with --watch.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+        /// Use (and remember) this bucket URL.
+        #[arg(long, value_name = "URL")]
+        bucket: Option<String>,
+    },
+    /// Give a wallet address a role and print the code they join with.
+    Invite {
+        address: String,
+        #[arg(long, default_value = "editor")]
+        role: String,
+    },
+    /// Join a shared workspace with the code a member gave you.
+    Join {
+        code: String,
+        /// Local name for the workspace (default: its name).
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -351,12 +384,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             sample,
             passphrase,
+            bucket,
         }) => {
             if passphrase {
                 context::request_passphrase(&mut ctx)?;
             }
-            context::init(&ctx, &name, sample)
+            context::init(&ctx, &name, sample, bucket.as_deref())
         }
+        Some(Command::Sync {
+            watch,
+            interval,
+            bucket,
+            ..
+        }) => {
+            if !(interval.is_finite() && interval > 0.0) {
+                anyhow::bail!("--interval must be a positive number of seconds");
+            }
+            share::sync(
+                &ctx,
+                bucket,
+                watch,
+                std::time::Duration::from_secs_f64(interval.min(86_400.0)),
+            )
+        }
+        Some(Command::Invite { address, role }) => share::invite(&ctx, &address, &role),
+        Some(Command::Join { code, name }) => share::join(&ctx, &code, name),
         Some(Command::Passphrase(c)) => context::passphrase(&ctx, c),
         Some(Command::Workspaces) => context::list_workspaces(&ctx),
         Some(Command::Doctor) => doctor::run(&ctx),

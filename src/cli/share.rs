@@ -1,0 +1,215 @@
+//! `weft sync`, `weft invite`, `weft join`: sharing a workspace through a bucket.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use serde::Serialize;
+
+use super::Context;
+use crate::acl::{ReplicaConfig, Role};
+use crate::crypto::WorkspaceId;
+use crate::identity::Address;
+use crate::store::{check_workspace_name, Replica};
+use crate::sync::share::{BucketSync, JoinCode, Report};
+
+/// Where the workspace's bucket is: its setting, else a folder in the data dir (shared by the
+/// workspaces of this home, each under its own id).
+pub fn bucket_url(ctx: &Context, replica: &Replica) -> anyhow::Result<String> {
+    if let Some(url) = replica.sync_value("bucket.url")? {
+        return Ok(url);
+    }
+    Ok(default_bucket(ctx))
+}
+
+/// The embedded default bucket: a folder under the data dir.
+pub fn default_bucket(ctx: &Context) -> String {
+    format!("file://{}", ctx.home.data.join("bucket").display())
+}
+
+fn workspace_id(replica: &Replica) -> anyhow::Result<WorkspaceId> {
+    replica.engine().map(|e| e.workspace_id()).ok_or_else(|| {
+        anyhow::anyhow!("this workspace is not shared (it was made by an older weft); it cannot sync")
+    })
+}
+
+fn summary(r: &Report) -> String {
+    let mut parts = vec![format!("{} up, {} down", r.uploaded, r.downloaded)];
+    if r.received > 0 {
+        parts.push(format!("{} new", r.received));
+    }
+    if r.refused > 0 {
+        parts.push(format!("{} refused (weft quarantine ls)", r.refused));
+    }
+    if r.pending > 0 {
+        parts.push(format!("{} waiting", r.pending));
+    }
+    parts.join(", ")
+}
+
+/// `weft sync`: one round, or rounds every `interval` until interrupted.
+pub fn sync(
+    ctx: &Context,
+    bucket: Option<String>,
+    watch: bool,
+    interval: Duration,
+) -> anyhow::Result<()> {
+    let mut replica = ctx.open()?;
+    if let Some(url) = bucket {
+        crate::sync::bucket::Bucket::open(&url).context("the bucket URL is not usable")?;
+        replica.set_sync_value("bucket.url", &url)?;
+    }
+    let url = bucket_url(ctx, &replica)?;
+    let sync = BucketSync::open(&url, workspace_id(&replica)?)
+        .with_context(|| format!("opening the bucket {url}"))?;
+    loop {
+        match sync.round(&mut replica) {
+            Ok(report) => {
+                if ctx.json {
+                    println!("{}", serde_json::to_string(&report)?);
+                } else if !watch || report != Report::default() {
+                    println!("synced with {}: {}", sync.bucket().label(), summary(&report));
+                }
+            }
+            Err(e) if watch => eprintln!("sync: {e} (retrying)"),
+            Err(e) => return Err(e).context("sync did not finish; nothing was lost, run it again"),
+        }
+        if !watch {
+            return Ok(());
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// `weft invite ADDRESS --role R`: grant the role and print the code the invitee joins with.
+pub fn invite(ctx: &Context, address: &str, role: &str) -> anyhow::Result<()> {
+    let address: Address = address
+        .trim()
+        .parse()
+        .with_context(|| format!("{address:?} is not a wallet address"))?;
+    let role: Role = role.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "{role:?} is not a role; roles are {}",
+            Role::ALL.map(|r| r.as_str()).join(", ")
+        )
+    })?;
+    let mut replica = ctx.open()?;
+    let id = workspace_id(&replica)?;
+    match replica.members().and_then(|m| m.role(&address)) {
+        Some(r) if r == role => {}
+        Some(_) => {
+            replica.change_role(address, role)?;
+        }
+        None => {
+            replica.add_member(address, role)?;
+        }
+    }
+    let url = bucket_url(ctx, &replica)?;
+    let sync = BucketSync::open(&url, id)?;
+    sync.round(&mut replica)
+        .context("the invite is recorded here but could not reach the bucket; run `weft sync` before sharing the code")?;
+    let code = JoinCode {
+        name: ctx.workspace_name()?,
+        workspace: id.to_string(),
+        bucket: url,
+        relay: replica.sync_value("relay.url")?,
+        secret: None,
+    };
+    let text = code.encode();
+    #[derive(Serialize)]
+    struct Out<'a> {
+        address: String,
+        role: &'a str,
+        code: &'a str,
+    }
+    ctx.print(
+        &Out {
+            address: address.to_checksum(),
+            role: role.as_str(),
+            code: &text,
+        },
+        || {
+            format!(
+                "{} is now {} here. Send them this code; they run `weft join CODE`:\n\n{text}\n",
+                address.to_checksum(),
+                role.with_article()
+            )
+        },
+    )
+}
+
+/// `weft join CODE`: make this device's copy of a shared workspace from the bucket alone.
+pub fn join(ctx: &Context, code: &str, name: Option<String>) -> anyhow::Result<()> {
+    let code = JoinCode::decode(code).map_err(anyhow::Error::msg)?;
+    let name = name.unwrap_or_else(|| code.name.clone());
+    check_workspace_name(&name)?;
+    let path = ctx.home.workspace_db(&name);
+    if path.exists() {
+        bail!("a workspace named {name:?} already exists here; join under another name with --name");
+    }
+    let mut ids = ctx.identity()?;
+    super::identity::ensure_paired(&mut ids)?;
+    let Some(me) = ids.signing_identity(None, time::OffsetDateTime::now_utc())? else {
+        bail!("this device's pairing does not cover shared workspaces; pair again with `weft pair`");
+    };
+    let my_address = me.address();
+    let id: WorkspaceId = code
+        .workspace
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the join code names no valid workspace id"))?;
+    let sync = BucketSync::open(&code.bucket, id)
+        .with_context(|| format!("opening the bucket {}", code.bucket))?;
+    let genesis = sync.fetch_genesis()?;
+    let key = ctx.secret()?.db_key();
+    let mut replica =
+        Replica::join_shared(&path, Some(&key), &genesis, me, ReplicaConfig::default())?;
+    replica.set_sync_value("bucket.url", &code.bucket)?;
+    if let Some(relay) = &code.relay {
+        replica.set_sync_value("relay.url", relay)?;
+    }
+    let first = sync.round(&mut replica)?;
+    let Some(role) = replica.my_role() else {
+        bail!(
+            "you ({}) are not a member of this workspace yet: ask the inviter to run `weft invite {}`, then `weft -w {name} sync`",
+            my_address.to_checksum(),
+            my_address.to_checksum()
+        );
+    };
+    let me_device = replica.engine().map(|e| e.identity().device());
+    let published = me_device.is_some_and(|d| {
+        replica
+            .members()
+            .is_some_and(|m| m.devices.contains_key(&d))
+    });
+    if !published {
+        replica.publish_device()?;
+    }
+    let second = sync.round(&mut replica)?;
+    if ctx.config.default_workspace.is_none() {
+        super::context::set_default_workspace(ctx, &name)?;
+    }
+    let ws = replica.workspace();
+    #[derive(Serialize)]
+    struct Out<'a> {
+        name: &'a str,
+        role: &'a str,
+        docs: usize,
+        boards: usize,
+        received: usize,
+    }
+    let out = Out {
+        name: &name,
+        role: role.as_str(),
+        docs: ws.docs(false).len(),
+        boards: ws.boards(false).len(),
+        received: first.received + second.received,
+    };
+    ctx.print(&out, || {
+        format!(
+            "joined {:?} as {}: {} docs, {} boards. Open it with `weft -w {name}`.",
+            ws.name(),
+            role.with_article(),
+            out.docs,
+            out.boards
+        )
+    })
+}

@@ -1,0 +1,436 @@
+//! Sharing a workspace through a bucket: what goes up, what comes down, and the join code.
+//!
+//! The decisions are pure ([`plan_segments`], [`decode_segment`], [`JoinCode`]); [`BucketSync`]
+//! does the I/O, one round at a time: publish the genesis, upload this device's membership ops and
+//! envelopes it has not uploaded, then fetch membership ops it has not seen and each member
+//! device's log after the last entry it read. Every byte that comes down goes through the
+//! store's access-control engine; anything unreadable is kept in quarantine with the reason and
+//! sync goes on.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use super::bucket::{self, keys, Bucket, BucketError, LogKey, PutNew};
+use crate::acl::AclOp;
+use crate::crypto::{Envelope, WorkspaceId};
+use crate::store::{Replica, SharedTable, StoreError};
+
+/// Magic of a log segment: several envelopes of one device in one object.
+const SEGMENT_MAGIC: &[u8; 4] = b"WFTS";
+const SEGMENT_VERSION: u8 = 1;
+/// Most envelopes in one segment.
+pub const MAX_SEGMENT_ENVELOPES: usize = 4096;
+/// Most bytes of envelopes put in one segment when uploading (a single larger envelope still
+/// gets a segment of its own).
+pub const SEGMENT_TARGET_BYTES: usize = 1 << 20;
+/// Largest envelope a segment may carry.
+const MAX_ENVELOPE_BYTES: usize = 16 << 20;
+
+/// Why a sync round stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Bucket(#[from] BucketError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Share(#[from] crate::store::ShareError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    /// Objects written to the bucket.
+    pub uploaded: usize,
+    /// Objects read from the bucket.
+    pub downloaded: usize,
+    /// Envelopes and ops received (new to this device).
+    pub received: usize,
+    /// Of those, how many the engine applied or accepted.
+    pub applied: usize,
+    /// Of those, how many are refused (in quarantine).
+    pub refused: usize,
+    /// Of those, how many wait for something.
+    pub pending: usize,
+}
+
+/// Envelopes grouped into the segments to upload: (first seq, envelope bytes…).
+pub fn plan_segments(envelopes: &[(u64, Vec<u8>)]) -> Vec<(u64, Vec<&[u8]>)> {
+    let mut out: Vec<(u64, Vec<&[u8]>)> = Vec::new();
+    let mut size = 0usize;
+    for (seq, bytes) in envelopes {
+        let start_new = match out.last() {
+            None => true,
+            Some((_, items)) => {
+                items.len() >= MAX_SEGMENT_ENVELOPES || size + bytes.len() > SEGMENT_TARGET_BYTES
+            }
+        };
+        if start_new {
+            out.push((*seq, Vec::new()));
+            size = 0;
+        }
+        if let Some((_, items)) = out.last_mut() {
+            items.push(bytes);
+            size += bytes.len();
+        }
+    }
+    out
+}
+
+/// A segment's bytes.
+pub fn encode_segment(envelopes: &[&[u8]]) -> Vec<u8> {
+    let total: usize = envelopes.iter().map(|e| e.len() + 4).sum();
+    let mut out = Vec::with_capacity(9 + total);
+    out.extend_from_slice(SEGMENT_MAGIC);
+    out.push(SEGMENT_VERSION);
+    out.extend_from_slice(&(envelopes.len() as u32).to_be_bytes());
+    for e in envelopes {
+        out.extend_from_slice(&(e.len() as u32).to_be_bytes());
+        out.extend_from_slice(e);
+    }
+    out
+}
+
+/// The envelopes in a segment. Fails, without panicking, on anything that is not exactly one.
+pub fn decode_segment(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let rest = bytes
+        .strip_prefix(SEGMENT_MAGIC.as_slice())
+        .ok_or("not a weft log segment (wrong magic)")?;
+    let (&version, rest) = rest.split_first().ok_or("truncated segment")?;
+    if version != SEGMENT_VERSION {
+        return Err(format!(
+            "log segment version {version} (this weft reads {SEGMENT_VERSION}); upgrade weft"
+        ));
+    }
+    let (count, mut rest) = split_u32(rest).ok_or("truncated segment")?;
+    let count = count as usize;
+    if count == 0 || count > MAX_SEGMENT_ENVELOPES {
+        return Err(format!("a segment of {count} envelopes"));
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (len, tail) = split_u32(rest).ok_or("truncated segment")?;
+        let len = len as usize;
+        if len > MAX_ENVELOPE_BYTES || len > tail.len() {
+            return Err("truncated or oversized envelope in segment".into());
+        }
+        out.push(&tail[..len]);
+        rest = &tail[len..];
+    }
+    if !rest.is_empty() {
+        return Err(format!("{} stray bytes after the last envelope", rest.len()));
+    }
+    Ok(out)
+}
+
+fn split_u32(b: &[u8]) -> Option<(u32, &[u8])> {
+    let (head, tail) = b.split_first_chunk::<4>()?;
+    Some((u32::from_be_bytes(*head), tail))
+}
+
+/// What a teammate needs to join: where the workspace lives and which one it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JoinCode {
+    /// The workspace's name where it was created (the joiner's local name by default).
+    #[serde(rename = "n")]
+    pub name: String,
+    /// The workspace id (hex): the hash of its genesis, checked on join.
+    #[serde(rename = "w")]
+    pub workspace: String,
+    /// The bucket URL (no credentials: they come from the joiner's environment).
+    #[serde(rename = "b")]
+    pub bucket: String,
+    /// The relay URL, if the workspace has one.
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
+    /// A one-time secret opening the invite's key lockbox, when there is one.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+const CODE_PREFIX: &str = "weft1-";
+
+impl JoinCode {
+    /// The code as one copyable word.
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        format!("{CODE_PREFIX}{}", bs58::encode(json).into_string())
+    }
+
+    /// Reads a code, saying what is wrong with a mistyped or truncated one.
+    pub fn decode(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let body = text.strip_prefix(CODE_PREFIX).ok_or_else(|| {
+            format!("a join code starts with {CODE_PREFIX}; this one does not (copy it whole)")
+        })?;
+        if body.len() > 8192 {
+            return Err("the join code is too long to be one".into());
+        }
+        let json = bs58::decode(body)
+            .into_vec()
+            .map_err(|e| format!("the join code is damaged ({e}); copy it again, whole"))?;
+        let code: JoinCode = serde_json::from_slice(&json)
+            .map_err(|_| "the join code is damaged or truncated; copy it again, whole".to_string())?;
+        if code.workspace.parse::<WorkspaceId>().is_err() {
+            return Err("the join code names no valid workspace id".into());
+        }
+        Ok(code)
+    }
+}
+
+/// Key of the sync_state value holding how far this device has read one member device's log.
+fn seen_key(device_hex: &str) -> String {
+    format!("bucket.read.{device_hex}")
+}
+
+/// The bucket side of one shared workspace.
+pub struct BucketSync {
+    bucket: Bucket,
+    ws: String,
+    rt: tokio::runtime::Runtime,
+}
+
+impl BucketSync {
+    /// Sync `workspace` through `bucket`.
+    pub fn new(bucket: Bucket, workspace: WorkspaceId) -> Result<Self, SyncError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SyncError::Other(format!("cannot start the sync runtime: {e}")))?;
+        Ok(Self {
+            bucket,
+            ws: hex::encode(workspace.as_bytes()),
+            rt,
+        })
+    }
+
+    /// Open the bucket at `url` for `workspace`.
+    pub fn open(url: &str, workspace: WorkspaceId) -> Result<Self, SyncError> {
+        Self::new(Bucket::open(url)?, workspace)
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &Bucket {
+        &self.bucket
+    }
+
+    /// Fetch the genesis of the workspace (what a joiner starts from), checking that it is the
+    /// one the join code names.
+    pub fn fetch_genesis(&self) -> Result<Vec<u8>, SyncError> {
+        let key = keys::genesis_key(&self.ws);
+        let bytes = self.rt.block_on(self.bucket.get(&key))?.ok_or_else(|| {
+            SyncError::Other(format!(
+                "the bucket {} holds no workspace {}: check the bucket URL and that the inviter has synced",
+                self.bucket.label(),
+                &self.ws[..12]
+            ))
+        })?;
+        let op = AclOp::decode(&bytes)
+            .map_err(|e| SyncError::Other(format!("the workspace's genesis is unreadable: {e}")))?;
+        if hex::encode(op.id().as_bytes()) != self.ws {
+            return Err(SyncError::Other(
+                "the bucket's genesis is not the workspace the join code names (a foreign or tampered object)".into(),
+            ));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// One round: upload what this device wrote, then fetch what others wrote.
+    pub fn round(&self, replica: &mut Replica) -> Result<Report, SyncError> {
+        replica.refresh()?;
+        let mut report = Report::default();
+        self.upload(replica, &mut report)?;
+        self.download(replica, &mut report)?;
+        Ok(report)
+    }
+
+    fn mark(replica: &Replica, key: &str) -> Result<i64, SyncError> {
+        Ok(replica
+            .sync_value(key)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    fn upload(&self, replica: &mut Replica, report: &mut Report) -> Result<(), SyncError> {
+        if replica.sync_value("bucket.genesis")?.is_none() {
+            if let Some(genesis) = replica.genesis()? {
+                self.put_new(&keys::genesis_key(&self.ws), genesis, report)?;
+                replica.set_sync_value("bucket.genesis", "1")?;
+            }
+        }
+        let op_mark = Self::mark(replica, "bucket.up.ops")?;
+        for (row, bytes) in replica.local_inputs(SharedTable::AclOps, op_mark)? {
+            let Ok(op) = AclOp::decode(&bytes) else {
+                continue;
+            };
+            if op.body().parents.is_empty() {
+                // The genesis has its own key.
+                replica.set_sync_value("bucket.up.ops", &row.to_string())?;
+                continue;
+            }
+            let key = keys::acl_key(&self.ws, &hex::encode(op.id().as_bytes()));
+            self.put_new(&key, bytes, report)?;
+            replica.set_sync_value("bucket.up.ops", &row.to_string())?;
+        }
+        let env_mark = Self::mark(replica, "bucket.up.envelopes")?;
+        let rows = replica.local_inputs(SharedTable::Envelopes, env_mark)?;
+        let me = replica
+            .engine()
+            .map(|e| e.identity().device())
+            .ok_or_else(|| SyncError::Other("not a shared workspace".into()))?;
+        let device_hex = hex::encode(me.as_bytes());
+        let mut mine: Vec<(i64, u64, Vec<u8>)> = Vec::new();
+        for (row, bytes) in rows {
+            match Envelope::decode(&bytes) {
+                Ok(env) if env.header().device == me => mine.push((row, env.header().seq, bytes)),
+                _ => {}
+            }
+        }
+        mine.sort_by_key(|(_, seq, _)| *seq);
+        let by_seq: Vec<(u64, Vec<u8>)> = mine.iter().map(|(_, s, b)| (*s, b.clone())).collect();
+        let last_row = mine.iter().map(|(r, _, _)| *r).max();
+        for (first, items) in plan_segments(&by_seq) {
+            let key = keys::log_key(&self.ws, &device_hex, first);
+            let body = encode_segment(&items);
+            match self.rt.block_on(self.bucket.put_new(&key, Bytes::from(body)))? {
+                PutNew::Created => report.uploaded += 1,
+                PutNew::AlreadyStored => {}
+                PutNew::Exists => {
+                    // Another process of this device uploaded a segment starting here; what it
+                    // holds is in the bucket, and the rest goes up under its own first seq.
+                    let existing = self.rt.block_on(self.bucket.get(&key))?;
+                    let held: BTreeSet<Vec<u8>> = existing
+                        .as_deref()
+                        .and_then(|b| decode_segment(b).ok())
+                        .map(|v| v.into_iter().map(<[u8]>::to_vec).collect())
+                        .unwrap_or_default();
+                    let rest: Vec<(u64, Vec<u8>)> = items
+                        .iter()
+                        .filter(|b| !held.contains(**b))
+                        .filter_map(|b| {
+                            Envelope::decode(b).ok().map(|e| (e.header().seq, b.to_vec()))
+                        })
+                        .collect();
+                    for (f, again) in plan_segments(&rest) {
+                        let k = keys::log_key(&self.ws, &device_hex, f);
+                        if self
+                            .rt
+                            .block_on(self.bucket.put_new(&k, Bytes::from(encode_segment(&again))))?
+                            == PutNew::Created
+                        {
+                            report.uploaded += 1;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(row) = last_row {
+            replica.set_sync_value("bucket.up.envelopes", &row.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn put_new(&self, key: &str, bytes: Vec<u8>, report: &mut Report) -> Result<(), SyncError> {
+        if self.rt.block_on(self.bucket.put_new(key, Bytes::from(bytes)))? == PutNew::Created {
+            report.uploaded += 1;
+        }
+        Ok(())
+    }
+
+    fn download(&self, replica: &mut Replica, report: &mut Report) -> Result<(), SyncError> {
+        // Membership first: it says which devices there are to read.
+        let acl_prefix = format!("{}/acl/", keys::workspace_prefix(&self.ws));
+        let seen: BTreeSet<String> = replica
+            .sync_value("bucket.read.acl")?
+            .map(|v| v.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        let listed = self.rt.block_on(self.bucket.list(&acl_prefix, None))?;
+        let mut seen_now = seen.clone();
+        for obj in listed {
+            if seen.contains(&obj.key) {
+                continue;
+            }
+            let Some(bytes) = self.rt.block_on(self.bucket.get(&obj.key))? else {
+                continue;
+            };
+            report.downloaded += 1;
+            let known = AclOp::decode(&bytes)
+                .ok()
+                .zip(replica.engine())
+                .is_some_and(|(op, e)| e.log().contains(&op.id()));
+            if !known {
+                report.received += 1;
+                replica.receive_acl_op(self.bucket.label(), &bytes)?;
+            }
+            seen_now.insert(obj.key);
+        }
+        if seen_now.len() != seen.len() {
+            let text: Vec<&str> = seen_now.iter().map(String::as_str).collect();
+            replica.set_sync_value("bucket.read.acl", &text.join("\n"))?;
+        }
+        // Then each member device's log after what was read.
+        let Some(engine) = replica.engine() else {
+            return Ok(());
+        };
+        let me = engine.identity().device();
+        let devices: Vec<String> = engine
+            .members()
+            .devices
+            .keys()
+            .filter(|d| **d != me)
+            .map(|d| hex::encode(d.as_bytes()))
+            .collect();
+        for device in devices {
+            let prefix = keys::device_log_prefix(&self.ws, &device);
+            let after = replica.sync_value(&seen_key(&device))?;
+            let listed = self
+                .rt
+                .block_on(self.bucket.list(&prefix, after.as_deref()))?;
+            for obj in listed {
+                let label = self.bucket.label().to_string();
+                let foreign = match bucket::keys::parse_log_key(&self.ws, &obj.key) {
+                    LogKey::Entry { device: d, .. } => (d != device).then_some("another device's key"),
+                    LogKey::Foreign { reason, .. } => Some(reason),
+                };
+                let bytes = self.rt.block_on(self.bucket.get(&obj.key))?;
+                report.downloaded += 1;
+                if let Some(bytes) = bytes {
+                    match (foreign, decode_segment(&bytes)) {
+                        (None, Ok(envelopes)) => {
+                            for env in envelopes {
+                                self.receive(replica, &label, env, report)?;
+                            }
+                        }
+                        // Kept as unreadable input, with the reason the engine gives it.
+                        _ => self.receive(replica, &label, &bytes, report)?,
+                    }
+                }
+                replica.set_sync_value(&seen_key(&device), &obj.key)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn receive(
+        &self,
+        replica: &mut Replica,
+        origin: &str,
+        bytes: &[u8],
+        report: &mut Report,
+    ) -> Result<(), SyncError> {
+        use crate::acl::Outcome;
+        let receipt = replica.receive_envelope(origin, bytes)?;
+        match receipt.outcome {
+            Outcome::Duplicate => return Ok(()),
+            Outcome::Applied => report.applied += 1,
+            Outcome::Quarantined(_) => report.refused += 1,
+            Outcome::Pending(_) => report.pending += 1,
+        }
+        report.received += 1;
+        report.applied += receipt.effects.released.len();
+        Ok(())
+    }
+}
