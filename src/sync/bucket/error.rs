@@ -253,6 +253,8 @@ fn is_transport_trouble(err: &object_store::Error) -> bool {
                 | K::AddrNotAvailable
         )
     };
+    // Every transport failure, of whatever kind, is worth another try; tries are bounded. (A
+    // misconfiguration that looks like one, an http endpoint not allowed, was caught above.)
     let http_transient = |e: &HttpError| {
         matches!(
             e.kind(),
@@ -261,6 +263,7 @@ fn is_transport_trouble(err: &object_store::Error) -> bool {
                 | HttpErrorKind::Timeout
                 | HttpErrorKind::Interrupted
                 | HttpErrorKind::Decode
+                | HttpErrorKind::Unknown
         )
     };
     let mut next: Option<&(dyn StdError + 'static)> = Some(err);
