@@ -319,7 +319,7 @@ impl FaultyStore {
         if lock(&self.plan).deny {
             return stream::once(async { Err(denied("list")) }).boxed();
         }
-        match self.break_point(1200) {
+        match self.break_point(64) {
             None => inner,
             Some(after) => inner
                 .take(after as usize)

@@ -150,11 +150,17 @@ pub(crate) fn classify(ctx: Context<'_>, err: object_store::Error) -> Failure {
                 detail,
             })
         }
-        E::InvalidPath { .. } => {
+        E::InvalidPath { .. } if ctx.action == "list" => {
             return refused(format!(
                 "the bucket holds an object whose name weft cannot read ({detail}); remove or \
                  rename it"
             ))
+        }
+        E::InvalidPath { .. } => {
+            return Failure::Permanent(BucketError::InvalidKey {
+                key: ctx.key.to_string(),
+                reason: format!("this store cannot hold it ({detail})"),
+            })
         }
         E::UnknownConfigurationKey { .. } => {
             return Failure::Permanent(BucketError::Setup {

@@ -11,7 +11,7 @@
 //!   permanent failures come back at once as a [`BucketError`] that says what to do.
 //! - **Bounded memory**: [`Bucket::get`] refuses objects over a size limit; large objects go through
 //!   [`Bucket::put_stream`] / [`Bucket::get_stream`] in 8 MiB parts.
-//! - **Sorted, resumable listings** relative to the prefix ([`Bucket::list`]).
+//! - **Sorted listings** relative to the prefix that survive broken connections ([`Bucket::list`]).
 //! - The **key layout** ([`keys`]) and a parser that never trusts what a listing returns.
 //!
 //! Large attachments: the caller encrypts chunk by chunk and stores each encrypted chunk as its own
@@ -26,6 +26,7 @@ mod open;
 mod retry;
 mod transfer;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +66,13 @@ pub struct ObjectInfo {
     /// Relative to the bucket's prefix, like the keys given to [`Bucket::get`].
     pub key: String,
     pub size: u64,
+}
+
+/// An object compared with the bytes we meant to write.
+enum Existing {
+    Absent,
+    Same,
+    Different,
 }
 
 /// A bucket (or folder, or container) under a key prefix. Cheap to clone; clones share the store.
@@ -196,14 +204,25 @@ impl Bucket {
                         .await
                     {
                         Ok(_) => Ok(Some(PutNew::Created)),
-                        Err(object_store::Error::AlreadyExists { .. }) => Ok(Some(PutNew::Exists)),
+                        // Stores differ in how they say it (409, 412, 304).
+                        Err(
+                            object_store::Error::AlreadyExists { .. }
+                            | object_store::Error::Precondition { .. }
+                            | object_store::Error::NotModified { .. },
+                        ) => Ok(Some(PutNew::Exists)),
                         Err(object_store::Error::NotImplemented) => Ok(None),
                         Err(e) => Err(e),
                     }
                 })
                 .await;
             match outcome {
-                Ok(Some(PutNew::Exists)) => return self.compare_existing(key, &bytes).await,
+                Ok(Some(PutNew::Exists)) => {
+                    return match self.existing(key, &bytes).await? {
+                        // Gone again already (deleted in between): say what we found.
+                        Existing::Absent | Existing::Different => Ok(PutNew::Exists),
+                        Existing::Same => Ok(PutNew::AlreadyStored),
+                    };
+                }
                 Ok(Some(done)) => return Ok(done),
                 Ok(None) => {
                     tracing::info!(bucket = %self.label, "no create-only writes; reading before each write");
@@ -217,24 +236,23 @@ impl Bucket {
             }
         }
         // Read, then write: see above for why this is safe here.
-        match self.compare_existing(key, &bytes).await {
-            Ok(found @ (PutNew::AlreadyStored | PutNew::Exists)) => Ok(found),
-            Ok(PutNew::Created) => {
+        match self.existing(key, &bytes).await? {
+            Existing::Absent => {
                 self.put(key, bytes).await?;
                 Ok(PutNew::Created)
             }
-            Err(e) => Err(e),
+            Existing::Same => Ok(PutNew::AlreadyStored),
+            Existing::Different => Ok(PutNew::Exists),
         }
     }
 
-    /// After a create-only write found the key taken: is it our bytes? `Created` here means the
-    /// object is absent after all (only possible in the read-then-write path).
-    async fn compare_existing(&self, key: &str, bytes: &Bytes) -> Result<PutNew, BucketError> {
+    /// What is under `key` compared with `bytes`, reading no more than one byte beyond them.
+    async fn existing(&self, key: &str, bytes: &Bytes) -> Result<Existing, BucketError> {
         let limit = (bytes.len() as u64).saturating_add(1);
         match self.get_limited(key, limit).await {
-            Ok(None) => Ok(PutNew::Created),
-            Ok(Some(found)) if found == *bytes => Ok(PutNew::AlreadyStored),
-            Ok(Some(_)) | Err(BucketError::TooLarge { .. }) => Ok(PutNew::Exists),
+            Ok(None) => Ok(Existing::Absent),
+            Ok(Some(found)) if found == *bytes => Ok(Existing::Same),
+            Ok(Some(_)) | Err(BucketError::TooLarge { .. }) => Ok(Existing::Different),
             Err(e) => Err(e),
         }
     }
@@ -312,8 +330,9 @@ impl Bucket {
 
     /// Every object under `prefix` (a path of whole segments relative to the bucket's prefix, like
     /// `ws/<id>/log/<device>`; `""` for all) whose key sorts after `after` when given, sorted by key.
-    /// Keys are relative to the bucket's prefix. A listing that breaks off is resumed after the
-    /// last key it returned, so any number of pages (S3 returns 1000 keys a page) is fine.
+    /// Keys are relative to the bucket's prefix. Any number of pages is fine (S3 returns 1000 keys
+    /// a page). A listing that breaks off is started again from `after` — not from the last key
+    /// seen, because a folder lists in no particular order — and the keys merged.
     ///
     /// An object whose name object_store cannot represent (an empty segment, `.` or `..`) makes the
     /// listing fail with [`BucketError::Refused`] naming it; everything else comes back, for the
@@ -324,17 +343,18 @@ impl Bucket {
         after: Option<&str>,
     ) -> Result<Vec<ObjectInfo>, BucketError> {
         let list_path = self.path_allow_empty(prefix)?;
-        let mut offset = match after {
+        let offset = match after {
             Some(after) => Some(self.path(after)?),
             None => None,
         };
-        let mut found: Vec<ObjectInfo> = Vec::new();
+        let mut found: BTreeMap<String, u64> = BTreeMap::new();
         let mut failures = 0u32;
         loop {
             let mut stream = match &offset {
                 Some(offset) => self.store.list_with_offset(list_path.as_ref(), offset),
                 None => self.store.list(list_path.as_ref()),
             };
+            let mut progress = false;
             let broke_off = loop {
                 let next = tokio::time::timeout(self.retry.attempt_timeout, stream.next()).await;
                 match next {
@@ -344,12 +364,7 @@ impl Bucket {
                         if after.is_some_and(|after| key.as_str() <= after) {
                             continue;
                         }
-                        offset = Some(meta.location);
-                        failures = 0;
-                        found.push(ObjectInfo {
-                            key,
-                            size: meta.size,
-                        });
+                        progress |= found.insert(key, meta.size).is_none();
                     }
                     // A folder that does not exist yet lists as empty.
                     Ok(Some(Err(e))) if is_absent(&e) => break None,
@@ -361,18 +376,20 @@ impl Bucket {
                 None => break,
                 Some(Failure::Permanent(e)) => return Err(e),
                 Some(Failure::Transient(detail)) => {
-                    failures += 1;
+                    // Tries count in a row without a new key.
+                    failures = if progress { 1 } else { failures + 1 };
                     if failures >= self.retry.max_attempts() {
                         return Err(self.unreachable(failures, detail));
                     }
-                    tracing::debug!(bucket = %self.label, failures, "listing broke off, resuming: {detail}");
+                    tracing::debug!(bucket = %self.label, failures, "listing broke off, listing again: {detail}");
                     tokio::time::sleep(self.retry.backoff(failures)).await;
                 }
             }
         }
-        found.sort_by(|a, b| a.key.cmp(&b.key));
-        found.dedup_by(|a, b| a.key == b.key);
-        Ok(found)
+        Ok(found
+            .into_iter()
+            .map(|(key, size)| ObjectInfo { key, size })
+            .collect())
     }
 
     /// Runs `attempt` until it succeeds, fails permanently, or the policy's tries are used up.
