@@ -70,9 +70,21 @@ pub(crate) fn open(url: &str, settings: &[(&str, &str)]) -> Result<Opened, Bucke
                 hint: OTHER_HINT,
             })
         }
-        "s3" | "s3a" => open_cloud::<AmazonS3Builder>("s3", &parsed, &query, settings),
-        "gs" => open_cloud::<GoogleCloudStorageBuilder>("gs", &parsed, &query, settings),
-        "az" | "azure" => open_cloud::<MicrosoftAzureBuilder>("az", &parsed, &query, settings),
+        "s3" | "s3a" => open_cloud(AmazonS3Builder::from_env(), "s3", &parsed, &query, settings),
+        "gs" => open_cloud(
+            GoogleCloudStorageBuilder::from_env(),
+            "gs",
+            &parsed,
+            &query,
+            settings,
+        ),
+        "az" | "azure" => open_cloud(
+            MicrosoftAzureBuilder::from_env(),
+            "az",
+            &parsed,
+            &query,
+            settings,
+        ),
         other => Err(BucketError::InvalidUrl {
             reason: format!("weft cannot use {other}:// URLs as a bucket"),
         }),
@@ -114,7 +126,6 @@ trait CloudBuilder: Sized {
     /// Environment variables the builder reads start with this (`AWS_`, `GOOGLE_`, `AZURE_`).
     const ENV_PREFIX: &'static str;
     const HINT: &'static str;
-    fn from_env() -> Self;
     fn named(self, bucket: &str) -> Self;
     fn set(self, key: Self::Key, value: &str) -> Self;
     fn get(&self, key: &Self::Key) -> Option<String>;
@@ -130,9 +141,6 @@ impl CloudBuilder for AmazonS3Builder {
     type Key = AmazonS3ConfigKey;
     const ENV_PREFIX: &'static str = "AWS_";
     const HINT: &'static str = S3_HINT;
-    fn from_env() -> Self {
-        AmazonS3Builder::from_env()
-    }
     fn named(self, bucket: &str) -> Self {
         self.with_bucket_name(bucket)
     }
@@ -168,9 +176,6 @@ impl CloudBuilder for GoogleCloudStorageBuilder {
     type Key = GoogleConfigKey;
     const ENV_PREFIX: &'static str = "GOOGLE_";
     const HINT: &'static str = GCS_HINT;
-    fn from_env() -> Self {
-        GoogleCloudStorageBuilder::from_env()
-    }
     fn named(self, bucket: &str) -> Self {
         self.with_bucket_name(bucket)
     }
@@ -201,9 +206,6 @@ impl CloudBuilder for MicrosoftAzureBuilder {
     type Key = AzureConfigKey;
     const ENV_PREFIX: &'static str = "AZURE_";
     const HINT: &'static str = AZURE_HINT;
-    fn from_env() -> Self {
-        MicrosoftAzureBuilder::from_env()
-    }
     fn named(self, bucket: &str) -> Self {
         self.with_container_name(bucket)
     }
@@ -236,7 +238,10 @@ impl CloudBuilder for MicrosoftAzureBuilder {
     }
 }
 
+/// Opens a cloud bucket from `from_env` (the builder as the environment configured it), then the
+/// URL and the settings.
 fn open_cloud<B: CloudBuilder>(
+    from_env: B,
     scheme: &str,
     url: &Url,
     query: &[(String, String)],
@@ -259,7 +264,7 @@ fn open_cloud<B: CloudBuilder>(
         message,
     };
 
-    let mut builder = B::from_env().named(bucket);
+    let mut builder = from_env.named(bucket);
     if std::env::var_os(format!("{}TIMEOUT", B::ENV_PREFIX)).is_none() {
         builder = builder.set(B::client(ClientConfigKey::Timeout), DEFAULT_TIMEOUT);
     }
@@ -449,6 +454,24 @@ mod tests {
         assert_eq!(o.prefix, "weft");
         let text = format!("{}", o.store);
         assert!(text.contains("team"), "{text}");
+    }
+
+    #[test]
+    fn an_http_endpoint_from_the_environment_needs_allow_http() {
+        let url = Url::parse("s3://team/weft").unwrap_or_else(|e| panic!("{e}"));
+        let env = || AmazonS3Builder::new().with_endpoint("http://10.0.0.1:9000");
+        let e = match open_cloud(env(), "s3", &url, &[], &[]) {
+            Ok(o) => panic!("opened {}", o.label),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("set AWS_ALLOW_HTTP=true"), "{e}");
+        assert!(e.starts_with("cannot use the bucket s3://team/weft"), "{e}");
+        assert!(open_cloud(env().with_allow_http(true), "s3", &url, &[], &[]).is_ok());
+        // Written in the URL, http is what the user asked for.
+        let url = Url::parse("s3://team/weft?endpoint=http://10.0.0.1:9000")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let query = vec![("endpoint".to_string(), "http://10.0.0.1:9000".to_string())];
+        assert!(open_cloud(AmazonS3Builder::new(), "s3", &url, &query, &[]).is_ok());
     }
 
     #[test]
