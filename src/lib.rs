@@ -1,7 +1,8 @@
 //! weft: a local-first, end-to-end encrypted team workspace in the terminal.
 //!
 //! `model` (the workspace on Loro), `acl` (membership and access control) and `crypto`
-//! (signed envelopes) are pure; `store` (SQLite), `tui` (the terminal UI) and `cli` do I/O.
+//! (signed envelopes) are pure; `store` (SQLite), `sync` (the bucket transport), `tui` (the
+//! terminal UI) and `cli` do I/O.
 //! Dependencies point inward: cli → tui → store → model.
 pub mod acl;
 pub mod cli;
@@ -9,4 +10,5 @@ pub mod crypto;
 pub mod identity;
 pub mod model;
 pub mod store;
+pub mod sync;
 pub mod tui;

@@ -1,0 +1,2 @@
+//! Sync: the transports that carry signed, encrypted changes between devices.
+pub mod bucket;
