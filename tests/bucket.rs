@@ -2,7 +2,7 @@
 //! (s3s over a temporary folder) reached through object_store's real S3 client. Every case in
 //! `both!` runs against each.
 
-mod common;
+mod bucket_common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::pin::Pin;
@@ -20,8 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use weft::sync::bucket::keys::{self, LogKey};
 use weft::sync::bucket::{Bucket, BucketError, PutNew, RetryPolicy};
 
-use common::faults::{FaultPlan, FaultyStore, Tamper};
-use common::s3::{S3Server, SECRET_KEY};
+use bucket_common::faults::{FaultPlan, FaultyStore, Tamper};
+use bucket_common::s3::{S3Server, SECRET_KEY};
 
 const WS: &str = "5e1f0a";
 const DEV: &str = "02a1b2c3";

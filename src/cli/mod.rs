@@ -6,8 +6,8 @@ mod doctor;
 mod identity;
 pub mod items;
 pub mod members;
-mod share;
 mod prompt;
+mod share;
 mod transfer;
 
 use std::path::PathBuf;

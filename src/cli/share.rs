@@ -28,7 +28,9 @@ pub fn default_bucket(ctx: &Context) -> String {
 
 fn workspace_id(replica: &Replica) -> anyhow::Result<WorkspaceId> {
     replica.engine().map(|e| e.workspace_id()).ok_or_else(|| {
-        anyhow::anyhow!("this workspace is not shared (it was made by an older weft); it cannot sync")
+        anyhow::anyhow!(
+            "this workspace is not shared (it was made by an older weft); it cannot sync"
+        )
     })
 }
 
@@ -67,7 +69,11 @@ pub fn sync(
                 if ctx.json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else if !watch || report != Report::default() {
-                    println!("synced with {}: {}", sync.bucket().label(), summary(&report));
+                    println!(
+                        "synced with {}: {}",
+                        sync.bucket().label(),
+                        summary(&report)
+                    );
                 }
             }
             Err(e) if watch => eprintln!("sync: {e} (retrying)"),
@@ -144,12 +150,16 @@ pub fn join(ctx: &Context, code: &str, name: Option<String>) -> anyhow::Result<(
     check_workspace_name(&name)?;
     let path = ctx.home.workspace_db(&name);
     if path.exists() {
-        bail!("a workspace named {name:?} already exists here; join under another name with --name");
+        bail!(
+            "a workspace named {name:?} already exists here; join under another name with --name"
+        );
     }
     let mut ids = ctx.identity()?;
     super::identity::ensure_paired(&mut ids)?;
     let Some(me) = ids.signing_identity(None, time::OffsetDateTime::now_utc())? else {
-        bail!("this device's pairing does not cover shared workspaces; pair again with `weft pair`");
+        bail!(
+            "this device's pairing does not cover shared workspaces; pair again with `weft pair`"
+        );
     };
     let my_address = me.address();
     let id: WorkspaceId = code

@@ -1,2 +1,3 @@
 //! Sync: the transports that carry signed, encrypted changes between devices.
 pub mod bucket;
+pub mod share;

@@ -121,7 +121,10 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
         rest = &tail[len..];
     }
     if !rest.is_empty() {
-        return Err(format!("{} stray bytes after the last envelope", rest.len()));
+        return Err(format!(
+            "{} stray bytes after the last envelope",
+            rest.len()
+        ));
     }
     Ok(out)
 }
@@ -172,8 +175,9 @@ impl JoinCode {
         let json = bs58::decode(body)
             .into_vec()
             .map_err(|e| format!("the join code is damaged ({e}); copy it again, whole"))?;
-        let code: JoinCode = serde_json::from_slice(&json)
-            .map_err(|_| "the join code is damaged or truncated; copy it again, whole".to_string())?;
+        let code: JoinCode = serde_json::from_slice(&json).map_err(|_| {
+            "the join code is damaged or truncated; copy it again, whole".to_string()
+        })?;
         if code.workspace.parse::<WorkspaceId>().is_err() {
             return Err("the join code names no valid workspace id".into());
         }
@@ -295,7 +299,10 @@ impl BucketSync {
         for (first, items) in plan_segments(&by_seq) {
             let key = keys::log_key(&self.ws, &device_hex, first);
             let body = encode_segment(&items);
-            match self.rt.block_on(self.bucket.put_new(&key, Bytes::from(body)))? {
+            match self
+                .rt
+                .block_on(self.bucket.put_new(&key, Bytes::from(body)))?
+            {
                 PutNew::Created => report.uploaded += 1,
                 PutNew::AlreadyStored => {}
                 PutNew::Exists => {
@@ -311,15 +318,16 @@ impl BucketSync {
                         .iter()
                         .filter(|b| !held.contains(**b))
                         .filter_map(|b| {
-                            Envelope::decode(b).ok().map(|e| (e.header().seq, b.to_vec()))
+                            Envelope::decode(b)
+                                .ok()
+                                .map(|e| (e.header().seq, b.to_vec()))
                         })
                         .collect();
                     for (f, again) in plan_segments(&rest) {
                         let k = keys::log_key(&self.ws, &device_hex, f);
-                        if self
-                            .rt
-                            .block_on(self.bucket.put_new(&k, Bytes::from(encode_segment(&again))))?
-                            == PutNew::Created
+                        if self.rt.block_on(
+                            self.bucket.put_new(&k, Bytes::from(encode_segment(&again))),
+                        )? == PutNew::Created
                         {
                             report.uploaded += 1;
                         }
@@ -334,7 +342,11 @@ impl BucketSync {
     }
 
     fn put_new(&self, key: &str, bytes: Vec<u8>, report: &mut Report) -> Result<(), SyncError> {
-        if self.rt.block_on(self.bucket.put_new(key, Bytes::from(bytes)))? == PutNew::Created {
+        if self
+            .rt
+            .block_on(self.bucket.put_new(key, Bytes::from(bytes)))?
+            == PutNew::Created
+        {
             report.uploaded += 1;
         }
         Ok(())
@@ -392,7 +404,9 @@ impl BucketSync {
             for obj in listed {
                 let label = self.bucket.label().to_string();
                 let foreign = match bucket::keys::parse_log_key(&self.ws, &obj.key) {
-                    LogKey::Entry { device: d, .. } => (d != device).then_some("another device's key"),
+                    LogKey::Entry { device: d, .. } => {
+                        (d != device).then_some("another device's key")
+                    }
                     LogKey::Foreign { reason, .. } => Some(reason),
                 };
                 let bytes = self.rt.block_on(self.bucket.get(&obj.key))?;

@@ -1,9 +1,6 @@
 //! Helpers shared by the integration tests: replicas of one workspace in one process.
 #![allow(dead_code)]
 
-pub mod faults;
-pub mod s3;
-
 use loro::{ExportMode, LoroDoc};
 use weft::model::{Clock, Workspace};
 
