@@ -473,10 +473,8 @@ impl Replica {
                     gate.acl.receive_acl_op(bytes, now());
                     None
                 }
-                None if envelope => Some(Receipt {
-                    outcome: acl::Outcome::Duplicate,
-                    effects: Default::default(),
-                }),
+                // Kept already: the engine says where it stands (held, or refused and why).
+                None if envelope => Some(gate.acl.receive_envelope(bytes, now())),
                 None => None,
             };
             self.reattach_if_rebuilt();

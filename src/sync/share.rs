@@ -185,6 +185,12 @@ impl JoinCode {
     }
 }
 
+fn save_retry(replica: &Replica, keys: &BTreeSet<String>) -> Result<(), SyncError> {
+    let text: Vec<&str> = keys.iter().map(String::as_str).collect();
+    replica.set_sync_value("bucket.retry", &text.join("\n"))?;
+    Ok(())
+}
+
 /// Key of the sync_state value holding how far this device has read one member device's log.
 fn seen_key(device_hex: &str) -> String {
     format!("bucket.read.{device_hex}")
@@ -369,15 +375,23 @@ impl BucketSync {
                 continue;
             };
             report.downloaded += 1;
-            let known = AclOp::decode(&bytes)
-                .ok()
+            let op = AclOp::decode(&bytes).ok();
+            let known = op
+                .as_ref()
                 .zip(replica.engine())
                 .is_some_and(|(op, e)| e.log().contains(&op.id()));
             if !known {
                 report.received += 1;
                 replica.receive_acl_op(self.bucket.label(), &bytes)?;
             }
-            seen_now.insert(obj.key);
+            // An op is named by its hash: bytes that do not match their key were damaged on
+            // the way or in the bucket; they are kept in quarantine and read again next round.
+            let intact = op.is_some_and(|op| obj.key.ends_with(&hex::encode(op.id().as_bytes())));
+            if intact {
+                seen_now.insert(obj.key);
+            } else {
+                report.refused += 1;
+            }
         }
         if seen_now.len() != seen.len() {
             let text: Vec<&str> = seen_now.iter().map(String::as_str).collect();
@@ -395,6 +409,18 @@ impl BucketSync {
             .filter(|d| **d != me)
             .map(|d| hex::encode(d.as_bytes()))
             .collect();
+        // Objects that were damaged when last read: read them again (a flipped bit on the way
+        // heals; one damaged in the bucket stays in quarantine and costs one read per round).
+        let retry: BTreeSet<String> = replica
+            .sync_value("bucket.retry")?
+            .map(|v| v.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        let mut still_bad = retry.clone();
+        for key in &retry {
+            if self.read_segment(replica, key, report)? {
+                still_bad.remove(key);
+            }
+        }
         for device in devices {
             let prefix = keys::device_log_prefix(&self.ws, &device);
             let after = replica.sync_value(&seen_key(&device))?;
@@ -402,30 +428,62 @@ impl BucketSync {
                 .rt
                 .block_on(self.bucket.list(&prefix, after.as_deref()))?;
             for obj in listed {
-                let label = self.bucket.label().to_string();
-                let foreign = match bucket::keys::parse_log_key(&self.ws, &obj.key) {
-                    LogKey::Entry { device: d, .. } => {
-                        (d != device).then_some("another device's key")
+                let ours = matches!(
+                    bucket::keys::parse_log_key(&self.ws, &obj.key),
+                    LogKey::Entry { device: ref d, .. } if *d == device
+                );
+                if ours {
+                    if !self.read_segment(replica, &obj.key, report)? {
+                        // Remembered before the read position moves past it.
+                        still_bad.insert(obj.key.clone());
+                        save_retry(replica, &still_bad)?;
                     }
-                    LogKey::Foreign { reason, .. } => Some(reason),
-                };
-                let bytes = self.rt.block_on(self.bucket.get(&obj.key))?;
-                report.downloaded += 1;
-                if let Some(bytes) = bytes {
-                    match (foreign, decode_segment(&bytes)) {
-                        (None, Ok(envelopes)) => {
-                            for env in envelopes {
-                                self.receive(replica, &label, env, report)?;
-                            }
-                        }
-                        // Kept as unreadable input, with the reason the engine gives it.
-                        _ => self.receive(replica, &label, &bytes, report)?,
-                    }
+                } else if let Some(bytes) = self.rt.block_on(self.bucket.get(&obj.key))? {
+                    // A foreign object: kept in quarantine with the engine's reason.
+                    report.downloaded += 1;
+                    let label = self.bucket.label().to_string();
+                    self.receive(replica, &label, &bytes, report)?;
                 }
                 replica.set_sync_value(&seen_key(&device), &obj.key)?;
             }
         }
+        if still_bad != retry {
+            save_retry(replica, &still_bad)?;
+        }
         Ok(())
+    }
+
+    /// Read one log segment and hand its envelopes to the engine. Returns whether it was intact
+    /// (readable, every envelope signed by its device).
+    fn read_segment(
+        &self,
+        replica: &mut Replica,
+        key: &str,
+        report: &mut Report,
+    ) -> Result<bool, SyncError> {
+        use crate::acl::{Outcome, Refusal};
+        let Some(bytes) = self.rt.block_on(self.bucket.get(key))? else {
+            return Ok(true);
+        };
+        report.downloaded += 1;
+        let label = self.bucket.label().to_string();
+        let Ok(envelopes) = decode_segment(&bytes) else {
+            self.receive(replica, &label, &bytes, report)?;
+            return Ok(false);
+        };
+        let mut intact = true;
+        for env in envelopes {
+            let outcome = self.receive(replica, &label, env, report)?;
+            if matches!(
+                outcome,
+                Outcome::Quarantined(
+                    Refusal::Unreadable(_) | Refusal::BadSignature | Refusal::BadPayload(_)
+                )
+            ) {
+                intact = false;
+            }
+        }
+        Ok(intact)
     }
 
     fn receive(
@@ -434,17 +492,17 @@ impl BucketSync {
         origin: &str,
         bytes: &[u8],
         report: &mut Report,
-    ) -> Result<(), SyncError> {
+    ) -> Result<crate::acl::Outcome, SyncError> {
         use crate::acl::Outcome;
         let receipt = replica.receive_envelope(origin, bytes)?;
-        match receipt.outcome {
-            Outcome::Duplicate => return Ok(()),
+        match &receipt.outcome {
+            Outcome::Duplicate => return Ok(receipt.outcome),
             Outcome::Applied => report.applied += 1,
             Outcome::Quarantined(_) => report.refused += 1,
             Outcome::Pending(_) => report.pending += 1,
         }
         report.received += 1;
         report.applied += receipt.effects.released.len();
-        Ok(())
+        Ok(receipt.outcome)
     }
 }

@@ -1,0 +1,282 @@
+//! Sharing a workspace through a bucket, against a real S3 protocol server in-process (s3s +
+//! s3s-fs through object_store's S3 client) and a plain folder: devices of two wallets edit
+//! offline, sync in random orders and converge; new devices join from the bucket alone; damaged,
+//! swapped and foreign objects are kept in quarantine and sync goes on; a store failing a share
+//! of its calls delays sync but loses nothing.
+
+mod acl_common;
+mod bucket_common;
+mod shared_common;
+
+use std::sync::Arc;
+
+use bucket_common::faults::{FaultPlan, FaultyStore, Tamper};
+use bucket_common::s3::S3Server;
+use object_store::local::LocalFileSystem;
+use rand::{seq::SliceRandom, Rng, SeedableRng};
+use shared_common::*;
+use weft::acl::Role;
+use weft::identity::LocalWallet;
+use weft::store::Replica;
+use weft::sync::bucket::{Bucket, RetryPolicy};
+use weft::sync::share::{BucketSync, Report};
+
+/// A place to keep the workspace: a folder or the S3 server (kept alive by the rig).
+struct Rig {
+    bucket: Bucket,
+    _server: Option<S3Server>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn folder() -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = Bucket::open(&format!("file://{}", dir.path().display())).unwrap();
+    Rig {
+        bucket,
+        _server: None,
+        _dir: Some(dir),
+    }
+}
+
+fn s3() -> Rig {
+    let server = S3Server::start();
+    let bucket = server.bucket("team/weft");
+    Rig {
+        bucket,
+        _server: Some(server),
+        _dir: None,
+    }
+}
+
+fn sync_of(bucket: &Bucket, dev: &mut Dev) -> BucketSync {
+    let id = dev.r().engine().unwrap().workspace_id();
+    BucketSync::new(bucket.clone(), id).unwrap()
+}
+
+/// A new device of `wallet` made from the bucket alone: the genesis, then whatever the bucket holds.
+fn join_from_bucket(bucket: &Bucket, owner: &mut Dev, wallet: &LocalWallet) -> Dev {
+    let id = owner.r().engine().unwrap().workspace_id();
+    let sync = BucketSync::new(bucket.clone(), id).unwrap();
+    let genesis = sync.fetch_genesis().expect("genesis from the bucket");
+    let dir = tempfile::tempdir().unwrap();
+    let device = acl_common::device(wallet);
+    let mut replica = Replica::join_shared(
+        &dir.path().join("weft.db"),
+        None,
+        &genesis,
+        device.identity.clone(),
+        acl_common::config(),
+    )
+    .unwrap();
+    sync.round(&mut replica).unwrap();
+    assert!(
+        replica.my_role().is_some(),
+        "a member once the ops are read"
+    );
+    replica.publish_device().unwrap();
+    sync.round(&mut replica).unwrap();
+    Dev {
+        dir,
+        device,
+        replica: Some(replica),
+    }
+}
+
+/// Everything a user sees of the documents: titles and bodies, sorted.
+fn docs(r: &Replica) -> Vec<(String, String)> {
+    let ws = r.workspace();
+    let mut out: Vec<(String, String)> = ws
+        .docs(false)
+        .into_iter()
+        .map(|d| (d.title.clone(), ws.body(d.id).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Rounds in a random order until a full pass changes nothing.
+fn sync_until_quiet(rng: &mut rand::rngs::StdRng, bucket: &Bucket, devs: &mut [&mut Dev]) {
+    for _ in 0..10 {
+        let mut order: Vec<usize> = (0..devs.len()).collect();
+        order.shuffle(rng);
+        let mut quiet = true;
+        for i in order {
+            let sync = sync_of(bucket, devs[i]);
+            let report = sync.round(devs[i].r()).expect("round");
+            quiet &= report == Report::default();
+        }
+        if quiet {
+            return;
+        }
+    }
+    panic!("sync did not settle in 10 passes");
+}
+
+fn three_devices_two_wallets_edit_offline_and_converge(rig: Rig, seed: u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut laptop = found(&ow);
+    let plan = laptop.r().workspace().create_doc("Plan", None).unwrap();
+    laptop
+        .r()
+        .workspace()
+        .set_body(plan, "Goals\nRisks\n")
+        .unwrap();
+    laptop.r().flush().unwrap();
+    laptop.r().add_member(ew.address(), Role::Editor).unwrap();
+    sync_of(&rig.bucket, &mut laptop).round(laptop.r()).unwrap();
+
+    // A second device of the owner, and the editor's device: from the bucket alone.
+    let mut desktop = join_from_bucket(&rig.bucket, &mut laptop, &ow);
+    let mut editor = join_from_bucket(&rig.bucket, &mut laptop, &ew);
+    assert_eq!(desktop.r().my_role(), Some(Role::Owner));
+    assert_eq!(editor.r().my_role(), Some(Role::Editor));
+    assert_eq!(docs(editor.r()), docs(laptop.r()), "joined with everything");
+
+    // Offline edits on all three, some in the same text.
+    for (dev, who) in [
+        (&mut laptop, "laptop"),
+        (&mut desktop, "desktop"),
+        (&mut editor, "editor"),
+    ] {
+        let ws = dev.r().workspace();
+        let plan = ws
+            .docs(false)
+            .into_iter()
+            .find(|d| d.title == "Plan")
+            .unwrap()
+            .id;
+        ws.create_doc(&format!("Notes from {who}"), None).unwrap();
+        let at = rng.gen_range(0..6);
+        ws.text(plan)
+            .unwrap()
+            .insert(at, &format!("[{who}]"))
+            .unwrap();
+        ws.commit();
+        dev.r().flush().unwrap();
+    }
+    sync_until_quiet(
+        &mut rng,
+        &rig.bucket,
+        &mut [&mut laptop, &mut desktop, &mut editor],
+    );
+    let seen = docs(laptop.r());
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(docs(desktop.r()), seen);
+    assert_eq!(docs(editor.r()), seen);
+    let body = &seen.iter().find(|(t, _)| t == "Plan").unwrap().1;
+    for who in ["laptop", "desktop", "editor"] {
+        assert!(body.contains(&format!("[{who}]")), "{body}");
+    }
+    for d in [&mut laptop, &mut desktop, &mut editor] {
+        assert!(d.r().quarantine().is_empty());
+        // And after a restart, from the file alone.
+        d.restart();
+        assert_eq!(docs(d.r()), seen);
+    }
+}
+
+#[test]
+fn three_devices_two_wallets_converge_through_a_folder() {
+    three_devices_two_wallets_edit_offline_and_converge(folder(), 1);
+}
+
+#[test]
+fn three_devices_two_wallets_converge_through_s3() {
+    three_devices_two_wallets_edit_offline_and_converge(s3(), 2);
+}
+
+#[test]
+fn damaged_swapped_and_foreign_objects_are_quarantined_and_sync_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner: Arc<dyn object_store::ObjectStore> =
+        Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let faulty = FaultyStore::new(inner.clone(), 7, FaultPlan::none());
+    let fast = RetryPolicy {
+        attempts: 6,
+        first_delay: std::time::Duration::from_millis(1),
+        max_delay: std::time::Duration::from_millis(5),
+        ..RetryPolicy::default()
+    };
+    let clean = Bucket::from_store(inner, "", "folder").with_retry(fast.clone());
+    let flaky = Bucket::from_store(faulty.clone(), "", "flaky").with_retry(fast);
+
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    owner.r().add_member(ew.address(), Role::Editor).unwrap();
+    sync_of(&clean, &mut owner).round(owner.r()).unwrap();
+    let mut editor = join_from_bucket(&clean, &mut owner, &ew);
+
+    // The owner writes three times; each lands in its own log segment.
+    let ws_hex = owner.r().engine().unwrap().workspace_id().to_string();
+    let device_hex = hex::encode(owner.device.key.id().as_bytes());
+    for title in ["one", "two", "three"] {
+        owner.r().workspace().create_doc(title, None).unwrap();
+        owner.r().flush().unwrap();
+        sync_of(&clean, &mut owner).round(owner.r()).unwrap();
+    }
+    let seg = |seq: u64| weft::sync::bucket::keys::log_key(&ws_hex, &device_hex, seq);
+    // Someone with write access to the bucket drops junk into the owner's log folder.
+    let junk_key = format!(
+        "{}/zzzz-junk",
+        weft::sync::bucket::keys::device_log_prefix(&ws_hex, &device_hex)
+    );
+    std::fs::write(dir.path().join(&junk_key), b"not a segment").unwrap();
+
+    // Reads of two segments are damaged, one is swapped, and 30% of calls fail.
+    faulty.tamper(&seg(3), Tamper::FlipBit(900));
+    faulty.tamper(&seg(4), Tamper::Truncate(20));
+    faulty.tamper(&seg(5), Tamper::SwapWith(seg(1)));
+    faulty.set_plan(FaultPlan::flaky(0.3));
+    let sync = sync_of(&flaky, &mut editor);
+    let mut rounds_ok = 0;
+    for _ in 0..20 {
+        if sync.round(editor.r()).is_ok() {
+            rounds_ok += 1;
+        }
+    }
+    assert!(rounds_ok > 0, "sync keeps going under faults");
+    let refused = editor.r().quarantine();
+    assert!(
+        refused.len() >= 2,
+        "damaged and foreign objects are kept with reasons: {refused:?}"
+    );
+    for q in &refused {
+        assert!(!q.reason.to_string().is_empty());
+    }
+    let titles_now = titles(editor.r());
+    assert!(!titles_now.contains(&"two".to_string()) || !titles_now.contains(&"three".to_string()));
+
+    // The faults stop: the damaged segments are read again and everything arrives.
+    faulty.set_plan(FaultPlan::none());
+    for k in [seg(3), seg(4), seg(5)] {
+        faulty.untamper(&k);
+    }
+    sync.round(editor.r()).expect("a clean round");
+    sync.round(editor.r()).expect("a clean round");
+    assert_eq!(docs(editor.r()), docs(owner.r()));
+    editor.restart();
+    assert_eq!(docs(editor.r()), docs(owner.r()));
+}
+
+#[test]
+fn a_join_code_for_another_bucket_or_a_tampered_genesis_is_refused() {
+    let rig = folder();
+    let ow = LocalWallet::generate();
+    let mut owner = found(&ow);
+    sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+    // Another workspace's id: nothing there.
+    let other = found(&LocalWallet::generate());
+    let id = other
+        .replica
+        .as_ref()
+        .unwrap()
+        .engine()
+        .unwrap()
+        .workspace_id();
+    let err = BucketSync::new(rig.bucket.clone(), id)
+        .unwrap()
+        .fetch_genesis()
+        .unwrap_err();
+    assert!(err.to_string().contains("holds no workspace"), "{err}");
+}
