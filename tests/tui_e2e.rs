@@ -208,3 +208,65 @@ fn edit_move_suspend_quit_reopen() {
     assert!(log.contains("starting the terminal UI"));
     assert!(!t.screen().contains("INFO"));
 }
+
+#[test]
+fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
+    if !tmux_available() {
+        if std::env::var("WEFT_REQUIRE_TMUX").as_deref() == Ok("1") {
+            panic!("tmux is required (WEFT_REQUIRE_TMUX=1) but not installed");
+        }
+        println!("skipping: tmux is not installed (set WEFT_REQUIRE_TMUX=1 to make this fail)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
+    let bucket = format!("file://{}", dir.path().join("bucket").display());
+    weft(&alice, &["init", "team", "--sample", "--bucket", &bucket]);
+    let bob_address = weft(&bob, &["wallet", "new"])
+        .split_whitespace()
+        .find(|w| w.starts_with("0x") && w.len() == 42)
+        .expect("an address")
+        .to_string();
+    let invite = weft(
+        &alice,
+        &["-w", "team", "invite", &bob_address, "--role", "editor"],
+    );
+    let code = invite
+        .split_whitespace()
+        .find(|w| w.starts_with("weft1-"))
+        .expect("a join code");
+    weft(&bob, &["join", code]);
+
+    let t = Tmux::start(&alice);
+    t.wait_for("$");
+    t.type_text(&format!("{BIN} -w team"));
+    t.keys(&["Enter"]);
+    t.wait_for("DOCS");
+    t.wait_for("synced");
+
+    // Bob writes and syncs; it shows up in Alice's open app.
+    weft(
+        &bob,
+        &["doc", "new", "Notes from Bob", "--body", "bob was here"],
+    );
+    weft(&bob, &["sync"]);
+    t.wait_for("Notes from Bob");
+
+    // Alice writes in the app; Bob gets it from the bucket.
+    t.keys(&["n"]);
+    t.wait_for("New doc title");
+    t.type_text("Notes from Alice");
+    t.keys(&["Enter"]);
+    t.wait_for("Empty doc");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        weft(&bob, &["sync"]);
+        if weft(&bob, &["ls"]).contains("Notes from Alice") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Alice's doc never reached Bob");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    t.keys(&["C-q"]);
+    t.wait_gone();
+}

@@ -171,6 +171,25 @@ impl Context {
         }
     }
 
+    /// A background bucket sync for workspace `name` (its own connection, on its own thread).
+    pub fn sync_worker(
+        &self,
+        name: &str,
+        replica: &Replica,
+    ) -> anyhow::Result<crate::sync::worker::SyncWorker> {
+        let path = self.home.workspace_db(name);
+        let key = self.secret()?.db_key();
+        let me = self.signing_identity(&path, &key)?;
+        let url = super::share::bucket_url(self, replica)?;
+        Ok(crate::sync::worker::SyncWorker::spawn(
+            move || {
+                Replica::open_shared(&path, Some(&key), me, ReplicaConfig::default())
+                    .map_err(anyhow::Error::from)
+            },
+            url,
+        ))
+    }
+
     /// Print `value` as JSON when `--json`, else the text `human` makes.
     pub fn print<T: Serialize>(
         &self,
@@ -296,7 +315,12 @@ pub fn first_run(ctx: &Context, theme: Option<&str>) -> anyhow::Result<()> {
         let name = ctx.workspace_name()?;
         let replica = ctx.open()?;
         let pairer: Box<dyn crate::tui::Pairer> = Box::new(ctx.identity()?);
-        return crate::tui::run_with(replica, &ctx.home, &name, theme, Some(pairer));
+        let sync = if replica.engine().is_some() {
+            Some(ctx.sync_worker(&name, &replica)?)
+        } else {
+            None
+        };
+        return crate::tui::run_with(replica, &ctx.home, &name, theme, Some(pairer), sync);
     }
     let replica = ctx.open()?;
     let ws = replica.workspace();

@@ -7,7 +7,7 @@ mod identity;
 pub mod items;
 pub mod members;
 mod prompt;
-mod share;
+pub(crate) mod share;
 mod transfer;
 
 use std::path::PathBuf;

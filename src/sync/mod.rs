@@ -1,3 +1,4 @@
 //! Sync: the transports that carry signed, encrypted changes between devices.
 pub mod bucket;
 pub mod share;
+pub mod worker;

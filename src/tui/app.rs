@@ -124,6 +124,8 @@ pub struct App {
     pub(crate) dirty: bool,
     /// The home's identity files, for pairing a wallet from the app (absent in tests that don't pair).
     pub(crate) pairer: Option<Box<dyn super::pairing::Pairer>>,
+    /// Background bucket sync, when the workspace is shared.
+    pub(crate) sync: Option<crate::sync::worker::SyncWorker>,
 }
 
 impl std::fmt::Debug for App {
@@ -173,12 +175,51 @@ impl App {
             mouse: false,
             dirty: true,
             pairer: None,
+            sync: None,
         }
     }
 
     /// Let the app pair this device with a wallet (`P`), through `pairer`.
     pub fn set_pairer(&mut self, pairer: Box<dyn super::pairing::Pairer>) {
         self.pairer = Some(pairer);
+    }
+
+    /// Sync in the background with this worker (shown in the status bar, poked after writes).
+    pub fn set_sync(&mut self, worker: crate::sync::worker::SyncWorker) {
+        self.sync = Some(worker);
+    }
+
+    /// The status bar's sync text: off, working, when it last synced, or why it could not.
+    pub fn sync_text(&self) -> String {
+        let Some(w) = &self.sync else {
+            return "sync: off".into();
+        };
+        let s = w.status();
+        let pending = if s.pending > 0 {
+            format!(" ↑{}", s.pending)
+        } else {
+            String::new()
+        };
+        if s.stopped {
+            return "sync: stopped".into();
+        }
+        if s.error.is_some() {
+            return format!("offline{pending}");
+        }
+        match s.last_ok {
+            None => format!("syncing…{pending}"),
+            Some(t) => {
+                let ago = t.elapsed().map(|d| d.as_secs()).unwrap_or(0);
+                let when = if ago < 60 {
+                    format!("{ago}s")
+                } else if ago < 3600 {
+                    format!("{}m", ago / 60)
+                } else {
+                    format!("{}h", ago / 3600)
+                };
+                format!("synced {when} ago{pending}")
+            }
+        }
     }
 
     /// The workspace being shown.

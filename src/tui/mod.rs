@@ -132,7 +132,7 @@ pub fn run(
     workspace: &str,
     theme: Option<&str>,
 ) -> anyhow::Result<()> {
-    run_with(replica, home, workspace, theme, None)
+    run_with(replica, home, workspace, theme, None, None)
 }
 
 /// [`run`], with the home's identity files so the app can pair a wallet (`P`).
@@ -142,6 +142,7 @@ pub fn run_with(
     workspace: &str,
     theme: Option<&str>,
     pairer: Option<Box<dyn Pairer>>,
+    sync: Option<crate::sync::worker::SyncWorker>,
 ) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(
@@ -153,6 +154,9 @@ pub fn run_with(
     let mut app = build_app(replica, home, workspace, theme);
     if let Some(p) = pairer {
         app.set_pairer(p);
+    }
+    if let Some(w) = sync {
+        app.set_sync(w);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -322,6 +322,9 @@ impl App {
             Ok(arrived) => {
                 if write {
                     self.unsaved = false;
+                    if let Some(w) = &self.sync {
+                        w.poke();
+                    }
                 }
                 if arrived {
                     self.dirty = true;
@@ -334,6 +337,13 @@ impl App {
                     self.reload();
                     self.after_text_change();
                 }
+            }
+            Err(crate::store::StoreError::NotAllowed(why)) => {
+                // The engine undid the edit: show the document without it, and why.
+                self.dirty = true;
+                self.unsaved = false;
+                self.error(format!("not allowed: {why}; your edit was undone"));
+                self.reload();
             }
             Err(e) => {
                 self.dirty = true;

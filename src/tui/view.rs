@@ -164,13 +164,14 @@ fn status_bar(app: &App, area: Rect, buf: &mut Buffer) {
     let used: usize = left.iter().map(|s| s.width()).sum();
     let refused = app.refused_count();
     let right = format!(
-        "{}{}sync: off ",
+        "{}{}{} ",
         if refused > 0 {
             format!("⚠ {refused} refused · ")
         } else {
             String::new()
         },
-        if app.unsaved { "● " } else { "" }
+        if app.unsaved { "● " } else { "" },
+        app.sync_text()
     );
     let room = usize::from(area.width).saturating_sub(used + right.width() + 1);
     let message = match &app.status {
