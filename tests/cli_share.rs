@@ -1,0 +1,153 @@
+//! Sharing from the shell, with the real binary and two homes: a bucket folder, `weft invite`,
+//! `weft join`, `weft sync`, members and roles, what a viewer is told, and bad codes.
+
+mod common;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+fn run(home: &Path, args: &[&str]) -> std::process::Output {
+    common::weft_command(home)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run weft")
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let out = run(home, args);
+    assert!(
+        out.status.success(),
+        "weft {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(home: &Path, args: &[&str]) -> String {
+    let out = run(home, args);
+    assert!(!out.status.success(), "weft {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json(home: &Path, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    serde_json::from_str(&ok(home, &a)).expect("json")
+}
+
+fn address_of(home: &Path) -> String {
+    ok(home, &["wallet", "new"])
+        .split_whitespace()
+        .find(|w| w.starts_with("0x") && w.len() == 42)
+        .expect("an address")
+        .to_string()
+}
+
+struct Team {
+    _dir: tempfile::TempDir,
+    owner: std::path::PathBuf,
+    bob: std::path::PathBuf,
+    bob_address: String,
+}
+
+/// An owner with a workspace in a bucket folder, and Bob who joined it with `role`.
+fn team(role: &str) -> Team {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = dir.path().join("owner");
+    let bob = dir.path().join("bob");
+    let bucket = format!("file://{}", dir.path().join("bucket").display());
+    ok(&owner, &["init", "team", "--sample", "--bucket", &bucket]);
+    let bob_address = address_of(&bob);
+    let invite = json(&owner, &["invite", &bob_address, "--role", role]);
+    let code = invite["code"].as_str().unwrap().to_string();
+    let joined = json(&bob, &["join", &code]);
+    assert_eq!(joined["role"], role);
+    Team {
+        _dir: dir,
+        owner,
+        bob,
+        bob_address,
+    }
+}
+
+#[test]
+fn invite_join_edit_and_sync_both_ways() {
+    let t = team("editor");
+    let bob_ls = ok(&t.bob, &["ls"]);
+    assert!(bob_ls.contains("Welcome"), "joined with the content:\n{bob_ls}");
+    ok(&t.bob, &["card", "add", "Getting started", "Bob's card"]);
+    ok(&t.bob, &["sync"]);
+    ok(&t.owner, &["doc", "new", "Owner notes", "--body", "for bob"]);
+    let up = json(&t.owner, &["sync"]);
+    assert!(up["received"].as_u64().unwrap() >= 1, "{up}");
+    ok(&t.bob, &["sync"]);
+    assert_eq!(ok(&t.bob, &["doc", "cat", "Owner notes"]).trim(), "for bob");
+    let board = ok(&t.owner, &["board", "ls", "Getting started"]);
+    assert!(board.contains("Bob's card"), "{board}");
+    let members = json(&t.owner, &["member", "ls"]);
+    let bob = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["address"] == t.bob_address.as_str())
+        .expect("bob listed");
+    assert_eq!(bob["role"], "editor");
+    assert_eq!(bob["devices"].as_array().unwrap().len(), 1, "his device is listed");
+    assert_eq!(json(&t.owner, &["quarantine", "ls"]), serde_json::json!([]));
+}
+
+#[test]
+fn a_viewer_is_told_why_and_nothing_changes() {
+    let t = team("viewer");
+    let before = ok(&t.bob, &["ls"]);
+    let err = fails(&t.bob, &["doc", "new", "Sneaky"]);
+    assert!(err.contains("not allowed"), "{err}");
+    assert_eq!(ok(&t.bob, &["ls"]), before, "the refused edit left nothing behind");
+    // Promoted, Bob can write.
+    ok(&t.owner, &["member", "role", &t.bob_address, "editor"]);
+    ok(&t.owner, &["sync"]);
+    ok(&t.bob, &["sync"]);
+    ok(&t.bob, &["doc", "new", "Allowed now"]);
+    ok(&t.bob, &["sync"]);
+    ok(&t.owner, &["sync"]);
+    assert!(ok(&t.owner, &["ls"]).contains("Allowed now"));
+}
+
+#[test]
+fn a_removed_member_s_later_edits_are_refused_by_the_owner() {
+    let t = team("editor");
+    ok(&t.owner, &["member", "rm", &t.bob_address]);
+    ok(&t.owner, &["sync"]);
+    // Bob has not synced since; his weft still lets him write, and he uploads it.
+    ok(&t.bob, &["doc", "new", "Written after removal"]);
+    ok(&t.bob, &["sync"]);
+    ok(&t.owner, &["sync"]);
+    assert!(!ok(&t.owner, &["ls"]).contains("Written after removal"));
+    let q = json(&t.owner, &["quarantine", "ls"]);
+    let entries = q.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{q}");
+    assert_eq!(entries[0]["address"], t.bob_address.as_str());
+    assert!(!entries[0]["reason"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn bad_codes_and_uninvited_wallets_get_clear_errors() {
+    let t = team("editor");
+    let stranger = t.owner.parent().unwrap().join("stranger");
+    let err = fails(&stranger, &["join", "hello"]);
+    assert!(err.contains("join code starts with"), "{err}");
+    let err = fails(&stranger, &["join", "weft1-0OIl"]);
+    assert!(err.contains("damaged"), "{err}");
+    // A real code, but for someone else's address.
+    let invite = json(&t.owner, &["invite", &t.bob_address, "--role", "editor"]);
+    let code = invite["code"].as_str().unwrap();
+    let err = fails(&stranger, &["join", code]);
+    assert!(err.contains("not a member"), "{err}");
+    // The bad address and role are refused before anything is written.
+    let err = fails(&t.owner, &["invite", "0x123", "--role", "editor"]);
+    assert!(err.contains("not a wallet address"), "{err}");
+    let err = fails(&t.owner, &["invite", &t.bob_address, "--role", "boss"]);
+    assert!(err.contains("not a role"), "{err}");
+}
