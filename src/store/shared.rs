@@ -546,6 +546,33 @@ impl Replica {
         self.member_action(|e, t| e.publish_device_certificate(t))
     }
 
+    /// Every row after `after` in `table`, whoever wrote it (for answering peers).
+    pub fn inputs(
+        &self,
+        table: SharedTable,
+        after: i64,
+    ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let sql = format!(
+            "SELECT row, bytes FROM {} WHERE row > ?1 ORDER BY row",
+            table.name()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.sql())?;
+        let rows = stmt
+            .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|it| it.collect())
+            .map_err(self.sql())?;
+        Ok(rows)
+    }
+
+    /// The bytes of one row of `table`.
+    pub fn input_at(&self, table: SharedTable, row: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let sql = format!("SELECT bytes FROM {} WHERE row = ?1", table.name());
+        self.conn
+            .query_row(&sql, [row], |r| r.get(0))
+            .optional()
+            .map_err(self.sql())
+    }
+
     /// Rows this device wrote after `after` in `table` ("envelopes" or "acl_ops"), for carriers.
     pub fn local_inputs(
         &self,

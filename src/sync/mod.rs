@@ -2,3 +2,4 @@
 pub mod bucket;
 pub mod share;
 pub mod worker;
+pub mod live;
