@@ -6,6 +6,7 @@ mod doctor;
 mod identity;
 pub mod items;
 mod prompt;
+pub mod relay;
 mod transfer;
 
 use std::path::PathBuf;
@@ -85,6 +86,8 @@ pub enum Command {
     /// Protect this home with a passphrase, change it, or go back to the keyring / key file.
     #[command(subcommand)]
     Passphrase(PassphraseCmd),
+    /// Run the WebSocket relay that carries live changes between devices, or check one.
+    Relay(relay::RelayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,6 +318,9 @@ pub enum TrashCmd {
 
 /// Run one command line. Errors carry the context a person needs.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Relay(args)) = &cli.command {
+        return relay::run(args, cli.json); // a relay has no home, workspace or keys
+    }
     let mut ctx = Context::new(cli.workspace.clone(), cli.json)?;
     match cli.command {
         None => context::first_run(&ctx, cli.theme.as_deref()),
