@@ -57,8 +57,20 @@ impl Ending {
     }
 }
 
-/// Counts one admitted connection for as long as it lives.
+/// Holds one of the relay's `max_connections` places; gives it back when dropped.
 struct Admitted<'a>(&'a AtomicUsize);
+
+impl<'a> Admitted<'a> {
+    /// Take a place if one is free.
+    fn take(count: &'a AtomicUsize, max: usize) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Admitted(count))
+    }
+}
 
 impl Drop for Admitted<'_> {
     fn drop(&mut self) {
@@ -75,55 +87,72 @@ pub(super) async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let limits = shared.limits;
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let room_short = room_id.short();
+
+    // Admit and join before the handshake completes: a client that sees its connection open is
+    // already in the room, and gets every frame sent after that. Refused clients still get the
+    // handshake, so that they can be told why in a close frame.
+    let mut place = Admitted::take(&shared.admitted, limits.max_connections);
+    let (frames_tx, mut frames_rx) = mpsc::channel(limits.queue_frames);
+    let (slow_tx, mut slow_rx) = oneshot::channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let joined = if place.is_none() {
+        tracing::warn!(conn = id, %peer, room = %room_short, "refused: relay is full");
+        Err(Ending::close(
+            CloseCode::Again,
+            "relay is full, try again later",
+        ))
+    } else {
+        let member = Member {
+            id,
+            frames: frames_tx,
+            queued: queued.clone(),
+            too_slow: Some(slow_tx),
+        };
+        match shared
+            .rooms
+            .join(room_id, member, limits.max_connections_per_room)
+        {
+            Ok((room, in_room)) => {
+                tracing::info!(conn = id, %peer, room = %room_short, in_room, "joined");
+                Ok(room)
+            }
+            Err(RoomFull) => {
+                place = None;
+                tracing::warn!(conn = id, %peer, room = %room_short, "refused: room is full");
+                Err(Ending::close(
+                    CloseCode::Again,
+                    "room is full, try again later",
+                ))
+            }
+        }
+    };
+
     let config = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
         .max_frame_size(Some(limits.max_frame_bytes))
         .max_message_size(Some(limits.max_frame_bytes));
     let accept = tokio_tungstenite::accept_async_with_config(stream, Some(config));
-    let mut ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await;
+    let mut ws = match handshake {
         Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "WebSocket handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "WebSocket handshake timed out");
+        failed => {
+            match failed {
+                Ok(Err(e)) => tracing::debug!(conn = id, %peer, error = %e, "WebSocket handshake failed"),
+                _ => tracing::debug!(conn = id, %peer, "WebSocket handshake timed out"),
+            }
+            if joined.is_ok() {
+                let in_room = shared.rooms.leave(&room_id, id);
+                tracing::info!(conn = id, %peer, room = %room_short, in_room, "left before the handshake completed");
+            }
             return;
         }
     };
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let room_short = room_id.short();
-
-    let admitted = shared.admitted.fetch_add(1, Ordering::AcqRel);
-    let _admitted = Admitted(&shared.admitted);
-    if admitted >= limits.max_connections {
-        tracing::warn!(conn = id, %peer, room = %room_short, "refused: relay is full");
-        let ending = Ending::close(CloseCode::Again, "relay is full, try again later");
-        finish(&mut ws, &ending).await;
-        return;
-    }
-
-    let (frames_tx, mut frames_rx) = mpsc::channel(limits.queue_frames);
-    let (slow_tx, mut slow_rx) = oneshot::channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let member = Member {
-        id,
-        frames: frames_tx,
-        queued: queued.clone(),
-        too_slow: Some(slow_tx),
-    };
-    let room = match shared
-        .rooms
-        .join(room_id, member, limits.max_connections_per_room)
-    {
-        Ok((room, in_room)) => {
-            tracing::info!(conn = id, %peer, room = %room_short, in_room, "joined");
-            room
-        }
-        Err(RoomFull) => {
-            tracing::warn!(conn = id, %peer, room = %room_short, "refused: room is full");
-            let ending = Ending::close(CloseCode::Again, "room is full, try again later");
-            finish(&mut ws, &ending).await;
+    let room = match joined {
+        Ok(room) => room,
+        Err(refusal) => {
+            finish(&mut ws, &refusal).await;
             return;
         }
     };
@@ -142,8 +171,11 @@ pub(super) async fn run(
         &mut stats,
     )
     .await;
+    // Out of the room and the count first: once the client sees its connection closed, its place
+    // is free for the next one.
     let in_room = shared.rooms.leave(&room_id, id);
     drop(frames_rx);
+    drop(place);
     finish(&mut ws, &ending).await;
     tracing::info!(
         conn = id,
