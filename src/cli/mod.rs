@@ -8,6 +8,7 @@ pub mod items;
 pub mod members;
 mod prompt;
 pub(crate) mod share;
+pub mod relay;
 mod transfer;
 
 use std::path::PathBuf;
@@ -118,6 +119,8 @@ pub enum Command {
         #[arg(long, default_value = "editor")]
         role: String,
     },
+    /// Run the WebSocket relay that carries live changes between devices, or check one.
+    Relay(relay::RelayArgs),
     /// Join a shared workspace with the code a member gave you.
     Join {
         code: String,
@@ -377,6 +380,9 @@ pub enum TrashCmd {
 
 /// Run one command line. Errors carry the context a person needs.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Relay(args)) = &cli.command {
+        return relay::run(args, cli.json); // a relay has no home, workspace or keys
+    }
     let mut ctx = Context::new(cli.workspace.clone(), cli.json)?;
     match cli.command {
         None => context::first_run(&ctx, cli.theme.as_deref()),

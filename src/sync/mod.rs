@@ -1,5 +1,6 @@
 //! Sync: the transports that carry signed, encrypted changes between devices.
 pub mod bucket;
+pub mod live;
+pub mod room;
 pub mod share;
 pub mod worker;
-pub mod live;

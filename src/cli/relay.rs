@@ -1,0 +1,346 @@
+//! `weft relay`: run the WebSocket relay, or check one that is running.
+
+use std::fmt;
+use std::future::Future;
+use std::io::IsTerminal;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use clap::Args;
+use futures::{SinkExt, StreamExt};
+use serde::Serialize;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::relay::RelayLimits;
+use crate::sync::room::room_url;
+
+/// `weft relay [--listen HOST:PORT] [limits]` or `weft relay --check URL`.
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// Address to listen on. Port 0 picks a free port; the first line printed says which.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7878")]
+    pub listen: String,
+    /// Check the relay at URL (ws://HOST:PORT) instead of running one: send a frame between two
+    /// connections in a random room and print the round-trip time.
+    #[arg(long, value_name = "URL", conflicts_with = "listen")]
+    pub check: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The relay's limits (see [`RelayLimits`]); the defaults are [`RelayLimits::DEFAULT`].
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits (per connection, unless noted)")]
+pub struct LimitArgs {
+    /// Largest frame; bigger closes the connection with 1009 (sizes: 1048576, 512KiB, 1MiB).
+    #[arg(long, value_name = "SIZE", default_value_t = Size(RelayLimits::DEFAULT.max_frame_bytes as u64))]
+    pub max_frame: Size,
+    /// Frames per second, on average; more closes the connection with 1008.
+    #[arg(long, value_name = "N", default_value_t = RelayLimits::DEFAULT.frames_per_second)]
+    pub frames_per_sec: u32,
+    /// Frames in a burst.
+    #[arg(long, value_name = "N", default_value_t = RelayLimits::DEFAULT.frame_burst)]
+    pub frame_burst: u32,
+    /// Bytes per second, on average; more closes the connection with 1008.
+    #[arg(long, value_name = "SIZE", default_value_t = Size(RelayLimits::DEFAULT.bytes_per_second))]
+    pub bytes_per_sec: Size,
+    /// Bytes in a burst (at least --max-frame).
+    #[arg(long, value_name = "SIZE", default_value_t = Size(RelayLimits::DEFAULT.byte_burst))]
+    pub byte_burst: Size,
+    /// Connections to the whole relay; one more is closed with 1013.
+    #[arg(long, value_name = "N", default_value_t = RelayLimits::DEFAULT.max_connections)]
+    pub max_connections: usize,
+    /// Connections to one room; one more is closed with 1013.
+    #[arg(long, value_name = "N", default_value_t = RelayLimits::DEFAULT.max_connections_per_room)]
+    pub max_per_room: usize,
+    /// Close a connection that sends nothing, not even a pong, for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = RelayLimits::DEFAULT.idle_timeout.as_secs())]
+    pub idle_timeout: u64,
+    /// Ping every connection this often (seconds).
+    #[arg(long, value_name = "SECS", default_value_t = RelayLimits::DEFAULT.ping_interval.as_secs())]
+    pub ping_interval: u64,
+    /// Frames waiting for a slow receiver before it is closed with 1008 ("too slow").
+    #[arg(long, value_name = "N", default_value_t = RelayLimits::DEFAULT.queue_frames)]
+    pub queue_frames: usize,
+    /// Bytes waiting for a slow receiver before it is closed with 1008 ("too slow").
+    #[arg(long, value_name = "SIZE", default_value_t = Size(RelayLimits::DEFAULT.queue_bytes as u64))]
+    pub queue_bytes: Size,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> anyhow::Result<RelayLimits> {
+        let usize_of = |s: Size, flag: &str| {
+            usize::try_from(s.0).map_err(|_| anyhow!("--{flag} {s} is too large for this machine"))
+        };
+        Ok(RelayLimits {
+            max_frame_bytes: usize_of(self.max_frame, "max-frame")?,
+            frames_per_second: self.frames_per_sec,
+            frame_burst: self.frame_burst,
+            bytes_per_second: self.bytes_per_sec.0,
+            byte_burst: self.byte_burst.0,
+            max_connections: self.max_connections,
+            max_connections_per_room: self.max_per_room,
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            ping_interval: Duration::from_secs(self.ping_interval),
+            queue_frames: self.queue_frames,
+            queue_bytes: usize_of(self.queue_bytes, "queue-bytes")?,
+        })
+    }
+}
+
+/// A byte count, written as a number with an optional unit: `1048576`, `512KiB`, `1MiB`, `1GiB`
+/// (and KB/MB/GB, k/M/G as the same binary units).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, unit) = s.split_at(split);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("{s:?} is not a size (try 1048576, 512KiB or 1MiB)"))?;
+        let shift = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 0,
+            "k" | "kb" | "kib" => 10,
+            "m" | "mb" | "mib" => 20,
+            "g" | "gb" | "gib" => 30,
+            _ => return Err(format!("{s:?}: unknown unit (use KiB, MiB or GiB)")),
+        };
+        number
+            .checked_mul(1u64 << shift)
+            .map(Size)
+            .ok_or_else(|| format!("{s:?} is too large"))
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+            if self.0 != 0 && self.0 % (1 << shift) == 0 {
+                return write!(f, "{}{unit}", self.0 >> shift);
+            }
+        }
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Run `weft relay`. The rest of the CLI is synchronous; the relay brings its own runtime.
+pub fn run(args: &RelayArgs, json: bool) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the relay's runtime")?;
+    match &args.check {
+        Some(url) => runtime.block_on(check(url, json)),
+        None => runtime.block_on(serve(args)),
+    }
+}
+
+async fn serve(args: &RelayArgs) -> anyhow::Result<()> {
+    let limits = args.limits.limits()?;
+    limits.check().context("these limits cannot work together")?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    // The first line of output, for people and for scripts that started us on port 0.
+    println!("weft relay listening on ws://{addr}");
+    log_to_stdout();
+    tracing::info!(
+        max_frame = %Size(limits.max_frame_bytes as u64),
+        frames_per_sec = limits.frames_per_second,
+        frame_burst = limits.frame_burst,
+        bytes_per_sec = %Size(limits.bytes_per_second),
+        byte_burst = %Size(limits.byte_burst),
+        max_connections = limits.max_connections,
+        max_per_room = limits.max_connections_per_room,
+        idle_timeout_secs = limits.idle_timeout.as_secs(),
+        ping_interval_secs = limits.ping_interval.as_secs(),
+        "limits"
+    );
+    crate::relay::serve(listener, limits, stop_signal())
+        .await
+        .context("running the relay")?;
+    println!("weft relay stopped");
+    Ok(())
+}
+
+/// Connection events go to stdout (a relay is a service; its supervisor keeps the log). The level
+/// comes from `WEFT_LOG`, default `info` for the relay and `warn` for libraries.
+fn log_to_stdout() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,weft=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stdout)
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+fn stop_signal() -> impl Future<Output = ()> {
+    async {
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                // No Ctrl-C handler: rely on SIGTERM (or being killed).
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        () = ctrl_c => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => ctrl_c.await,
+            }
+        }
+        #[cfg(not(unix))]
+        ctrl_c.await;
+    }
+}
+
+/// How long `--check` waits for each step.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Serialize)]
+struct CheckReport<'a> {
+    relay: &'a str,
+    ok: bool,
+    round_trip_ms: f64,
+}
+
+/// Two connections to a fresh random room: A sends a frame, B receives it and sends it back, A
+/// receives it. The time from A's send to A's receive is the round trip through the relay, twice.
+async fn check(relay: &str, json: bool) -> anyhow::Result<()> {
+    let room: [u8; 32] = rand::random();
+    let url = room_url(relay, &room)?;
+    let mut a = open(relay, &url).await?;
+    let mut b = open(relay, &url).await?;
+    let probe: [u8; 32] = rand::random();
+    let started = Instant::now();
+    a.send(Message::Binary(probe.to_vec().into()))
+        .await
+        .with_context(|| format!("sending to the relay at {relay}"))?;
+    let got = next_frame(&mut b, relay).await?;
+    if got != probe {
+        bail!("the relay at {relay} delivered a different frame than was sent");
+    }
+    b.send(Message::Binary(got.into()))
+        .await
+        .with_context(|| format!("sending to the relay at {relay}"))?;
+    let back = next_frame(&mut a, relay).await?;
+    let round_trip = started.elapsed();
+    if back != probe {
+        bail!("the relay at {relay} delivered a different frame than was sent");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), a.close(None)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), b.close(None)).await;
+    let round_trip_ms = round_trip.as_secs_f64() * 1000.0;
+    if json {
+        let report = CheckReport {
+            relay,
+            ok: true,
+            round_trip_ms,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("relay at {relay} is working: round trip {round_trip_ms:.2} ms (A → relay → B → relay → A)");
+    }
+    Ok(())
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<
+    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+>;
+
+async fn open(relay: &str, url: &str) -> anyhow::Result<Ws> {
+    let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
+    match tokio::time::timeout(CHECK_TIMEOUT, connect).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response))) => bail!(
+            "the relay at {relay} refused the connection: HTTP {}",
+            response.status()
+        ),
+        Ok(Err(e)) => Err(anyhow!(e).context(format!("cannot reach the relay at {relay}"))),
+        Err(_) => bail!(
+            "no answer from the relay at {relay} within {} s",
+            CHECK_TIMEOUT.as_secs()
+        ),
+    }
+}
+
+async fn next_frame(ws: &mut Ws, relay: &str) -> anyhow::Result<Vec<u8>> {
+    let wait = async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(frame))) => return Ok(Vec::from(frame)),
+                Some(Ok(Message::Close(close))) => {
+                    let why = close
+                        .map(|c| format!("{}: {}", u16::from(c.code), c.reason))
+                        .unwrap_or_else(|| "no reason given".into());
+                    bail!("the relay at {relay} closed the connection ({why})")
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    return Err(anyhow!(e).context(format!("reading from the relay at {relay}")))
+                }
+                None => bail!("the relay at {relay} closed the connection"),
+            }
+        }
+    };
+    match tokio::time::timeout(CHECK_TIMEOUT, wait).await {
+        Ok(result) => result,
+        Err(_) => bail!(
+            "the relay at {relay} did not forward a frame within {} s",
+            CHECK_TIMEOUT.as_secs()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_and_print_in_binary_units() {
+        assert_eq!("1048576".parse(), Ok(Size(1 << 20)));
+        assert_eq!("1MiB".parse(), Ok(Size(1 << 20)));
+        assert_eq!("512 KiB".parse(), Ok(Size(512 << 10)));
+        assert_eq!("4mb".parse(), Ok(Size(4 << 20)));
+        assert_eq!("2G".parse(), Ok(Size(2 << 30)));
+        assert!("".parse::<Size>().is_err());
+        assert!("MiB".parse::<Size>().is_err());
+        assert!("1.5MiB".parse::<Size>().is_err());
+        assert!("1PiB".parse::<Size>().is_err());
+        assert!("99999999999999GiB".parse::<Size>().is_err());
+        assert_eq!(Size(1 << 20).to_string(), "1MiB");
+        assert_eq!(Size(8 << 20).to_string(), "8MiB");
+        assert_eq!(Size(1536).to_string(), "1536");
+        assert_eq!(Size(0).to_string(), "0");
+    }
+
+    #[test]
+    fn default_flags_are_the_default_limits() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            relay: RelayArgs,
+        }
+        let t = T::try_parse_from(["weft"]).unwrap();
+        assert_eq!(t.relay.limits.limits().unwrap(), RelayLimits::DEFAULT);
+        assert_eq!(t.relay.listen, "127.0.0.1:7878");
+    }
+}
