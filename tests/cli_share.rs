@@ -76,10 +76,16 @@ fn team(role: &str) -> Team {
 fn invite_join_edit_and_sync_both_ways() {
     let t = team("editor");
     let bob_ls = ok(&t.bob, &["ls"]);
-    assert!(bob_ls.contains("Welcome"), "joined with the content:\n{bob_ls}");
+    assert!(
+        bob_ls.contains("Welcome"),
+        "joined with the content:\n{bob_ls}"
+    );
     ok(&t.bob, &["card", "add", "Getting started", "Bob's card"]);
     ok(&t.bob, &["sync"]);
-    ok(&t.owner, &["doc", "new", "Owner notes", "--body", "for bob"]);
+    ok(
+        &t.owner,
+        &["doc", "new", "Owner notes", "--body", "for bob"],
+    );
     let up = json(&t.owner, &["sync"]);
     assert!(up["received"].as_u64().unwrap() >= 1, "{up}");
     ok(&t.bob, &["sync"]);
@@ -94,7 +100,11 @@ fn invite_join_edit_and_sync_both_ways() {
         .find(|m| m["address"] == t.bob_address.as_str())
         .expect("bob listed");
     assert_eq!(bob["role"], "editor");
-    assert_eq!(bob["devices"].as_array().unwrap().len(), 1, "his device is listed");
+    assert_eq!(
+        bob["devices"].as_array().unwrap().len(),
+        1,
+        "his device is listed"
+    );
     assert_eq!(json(&t.owner, &["quarantine", "ls"]), serde_json::json!([]));
 }
 
@@ -104,7 +114,11 @@ fn a_viewer_is_told_why_and_nothing_changes() {
     let before = ok(&t.bob, &["ls"]);
     let err = fails(&t.bob, &["doc", "new", "Sneaky"]);
     assert!(err.contains("not allowed"), "{err}");
-    assert_eq!(ok(&t.bob, &["ls"]), before, "the refused edit left nothing behind");
+    assert_eq!(
+        ok(&t.bob, &["ls"]),
+        before,
+        "the refused edit left nothing behind"
+    );
     // Promoted, Bob can write.
     ok(&t.owner, &["member", "role", &t.bob_address, "editor"]);
     ok(&t.owner, &["sync"]);

@@ -190,6 +190,36 @@ impl Context {
         ))
     }
 
+    /// What starts live sync for workspace `name` through its relay, if it has one.
+    #[allow(clippy::type_complexity)]
+    pub fn live_starter(
+        &self,
+        name: &str,
+        replica: &Replica,
+    ) -> anyhow::Result<
+        Option<Box<dyn FnOnce(Box<dyn Fn() + Send>) -> crate::sync::live::LiveWorker>>,
+    > {
+        if replica.engine().is_none() {
+            return Ok(None);
+        }
+        let Some(relay) = replica.sync_value("relay.url")? else {
+            return Ok(None);
+        };
+        let path = self.home.workspace_db(name);
+        let key = self.secret()?.db_key();
+        let me = self.signing_identity(&path, &key)?;
+        Ok(Some(Box::new(move |changed| {
+            crate::sync::live::LiveWorker::spawn(
+                move || {
+                    Replica::open_shared(&path, Some(&key), me, ReplicaConfig::default())
+                        .map_err(anyhow::Error::from)
+                },
+                relay,
+                changed,
+            )
+        })))
+    }
+
     /// Print `value` as JSON when `--json`, else the text `human` makes.
     pub fn print<T: Serialize>(
         &self,
@@ -264,13 +294,25 @@ pub fn create_workspace(ctx: &Context, name: &str, sample: bool) -> anyhow::Resu
     Ok(replica)
 }
 
-pub fn init(ctx: &Context, name: &str, sample: bool, bucket: Option<&str>) -> anyhow::Result<()> {
+pub fn init(
+    ctx: &Context,
+    name: &str,
+    sample: bool,
+    bucket: Option<&str>,
+    relay: Option<&str>,
+) -> anyhow::Result<()> {
     if let Some(url) = bucket {
         crate::sync::bucket::Bucket::open(url).context("the bucket URL is not usable")?;
+    }
+    if let Some(url) = relay {
+        crate::sync::room::room_url(url, &[0; 32]).context("the relay URL is not usable")?;
     }
     let replica = create_workspace(ctx, name, sample)?;
     if let Some(url) = bucket {
         replica.set_sync_value("bucket.url", url)?;
+    }
+    if let Some(url) = relay {
+        replica.set_sync_value("relay.url", url)?;
     }
     #[derive(Serialize)]
     struct Out<'a> {
@@ -320,7 +362,8 @@ pub fn first_run(ctx: &Context, theme: Option<&str>) -> anyhow::Result<()> {
         } else {
             None
         };
-        return crate::tui::run_with(replica, &ctx.home, &name, theme, Some(pairer), sync);
+        let live = ctx.live_starter(&name, &replica)?;
+        return crate::tui::run_with(replica, &ctx.home, &name, theme, Some(pairer), sync, live);
     }
     let replica = ctx.open()?;
     let ws = replica.workspace();

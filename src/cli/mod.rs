@@ -7,8 +7,8 @@ mod identity;
 pub mod items;
 pub mod members;
 mod prompt;
-pub(crate) mod share;
 pub mod relay;
+pub(crate) mod share;
 mod transfer;
 
 use std::path::PathBuf;
@@ -50,6 +50,9 @@ pub enum Command {
         /// (default: a folder in the data dir).
         #[arg(long, value_name = "URL")]
         bucket: Option<String>,
+        /// A relay that carries changes live between members (ws://host:port or wss://…).
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
     },
     /// Show the workspace: docs tree and boards.
     Ls,
@@ -112,6 +115,9 @@ pub enum Command {
         /// Use (and remember) this bucket URL.
         #[arg(long, value_name = "URL")]
         bucket: Option<String>,
+        /// Use (and remember) this relay URL; with --watch, changes also travel live.
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
     },
     /// Give a wallet address a role and print the code they join with.
     Invite {
@@ -391,16 +397,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             sample,
             passphrase,
             bucket,
+            relay,
         }) => {
             if passphrase {
                 context::request_passphrase(&mut ctx)?;
             }
-            context::init(&ctx, &name, sample, bucket.as_deref())
+            context::init(&ctx, &name, sample, bucket.as_deref(), relay.as_deref())
         }
         Some(Command::Sync {
             watch,
             interval,
             bucket,
+            relay,
             ..
         }) => {
             if !(interval.is_finite() && interval > 0.0) {
@@ -409,6 +417,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             share::sync(
                 &ctx,
                 bucket,
+                relay,
                 watch,
                 std::time::Duration::from_secs_f64(interval.min(86_400.0)),
             )

@@ -143,7 +143,9 @@ pub fn run(args: &RelayArgs, json: bool) -> anyhow::Result<()> {
 
 async fn serve(args: &RelayArgs) -> anyhow::Result<()> {
     let limits = args.limits.limits()?;
-    limits.check().context("these limits cannot work together")?;
+    limits
+        .check()
+        .context("these limits cannot work together")?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -261,9 +263,8 @@ async fn check(relay: &str, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open(relay: &str, url: &str) -> anyhow::Result<Ws> {
     let connect = tokio_tungstenite::connect_async_with_config(url, None, true);

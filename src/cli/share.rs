@@ -52,6 +52,7 @@ fn summary(r: &Report) -> String {
 pub fn sync(
     ctx: &Context,
     bucket: Option<String>,
+    relay: Option<String>,
     watch: bool,
     interval: Duration,
 ) -> anyhow::Result<()> {
@@ -60,6 +61,18 @@ pub fn sync(
         crate::sync::bucket::Bucket::open(&url).context("the bucket URL is not usable")?;
         replica.set_sync_value("bucket.url", &url)?;
     }
+    if let Some(url) = relay {
+        crate::sync::room::room_url(&url, &[0; 32]).context("the relay URL is not usable")?;
+        replica.set_sync_value("relay.url", &url)?;
+    }
+    // With --watch and a relay, changes also travel live (on their own thread).
+    let _live = if watch {
+        let name = ctx.workspace_name()?;
+        ctx.live_starter(&name, &replica)?
+            .map(|start| start(Box::new(|| {})))
+    } else {
+        None
+    };
     let url = bucket_url(ctx, &replica)?;
     let sync = BucketSync::open(&url, workspace_id(&replica)?)
         .with_context(|| format!("opening the bucket {url}"))?;

@@ -139,7 +139,9 @@ pub(super) async fn run(
         Ok(Ok(ws)) => ws,
         failed => {
             match failed {
-                Ok(Err(e)) => tracing::debug!(conn = id, %peer, error = %e, "WebSocket handshake failed"),
+                Ok(Err(e)) => {
+                    tracing::debug!(conn = id, %peer, error = %e, "WebSocket handshake failed")
+                }
                 _ => tracing::debug!(conn = id, %peer, "WebSocket handshake timed out"),
             }
             if joined.is_ok() {
@@ -228,8 +230,11 @@ async fn serve_member(
         f64::from(limits.frame_burst),
         now,
     );
-    let mut byte_rate =
-        TokenBucket::new(limits.bytes_per_second as f64, limits.byte_burst as f64, now);
+    let mut byte_rate = TokenBucket::new(
+        limits.bytes_per_second as f64,
+        limits.byte_burst as f64,
+        now,
+    );
     let mut last_heard = tokio::time::Instant::now();
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);

@@ -153,7 +153,10 @@ pub async fn serve(
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(left = tasks.len(), "connections still open at shutdown: dropped");
+        tracing::warn!(
+            left = tasks.len(),
+            "connections still open at shutdown: dropped"
+        );
     }
     Ok(())
 }

@@ -80,14 +80,19 @@ impl Frame {
     /// Reads a frame; never panics on bad input.
     pub fn decode(bytes: &[u8]) -> Result<Frame, String> {
         if bytes.len() > MAX_FRAME {
-            return Err(format!("a frame of {} bytes is over the limit", bytes.len()));
+            return Err(format!(
+                "a frame of {} bytes is over the limit",
+                bytes.len()
+            ));
         }
         let rest = bytes
             .strip_prefix(MAGIC.as_slice())
             .ok_or("not a weft room frame")?;
         let (&version, rest) = rest.split_first().ok_or("truncated frame")?;
         if version != VERSION {
-            return Err(format!("room frame version {version}; this weft speaks {VERSION}"));
+            return Err(format!(
+                "room frame version {version}; this weft speaks {VERSION}"
+            ));
         }
         let (&kind, body) = rest.split_first().ok_or("truncated frame")?;
         let device_at = |b: &[u8]| -> Result<DeviceId, String> {
@@ -177,4 +182,259 @@ impl Holdings {
             .map(|(_, row)| *row)
             .collect()
     }
+}
+
+/// The room of a workspace: derived from its id, so every member finds it and nobody else can
+/// guess it from anything the relay sees.
+pub fn room_of(workspace: &crate::crypto::WorkspaceId) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"weft/room/v1\0");
+    h.update(workspace.as_bytes());
+    h.finalize().into()
+}
+
+/// Where the live connection stands, for the status bar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveStatus {
+    /// Connected to the room.
+    pub online: bool,
+    /// Why not, and when the next attempt is.
+    pub offline: Option<String>,
+    /// The worker stopped for good (could not open the workspace, bad relay URL).
+    pub stopped: Option<String>,
+    /// Changes received live.
+    pub received: u64,
+}
+
+/// A live connection to the workspace's relay room on its own thread, with its own connection to
+/// the database. Dropping it disconnects.
+pub struct LiveWorker {
+    status: std::sync::Arc<std::sync::Mutex<LiveStatus>>,
+    poke: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+impl LiveWorker {
+    /// Connect to `relay` for the workspace `open` opens; `changed` is called (from the worker's
+    /// thread) whenever something arrived, so the UI can look at once.
+    pub fn spawn<F>(open: F, relay: String, changed: Box<dyn Fn() + Send>) -> LiveWorker
+    where
+        F: FnOnce() -> anyhow::Result<Replica> + Send + 'static,
+    {
+        let status = std::sync::Arc::new(std::sync::Mutex::new(LiveStatus::default()));
+        let (poke, pokes) = tokio::sync::mpsc::unbounded_channel();
+        let shared = status.clone();
+        let spawned = std::thread::Builder::new()
+            .name("weft-live".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        lock(&shared).stopped = Some(format!("cannot start: {e}"));
+                        return;
+                    }
+                };
+                if let Err(e) = rt.block_on(run(open, relay, pokes, shared.clone(), changed)) {
+                    tracing::warn!(error = %e, "live sync stopped");
+                    lock(&shared).stopped = Some(format!("{e:#}"));
+                }
+            });
+        if let Err(e) = spawned {
+            lock(&status).stopped = Some(format!("cannot start live sync: {e}"));
+        }
+        LiveWorker { status, poke }
+    }
+
+    /// Send what was written locally now (after a local write).
+    pub fn poke(&self) {
+        let _ = self.poke.send(());
+    }
+
+    /// Where the connection stands.
+    pub fn status(&self) -> LiveStatus {
+        lock(&self.status).clone()
+    }
+}
+
+fn lock(s: &std::sync::Mutex<LiveStatus>) -> std::sync::MutexGuard<'_, LiveStatus> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How often local writes are looked for when nothing pokes (another process may have written).
+const LOCAL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+async fn run<F>(
+    open: F,
+    relay: String,
+    mut pokes: tokio::sync::mpsc::UnboundedReceiver<()>,
+    status: std::sync::Arc<std::sync::Mutex<LiveStatus>>,
+    changed: Box<dyn Fn() + Send>,
+) -> anyhow::Result<()>
+where
+    F: FnOnce() -> anyhow::Result<Replica>,
+{
+    use super::room::{self, RoomEvent};
+    let mut replica = open()?;
+    let engine = replica
+        .engine()
+        .ok_or_else(|| anyhow::anyhow!("this workspace is not shared"))?;
+    let me = engine.identity().device();
+    let room = room_of(&engine.workspace_id());
+    let url = room::room_url(&relay, &room)?;
+    let mut conn = room::connect(url)?;
+    let mut held = Holdings::default();
+    held.update(&replica)?;
+    let mut op_mark = replica
+        .inputs(SharedTable::AclOps, 0)?
+        .last()
+        .map(|(r, _)| *r)
+        .unwrap_or(0);
+    let mut env_mark = replica
+        .inputs(SharedTable::Envelopes, 0)?
+        .last()
+        .map(|(r, _)| *r)
+        .unwrap_or(0);
+    let mut tick = tokio::time::interval(LOCAL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            ev = conn.rx.recv() => {
+                let Some(ev) = ev else { return Ok(()) };
+                match ev {
+                    RoomEvent::Connected => {
+                        {
+                            let mut s = lock(&status);
+                            s.online = true;
+                            s.offline = None;
+                        }
+                        let hello = Frame::Hello { device: me, seqs: held.seqs() };
+                        let _ = conn.tx.send(hello.encode()).await;
+                    }
+                    RoomEvent::Disconnected { reason, retry_in } => {
+                        let mut s = lock(&status);
+                        s.online = false;
+                        s.offline = Some(format!("{reason}; retrying in {:.1}s", retry_in.as_secs_f32()));
+                    }
+                    RoomEvent::Frame(bytes) => {
+                        let arrived = on_frame(&mut replica, &mut held, &conn.tx, &bytes).await?;
+                        if arrived {
+                            lock(&status).received += 1;
+                            changed();
+                        }
+                    }
+                }
+            }
+            p = pokes.recv() => {
+                if p.is_none() { return Ok(()) }
+                while pokes.try_recv().is_ok() {}
+                send_local(&mut replica, &mut held, &mut op_mark, &mut env_mark, me, &conn.tx).await?;
+            }
+            _ = tick.tick() => {
+                send_local(&mut replica, &mut held, &mut op_mark, &mut env_mark, me, &conn.tx).await?;
+            }
+        }
+    }
+}
+
+/// Send this device's envelopes and ops written since the last look (by this process or another
+/// on the same home).
+async fn send_local(
+    replica: &mut Replica,
+    held: &mut Holdings,
+    op_mark: &mut i64,
+    env_mark: &mut i64,
+    me: DeviceId,
+    tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let arrived = replica.refresh()?;
+    let _ = arrived;
+    for (row, bytes) in replica.inputs(SharedTable::AclOps, *op_mark)? {
+        *op_mark = row;
+        let _ = tx.send(Frame::AclOp(bytes).encode()).await;
+    }
+    held.update(replica)?;
+    // Its own mark: rows indexed while answering peers must still be sent.
+    for (row, bytes) in replica.inputs(SharedTable::Envelopes, *env_mark)? {
+        *env_mark = row;
+        let mine = Envelope::decode(&bytes).is_ok_and(|e| e.header().device == me);
+        if mine {
+            let _ = tx.send(Frame::Envelope(bytes).encode()).await;
+        }
+    }
+    Ok(())
+}
+
+/// Handle one frame from the room. Returns whether the document may have changed.
+async fn on_frame(
+    replica: &mut Replica,
+    held: &mut Holdings,
+    tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    bytes: &[u8],
+) -> anyhow::Result<bool> {
+    use crate::acl::Outcome;
+    let frame = match Frame::decode(bytes) {
+        Ok(f) => f,
+        Err(why) => {
+            // Kept in quarantine like any unreadable input; the connection stays.
+            tracing::info!(%why, "unreadable frame from the room");
+            replica.receive_envelope("relay", bytes)?;
+            return Ok(true);
+        }
+    };
+    match frame {
+        Frame::Hello { seqs, .. } => {
+            for (_, op) in replica.inputs(SharedTable::AclOps, 0)? {
+                let _ = tx.send(Frame::AclOp(op).encode()).await;
+            }
+            answer(replica, held, tx, &seqs).await?;
+            // If they hold what we lack, ask.
+            let ours = held.seqs();
+            if seqs
+                .iter()
+                .any(|(d, s)| *s > ours.get(d).copied().unwrap_or(0))
+            {
+                let _ = tx.send(Frame::Want { seqs: ours }.encode()).await;
+            }
+            Ok(false)
+        }
+        Frame::Want { seqs } => {
+            answer(replica, held, tx, &seqs).await?;
+            Ok(false)
+        }
+        Frame::Envelope(env) => {
+            let receipt = replica.receive_envelope("relay", &env)?;
+            held.update(replica)?;
+            Ok(!matches!(receipt.outcome, Outcome::Duplicate))
+        }
+        Frame::AclOp(op) => {
+            let known = crate::acl::AclOp::decode(&op)
+                .ok()
+                .zip(replica.engine())
+                .is_some_and(|(o, e)| e.log().contains(&o.id()));
+            if known {
+                return Ok(false);
+            }
+            replica.receive_acl_op("relay", &op)?;
+            Ok(true)
+        }
+        Frame::Presence(_) => Ok(false),
+    }
+}
+
+async fn answer(
+    replica: &mut Replica,
+    held: &mut Holdings,
+    tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    seqs: &BTreeMap<DeviceId, u64>,
+) -> anyhow::Result<()> {
+    held.update(replica)?;
+    for row in held.missing_for(seqs) {
+        if let Some(bytes) = replica.input_at(SharedTable::Envelopes, row)? {
+            let _ = tx.send(Frame::Envelope(bytes).encode()).await;
+        }
+    }
+    Ok(())
 }

@@ -126,6 +126,10 @@ pub struct App {
     pub(crate) pairer: Option<Box<dyn super::pairing::Pairer>>,
     /// Background bucket sync, when the workspace is shared.
     pub(crate) sync: Option<crate::sync::worker::SyncWorker>,
+    /// Live sync through the relay, when the workspace has one.
+    pub(crate) live: Option<crate::sync::live::LiveWorker>,
+    /// Woken when something arrived live, so the loop looks at once.
+    pub(crate) wakeup: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for App {
@@ -176,6 +180,8 @@ impl App {
             dirty: true,
             pairer: None,
             sync: None,
+            live: None,
+            wakeup: std::sync::Arc::default(),
         }
     }
 
@@ -189,8 +195,29 @@ impl App {
         self.sync = Some(worker);
     }
 
-    /// The status bar's sync text: off, working, when it last synced, or why it could not.
+    /// Sync live with this worker (shown in the status bar, poked after writes).
+    pub fn set_live(&mut self, worker: crate::sync::live::LiveWorker) {
+        self.live = Some(worker);
+    }
+
+    /// What wakes the event loop when something arrived live.
+    pub fn wakeup(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.wakeup.clone()
+    }
+
+    /// The status bar's sync text: live or not, when the bucket last synced, what is pending.
     pub fn sync_text(&self) -> String {
+        let live = self.live.as_ref().map(|l| l.status());
+        let bucket = self.bucket_text();
+        match live {
+            None => bucket,
+            Some(l) if l.stopped.is_some() => format!("relay: stopped · {bucket}"),
+            Some(l) if l.online => format!("live · {bucket}"),
+            Some(_) => format!("reconnecting · {bucket}"),
+        }
+    }
+
+    fn bucket_text(&self) -> String {
         let Some(w) = &self.sync else {
             return "sync: off".into();
         };

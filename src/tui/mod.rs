@@ -132,7 +132,7 @@ pub fn run(
     workspace: &str,
     theme: Option<&str>,
 ) -> anyhow::Result<()> {
-    run_with(replica, home, workspace, theme, None, None)
+    run_with(replica, home, workspace, theme, None, None, None)
 }
 
 /// [`run`], with the home's identity files so the app can pair a wallet (`P`).
@@ -143,6 +143,7 @@ pub fn run_with(
     theme: Option<&str>,
     pairer: Option<Box<dyn Pairer>>,
     sync: Option<crate::sync::worker::SyncWorker>,
+    live: Option<Box<dyn FnOnce(Box<dyn Fn() + Send>) -> crate::sync::live::LiveWorker>>,
 ) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(
@@ -157,6 +158,10 @@ pub fn run_with(
     }
     if let Some(w) = sync {
         app.set_sync(w);
+    }
+    if let Some(start) = live {
+        let wakeup = app.wakeup();
+        app.set_live(start(Box::new(move || wakeup.notify_one())));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -70,6 +70,7 @@ async fn event_loop(app: &mut App, term: &mut TerminalGuard) -> anyhow::Result<(
     let (w, h) = term.size()?;
     app.update(Msg::Resize(w, h));
     let mut dirty = true;
+    let wakeup = app.wakeup();
     loop {
         let now = Instant::now();
         let frame_due = last_draw.map(|t| t + FRAME).unwrap_or(now);
@@ -98,6 +99,7 @@ async fn event_loop(app: &mut App, term: &mut TerminalGuard) -> anyhow::Result<(
             }
             _ = sleep_until(frame_due), if dirty => None,
             _ = refresh.tick() => Some(Msg::Refresh),
+            _ = wakeup.notified() => Some(Msg::Refresh),
         };
         let Some(msg) = msg else { continue };
         let writing = matches!(msg, Msg::Flush);

@@ -325,6 +325,9 @@ impl App {
                     if let Some(w) = &self.sync {
                         w.poke();
                     }
+                    if let Some(l) = &self.live {
+                        l.poke();
+                    }
                 }
                 if arrived {
                     self.dirty = true;
