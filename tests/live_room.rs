@@ -1,0 +1,221 @@
+//! Live sync in one process, with the real relay on 127.0.0.1 and each device's own database:
+//! a real editing trace split between two live clients arrives intact; garbage sent into the room
+//! is kept in quarantine and the client stays connected.
+
+mod acl_common;
+mod shared_common;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use futures::SinkExt;
+use shared_common::*;
+use weft::acl::Role;
+use weft::identity::LocalWallet;
+use weft::store::Replica;
+use weft::sync::live::{room_of, LiveWorker};
+
+/// A relay on a free port, on its own thread; returns its URL.
+fn relay() -> (
+    String,
+    std::thread::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            weft::relay::serve(listener, Default::default(), async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    let addr = rx.recv().unwrap();
+    (format!("ws://{addr}"), handle, stop)
+}
+
+/// A live worker on `dev`'s database.
+fn live(dev: &Dev, relay: &str) -> LiveWorker {
+    let path = dev.path();
+    let me = dev.device.identity.clone();
+    LiveWorker::spawn(
+        move || Ok(Replica::open_shared(&path, None, me, acl_common::config())?),
+        relay.to_string(),
+        Box::new(|| {}),
+    )
+}
+
+fn wait_online(w: &LiveWorker) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !w.status().online {
+        assert!(
+            Instant::now() < deadline,
+            "never connected: {:?}",
+            w.status()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Two members, each with a database and a live worker; returns (owner, editor).
+fn pair(relay: &str) -> (Dev, Dev, LiveWorker, LiveWorker) {
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    owner.r().workspace().create_doc("Trace", None).unwrap();
+    owner.r().flush().unwrap();
+    owner.r().add_member(ew.address(), Role::Editor).unwrap();
+    let mut editor = join(&owner, &ew);
+    carry(&mut owner, &mut editor);
+    editor.r().publish_device().unwrap();
+    carry(&mut editor, &mut owner);
+    let (a, b) = (live(&owner, relay), live(&editor, relay));
+    wait_online(&a);
+    wait_online(&b);
+    (owner, editor, a, b)
+}
+
+fn doc_id(r: &Replica) -> weft::model::ItemId {
+    r.workspace().docs(false)[0].id
+}
+
+fn text(dev: &mut Dev) -> String {
+    dev.r().refresh().unwrap();
+    let id = doc_id(dev.r());
+    dev.r().workspace().body(id).unwrap()
+}
+
+fn wait_text(dev: &mut Dev, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = text(dev);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the live copy never caught up: {} chars of {}",
+            got.chars().count(),
+            want.chars().count()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_real_editing_trace_split_between_two_live_clients_arrives_intact() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/traces/seph-blog1.json.gz"
+    );
+    let Ok(file) = std::fs::File::open(path) else {
+        if std::env::var("WEFT_REQUIRE_VECTORS").as_deref() == Ok("1") {
+            panic!(
+                "the editing traces are required (WEFT_REQUIRE_VECTORS=1) but {path} is missing"
+            );
+        }
+        println!("skipping: {path} is not here");
+        return;
+    };
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut json)
+        .unwrap();
+    let trace: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let txns = trace["txns"].as_array().unwrap();
+    let (url, relay_thread, stop) = relay();
+    let (mut owner, mut editor, _a, _b) = pair(&url);
+    // The first 3,000 transactions, in turns of 100, alternating between the two clients; each
+    // turn starts once the other client's turn has arrived live.
+    let mut expected: Vec<char> = Vec::new();
+    for (turn, chunk) in txns[..3000].chunks(100).enumerate() {
+        let dev = if turn % 2 == 0 {
+            &mut owner
+        } else {
+            &mut editor
+        };
+        dev.r().refresh().unwrap();
+        let id = doc_id(dev.r());
+        let mut body = dev.r().workspace().text(id).unwrap();
+        for txn in chunk {
+            for patch in txn["patches"].as_array().unwrap() {
+                let pos = patch[0].as_u64().unwrap() as usize;
+                let del = patch[1].as_u64().unwrap() as usize;
+                let ins = patch[2].as_str().unwrap();
+                if del > 0 {
+                    body.delete(pos, del).unwrap();
+                    expected.drain(pos..pos + del);
+                }
+                if !ins.is_empty() {
+                    body.insert(pos, ins).unwrap();
+                    let at = pos;
+                    for (k, c) in ins.chars().enumerate() {
+                        expected.insert(at + k, c);
+                    }
+                }
+            }
+        }
+        dev.r().workspace().commit();
+        dev.r().flush().unwrap();
+        let want: String = expected.iter().collect();
+        let other = if turn % 2 == 0 {
+            &mut editor
+        } else {
+            &mut owner
+        };
+        wait_text(other, &want);
+    }
+    let want: String = expected.iter().collect();
+    assert_eq!(text(&mut owner), want);
+    assert_eq!(text(&mut editor), want);
+    assert!(want.chars().count() > 1000, "the prefix wrote real text");
+    let _ = stop.send(());
+    relay_thread.join().unwrap();
+}
+
+#[test]
+fn garbage_in_the_room_is_quarantined_and_the_client_stays_connected() {
+    let (url, relay_thread, stop) = relay();
+    let (mut owner, mut editor, a, _b) = pair(&url);
+    let room = room_of(&owner.r().engine().unwrap().workspace_id());
+    // Someone who knows the room sends junk.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let room_url = weft::sync::room::room_url(&url, &room).unwrap();
+        let (mut ws, _) = tokio_tungstenite::connect_async(room_url).await.unwrap();
+        ws.send(tokio_tungstenite::tungstenite::Message::Binary(
+            b"definitely not a frame".to_vec().into(),
+        ))
+        .await
+        .unwrap();
+        ws.close(None).await.unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while owner.r().quarantine().is_empty() {
+        owner.r().refresh().unwrap();
+        assert!(Instant::now() < deadline, "the junk was never kept");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(a.status().online, "still connected");
+    // And changes still flow.
+    let id = doc_id(editor.r());
+    editor
+        .r()
+        .workspace()
+        .set_body(id, "after the junk")
+        .unwrap();
+    editor.r().flush().unwrap();
+    wait_text(&mut owner, "after the junk");
+    let _ = stop.send(());
+    relay_thread.join().unwrap();
+}
