@@ -511,9 +511,8 @@ mod tests {
     fn a_ciphertext_under_another_header_does_not_decrypt() {
         let key = DeviceKey::generate();
         let epoch_key = EpochKey::generate();
-        let env =
-            Envelope::seal_encrypted(encrypted_header(&key, 1), b"update", &key, &epoch_key)
-                .unwrap();
+        let env = Envelope::seal_encrypted(encrypted_header(&key, 1), b"update", &key, &epoch_key)
+            .unwrap();
         // The same ciphertext and nonce under a changed header, re-signed by the same device:
         // the signature is fine, decryption is not.
         for changed in [

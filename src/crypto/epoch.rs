@@ -8,8 +8,10 @@
 //!                           info = domain ‖ ephemeral[33] ‖ recipient[33])
 //!   aad       = domain ‖ workspace[32] ‖ u32 epoch ‖ recipient[33]
 //!   domain    = "weft/epoch-key-wrap/v1\0" (an epoch key) | "weft/key-share-wrap/v1\0" (a share)
-//! key list    = nonce[24] ‖ u32 len ‖ XChaCha20-Poly1305(k, nonce, list, aad)
-//!   list      = u16 n ‖ n × (u32 epoch ‖ key[32]), ascending, no repeats
+//! key list    = u16 n ‖ n × (u32 epoch ‖ check[32]) ‖ nonce[24] ‖ u32 len
+//!               ‖ XChaCha20-Poly1305(k, nonce, n × key[32], aad ‖ u16 n ‖ index)
+//!   the index (epochs and key checks) is public, strictly ascending, and every key must
+//!   match its check when the list is opened
 //! key check   = SHA-256("weft/epoch-key-check/v1\0" ‖ u64 len ‖ workspace ‖ u64 len ‖ u32 epoch
 //!               ‖ u64 len ‖ key)
 //! ```
@@ -56,11 +58,10 @@ pub const NONCE_LEN: usize = 24;
 pub const WRAPPED_KEY_LEN: usize = 33 + NONCE_LEN + EPOCH_KEY_LEN + TAG_LEN;
 /// Most keys one sealed list may carry (one per epoch; a workspace gets a new epoch on every
 /// removal or revocation).
-pub const MAX_SEALED_KEYS: usize = 2048;
+pub const MAX_SEALED_KEYS: usize = 1024;
 
 const TAG_LEN: usize = 16;
-const LIST_ENTRY_LEN: usize = 4 + EPOCH_KEY_LEN;
-const MAX_LIST_CIPHERTEXT: usize = 2 + MAX_SEALED_KEYS * LIST_ENTRY_LEN + TAG_LEN;
+const MAX_LIST_CIPHERTEXT: usize = MAX_SEALED_KEYS * EPOCH_KEY_LEN + TAG_LEN;
 
 const WRAP_DOMAIN: &[u8] = b"weft/epoch-key-wrap/v1\0";
 const SHARE_WRAP_DOMAIN: &[u8] = b"weft/key-share-wrap/v1\0";
@@ -81,6 +82,12 @@ pub enum KeyError {
     /// Authentication failed: another recipient, workspace, epoch or secret, or altered bytes.
     #[error("it does not open: it is meant for another device, workspace, epoch or code, or it was altered")]
     DoesNotOpen,
+    /// A sealed key does not match the commitment its list gives it (its author lied).
+    #[error("a key it carries for epoch {epoch} does not match its published commitment")]
+    WrongCommitment {
+        /// The epoch of that key.
+        epoch: u32,
+    },
 }
 
 /// The symmetric key of one key epoch. Zeroed when dropped; `Debug` never shows it.
@@ -232,12 +239,7 @@ impl fmt::Debug for WrappedKey {
 
 impl WrappedKey {
     /// Wraps `key`, the key of `epoch` in `workspace`, for `recipient`.
-    pub fn seal(
-        key: &EpochKey,
-        workspace: &WorkspaceId,
-        epoch: u32,
-        recipient: &DeviceId,
-    ) -> Self {
+    pub fn seal(key: &EpochKey, workspace: &WorkspaceId, epoch: u32, recipient: &DeviceId) -> Self {
         Self::seal_secret(WRAP_DOMAIN, &key.0, workspace, epoch, recipient)
     }
 
@@ -380,18 +382,28 @@ fn wrap_aad(domain: &[u8], workspace: &WorkspaceId, epoch: u32, recipient: &Devi
 }
 
 /// A list of `(epoch, key)` pairs sealed under one symmetric key (the common body of
-/// [`PreviousKeys`], [`Lockbox`] and [`KeyShare`]).
+/// [`PreviousKeys`], [`Lockbox`] and [`KeyShare`]), with a public index of which keys it holds
+/// (their epochs and commitments), bound to the ciphertext as associated data.
 #[derive(Clone, PartialEq, Eq)]
 struct SealedList {
+    index: Vec<(u32, KeyCheck)>,
     nonce: [u8; NONCE_LEN],
     ciphertext: Vec<u8>,
 }
 
 impl SealedList {
-    fn seal(key: &[u8; 32], aad: &[u8], keys: &[(u32, EpochKey)]) -> Result<Self, WireError> {
-        let mut list: Vec<(u32, &EpochKey)> = keys.iter().map(|(e, k)| (*e, k)).collect();
-        list.sort_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
-        list.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    fn seal(
+        key: &[u8; 32],
+        aad: &[u8],
+        workspace: &WorkspaceId,
+        keys: &[(u32, EpochKey)],
+    ) -> Result<Self, WireError> {
+        let mut list: Vec<(u32, KeyCheck, &EpochKey)> = keys
+            .iter()
+            .map(|(e, k)| (*e, k.check(workspace, *e), k))
+            .collect();
+        list.sort_by_key(|(e, c, _)| (*e, *c));
+        list.dedup_by_key(|(e, c, _)| (*e, *c));
         if list.len() > MAX_SEALED_KEYS {
             return Err(WireError::TooLarge {
                 field: "number of keys",
@@ -399,70 +411,116 @@ impl SealedList {
                 max: MAX_SEALED_KEYS,
             });
         }
-        let mut plain = Zeroizing::new(Vec::with_capacity(2 + list.len() * LIST_ENTRY_LEN));
-        plain.extend_from_slice(&(list.len() as u16).to_be_bytes());
-        for (epoch, key) in list {
-            plain.extend_from_slice(&epoch.to_be_bytes());
-            plain.extend_from_slice(key.as_bytes());
+        let index: Vec<(u32, KeyCheck)> = list.iter().map(|(e, c, _)| (*e, *c)).collect();
+        let mut plain = Zeroizing::new(Vec::with_capacity(list.len() * EPOCH_KEY_LEN));
+        for (_, _, k) in &list {
+            plain.extend_from_slice(k.as_bytes());
         }
         let nonce = random_nonce();
-        let ciphertext = aead_seal(key, &nonce, &plain, aad).ok_or(WireError::TooLarge {
-            field: "key list",
-            found: plain.len(),
-            max: MAX_LIST_CIPHERTEXT,
-        })?;
-        Ok(Self { nonce, ciphertext })
+        let ciphertext =
+            aead_seal(key, &nonce, &plain, &list_aad(aad, &index)).ok_or(WireError::TooLarge {
+                field: "key list",
+                found: plain.len(),
+                max: MAX_LIST_CIPHERTEXT,
+            })?;
+        Ok(Self {
+            index,
+            nonce,
+            ciphertext,
+        })
     }
 
-    fn open(&self, key: &[u8; 32], aad: &[u8]) -> Result<Vec<(u32, EpochKey)>, KeyError> {
+    /// Opens the list; every key must match the commitment the index gives it.
+    fn open(
+        &self,
+        key: &[u8; 32],
+        aad: &[u8],
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<(u32, EpochKey)>, KeyError> {
         let plain = Zeroizing::new(
-            aead_open(key, &self.nonce, &self.ciphertext, aad).ok_or(KeyError::DoesNotOpen)?,
+            aead_open(
+                key,
+                &self.nonce,
+                &self.ciphertext,
+                &list_aad(aad, &self.index),
+            )
+            .ok_or(KeyError::DoesNotOpen)?,
         );
-        let mut r = Reader::new(&plain);
+        if plain.len() != self.index.len() * EPOCH_KEY_LEN {
+            return Err(KeyError::DoesNotOpen);
+        }
+        let mut out = Vec::with_capacity(self.index.len());
+        for ((epoch, check), bytes) in self.index.iter().zip(plain.chunks_exact(EPOCH_KEY_LEN)) {
+            let mut k = [0u8; EPOCH_KEY_LEN];
+            k.copy_from_slice(bytes);
+            let k = EpochKey(k);
+            if k.check(workspace, *epoch) != *check {
+                return Err(KeyError::WrongCommitment { epoch: *epoch });
+            }
+            out.push((*epoch, k));
+        }
+        Ok(out)
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.u16(self.index.len() as u16);
+        for (epoch, check) in &self.index {
+            w.u32(*epoch);
+            w.bytes(&check.0);
+        }
+        w.bytes(&self.nonce);
+        w.long_field(&self.ciphertext);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let n = r.u16("number of keys")? as usize;
         if n > MAX_SEALED_KEYS {
             return Err(WireError::TooLarge {
                 field: "number of keys",
                 found: n,
                 max: MAX_SEALED_KEYS,
-            }
-            .into());
-        }
-        let mut out: Vec<(u32, EpochKey)> = Vec::with_capacity(n);
-        for _ in 0..n {
-            let epoch = r.u32("epoch")?;
-            let key = EpochKey(r.array("epoch key")?);
-            if let Some((last_epoch, last_key)) = out.last() {
-                if (*last_epoch, last_key.as_bytes()) >= (epoch, key.as_bytes()) {
-                    return Err(WireError::Invalid {
-                        field: "key list",
-                        why: "keys must be in ascending order without repeats".into(),
-                    }
-                    .into());
-                }
-            }
-            out.push((epoch, key));
-        }
-        r.finish()?;
-        Ok(out)
-    }
-
-    fn write(&self, w: &mut Writer) {
-        w.bytes(&self.nonce);
-        w.long_field(&self.ciphertext);
-    }
-
-    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        let nonce = r.array("key list nonce")?;
-        let ciphertext = r.long_field("key list", MAX_LIST_CIPHERTEXT)?.to_vec();
-        if ciphertext.len() < 2 + TAG_LEN {
-            return Err(WireError::Invalid {
-                field: "key list",
-                why: "it is shorter than an empty sealed list".into(),
             });
         }
-        Ok(Self { nonce, ciphertext })
+        let mut index: Vec<(u32, KeyCheck)> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let entry = (r.u32("epoch")?, KeyCheck(r.array("key check")?));
+            if index.last().is_some_and(|last| *last >= entry) {
+                return Err(WireError::Invalid {
+                    field: "key list",
+                    why: "keys must be in ascending order without repeats".into(),
+                });
+            }
+            index.push(entry);
+        }
+        let nonce = r.array("key list nonce")?;
+        let ciphertext = r.long_field("key list", MAX_LIST_CIPHERTEXT)?.to_vec();
+        if ciphertext.len() != n * EPOCH_KEY_LEN + TAG_LEN {
+            return Err(WireError::Invalid {
+                field: "key list",
+                why: format!(
+                    "{n} sealed keys take {} bytes, not {}",
+                    n * EPOCH_KEY_LEN + TAG_LEN,
+                    ciphertext.len()
+                ),
+            });
+        }
+        Ok(Self {
+            index,
+            nonce,
+            ciphertext,
+        })
     }
+}
+
+fn list_aad(aad: &[u8], index: &[(u32, KeyCheck)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(aad.len() + 2 + index.len() * 36);
+    out.extend_from_slice(aad);
+    out.extend_from_slice(&(index.len() as u16).to_be_bytes());
+    for (epoch, check) in index {
+        out.extend_from_slice(&epoch.to_be_bytes());
+        out.extend_from_slice(&check.0);
+    }
+    out
 }
 
 macro_rules! sealed_list_wire {
@@ -473,6 +531,12 @@ macro_rules! sealed_list_wire {
                 let mut w = Writer::default();
                 self.write(&mut w);
                 w.finish()
+            }
+
+            /// Which keys it carries: their epochs and commitments (public; opening checks
+            /// every key against its entry).
+            pub fn index(&self) -> &[(u32, KeyCheck)] {
+                self.list().index.as_slice()
             }
 
             /// Reads one. Checks structure and caps only; never panics.
@@ -509,7 +573,7 @@ impl PreviousKeys {
     ) -> Result<Self, WireError> {
         let k = under.derive(workspace, epoch, PREVIOUS_INFO);
         let aad = concat(&[PREVIOUS_INFO, workspace.as_bytes(), &epoch.to_be_bytes()]);
-        Ok(Self(SealedList::seal(&k, &aad, keys)?))
+        Ok(Self(SealedList::seal(&k, &aad, workspace, keys)?))
     }
 
     /// Opens the list with the key of `epoch`. Fails on any other key or altered bytes.
@@ -521,7 +585,7 @@ impl PreviousKeys {
     ) -> Result<Vec<(u32, EpochKey)>, KeyError> {
         let k = under.derive(workspace, epoch, PREVIOUS_INFO);
         let aad = concat(&[PREVIOUS_INFO, workspace.as_bytes(), &epoch.to_be_bytes()]);
-        self.0.open(&k, &aad)
+        self.0.open(&k, &aad, workspace)
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
@@ -530,6 +594,10 @@ impl PreviousKeys {
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(Self(SealedList::read(r)?))
+    }
+
+    fn list(&self) -> &SealedList {
+        &self.0
     }
 }
 sealed_list_wire!(PreviousKeys);
@@ -620,7 +688,7 @@ impl Lockbox {
         workspace: &WorkspaceId,
     ) -> Result<Self, WireError> {
         let (k, aad) = lockbox_key(secret, workspace);
-        Ok(Self(SealedList::seal(&k, &aad, keys)?))
+        Ok(Self(SealedList::seal(&k, &aad, workspace, keys)?))
     }
 
     /// Opens the lockbox. Fails on another secret or workspace, or altered bytes.
@@ -630,7 +698,7 @@ impl Lockbox {
         workspace: &WorkspaceId,
     ) -> Result<Vec<(u32, EpochKey)>, KeyError> {
         let (k, aad) = lockbox_key(secret, workspace);
-        self.0.open(&k, &aad)
+        self.0.open(&k, &aad, workspace)
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
@@ -639,6 +707,10 @@ impl Lockbox {
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(Self(SealedList::read(r)?))
+    }
+
+    fn list(&self) -> &SealedList {
+        &self.0
     }
 }
 sealed_list_wire!(Lockbox);
@@ -651,7 +723,11 @@ pub struct KeyShare {
     keys: SealedList,
 }
 
-fn share_key(bundle: &[u8; 32], workspace: &WorkspaceId, recipient: &DeviceId) -> (Zeroizing<[u8; 32]>, Vec<u8>) {
+fn share_key(
+    bundle: &[u8; 32],
+    workspace: &WorkspaceId,
+    recipient: &DeviceId,
+) -> (Zeroizing<[u8; 32]>, Vec<u8>) {
     let k = hkdf32(
         bundle,
         workspace.as_bytes(),
@@ -676,7 +752,7 @@ impl KeyShare {
         let (k, aad) = share_key(&bundle, workspace, recipient);
         Ok(Self {
             wrapped,
-            keys: SealedList::seal(&k, &aad, keys)?,
+            keys: SealedList::seal(&k, &aad, workspace, keys)?,
         })
     }
 
@@ -690,7 +766,7 @@ impl KeyShare {
             .wrapped
             .open_secret(SHARE_WRAP_DOMAIN, workspace, 0, me)?;
         let (k, aad) = share_key(&bundle, workspace, &me.id());
-        self.keys.open(&k, &aad)
+        self.keys.open(&k, &aad, workspace)
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
@@ -703,6 +779,10 @@ impl KeyShare {
             wrapped: WrappedKey::read(r)?,
             keys: SealedList::read(r)?,
         })
+    }
+
+    fn list(&self) -> &SealedList {
+        &self.keys
     }
 }
 sealed_list_wire!(KeyShare);
@@ -769,6 +849,7 @@ mod tests {
         let sealed = PreviousKeys::seal(&old, &under, &WS, 4).unwrap();
         let back = PreviousKeys::decode(&sealed.encode()).unwrap();
         assert_eq!(back.open(&under, &WS, 4).unwrap(), old);
+        assert_eq!(back.index().len(), 3);
         assert!(back.open(&under, &WS, 5).is_err());
         assert!(back.open(&under, &OTHER_WS, 4).is_err());
         assert!(back.open(&EpochKey::generate(), &WS, 4).is_err());
@@ -819,13 +900,18 @@ mod tests {
     fn lists_are_capped_sorted_and_deduplicated() {
         let under = EpochKey::generate();
         let k = EpochKey::generate();
-        let list = vec![(2, k.clone()), (1, EpochKey::generate()), (2, k)];
-        let opened = PreviousKeys::seal(&list, &under, &WS, 3)
-            .unwrap()
-            .open(&under, &WS, 3)
-            .unwrap();
+        let list = vec![(2, k.clone()), (1, EpochKey::generate()), (2, k.clone())];
+        let sealed = PreviousKeys::seal(&list, &under, &WS, 3).unwrap();
+        assert_eq!(sealed.index().len(), 2);
+        assert_eq!(sealed.index()[1], (2, k.check(&WS, 2)));
+        let opened = sealed.open(&under, &WS, 3).unwrap();
         assert_eq!(opened.len(), 2);
         assert!(opened[0].0 == 1 && opened[1].0 == 2);
+        // The index is bound to the ciphertext: a changed entry does not open.
+        let mut bytes = sealed.encode();
+        bytes[2 + 36 + 10] ^= 1;
+        let altered = PreviousKeys::decode(&bytes).unwrap();
+        assert!(altered.open(&under, &WS, 3).is_err());
         let too_many: Vec<(u32, EpochKey)> = (0..=MAX_SEALED_KEYS as u32)
             .map(|e| (e, EpochKey::from_bytes([1; 32])))
             .collect();
