@@ -719,3 +719,35 @@ fn an_envelope_under_an_epoch_whose_heads_have_not_arrived_waits_for_them() {
     );
     t.net.assert_converged();
 }
+
+#[test]
+fn a_member_left_out_of_a_rotation_that_turned_void_gets_its_key() {
+    // Found by the convergence property test. The admin removes the editor and rotates without
+    // them, while the owner, concurrently, makes the admin a commenter: the removal and the
+    // rotation are void, the editor stays, but the admin's comment, sealed under the void
+    // rotation's key, is valid (commenters comment). The editor must be able to read it.
+    let mut t = team();
+    let doc = t.doc;
+    let (admin, editor) = (t.admin.address(), t.editor.address());
+    let removal = t.net.act("admin", |r, now| r.remove_member(editor, now));
+    t.net
+        .act("owner", |r, now| r.change_role(admin, Role::Commenter, now));
+    let comment = t.net.edit("admin", |ws| {
+        ws.add_comment(doc, SECRET, None, None).unwrap();
+    });
+    t.net.sync();
+    for r in &t.net.replicas {
+        assert!(matches!(
+            r.resolution().verdict(r.log(), &removal.id()),
+            Some(Err(Refusal::DemotedConcurrently { .. }))
+        ));
+        assert_eq!(r.members().role(&editor), Some(Role::Editor));
+    }
+    for name in ["editor", "editor2"] {
+        let i = t.net.index(name);
+        assert!(can_read(&t.net.replicas[i], &comment), "{name}");
+    }
+    t.net.assert_applied_everywhere(&comment);
+    t.net.assert_converged();
+    assert_nothing_leaks(&t.net, SECRET);
+}

@@ -17,7 +17,10 @@
 //!    is refused for good; if this device lacks a key of such a rotation, the envelope waits
 //!    (pending on the epoch); if it holds them all and none opens it, it is refused for good.
 //!    A key only counts once it matches the commitment (`check`) its rotation published, so a
-//!    key that arrives by a share, an invite or the store cannot change what decrypts.
+//!    key that arrives by a share, an invite or the store cannot change what decrypts. An
+//!    envelope under an older epoch than the current one at its cited ops is not refused:
+//!    rotations can turn void under strong remove, so refusing would lose honest work, and a
+//!    member who wants to leak can leak the plaintext anyway.
 //! 4. **Keys reach devices** by a rotation's wrap (every device that may read when it is made:
 //!    paired, not revoked, of a current member), the earlier keys sealed in each rotation, a
 //!    share for one device (any member may share with a device of a current member), or an
@@ -26,8 +29,11 @@
 //!    past of the current rotation. While one is not (it was just made, or a concurrent
 //!    rotation that had not seen it won), its author's device rotates if it is an admin's or
 //!    the owner's; if it is not (a member revoking their own device, or an author since removed),
-//!    every admin's and the owner's device does. Each replica rotates at most once per current
-//!    epoch; the new rotation wraps the key for the devices that may read.
+//!    every admin's and the owner's device does. Every admin's and the owner's device also
+//!    rotates when the log shows the current key given to a device that may not read for any
+//!    other reason (an `Add` voided by strong remove after a rotation wrapped the key for the
+//!    member's device, a share to a device concurrently removed). Each replica rotates at most
+//!    once per current epoch; the new rotation wraps the key for the devices that may read.
 //! 6. **Sharing with devices that lack keys.** Rotations, shares and the lists they carry
 //!    publish which keys (epoch and commitment) they give to which device. A device that may
 //!    read, and that the log does not show holding the key of some rotation that was
@@ -585,21 +591,40 @@ impl Replica {
             })
         };
         let mut due = false;
+        // Devices that a restriction the rotation had not seen takes the right to read from.
+        let mut restricted: BTreeSet<DeviceId> = BTreeSet::new();
         for &j in self.log.order() {
             if rotation_past.contains(j) || !self.resolution.is_valid_at(j) {
                 continue;
             }
             let op = &self.log.entries[j].op;
-            if !matches!(
-                op.kind(),
-                AclOpKind::Remove { .. } | AclOpKind::RevokeDevice { .. }
-            ) {
-                continue;
+            match op.kind() {
+                AclOpKind::Remove { member } => restricted.extend(
+                    state
+                        .devices
+                        .iter()
+                        .filter(|(_, r)| r.address == *member)
+                        .map(|(d, _)| *d),
+                ),
+                AclOpKind::RevokeDevice { device } => {
+                    restricted.insert(*device);
+                }
+                _ => continue,
             }
             let author = op.body().author;
             if author == me || !is_admin_device(&author) {
                 due = true;
             }
+        }
+        // Devices that were given the current key and may not read, with no such restriction
+        // to explain it (an add that turned void, a share to a device concurrently removed):
+        // every admin rotates.
+        if !due {
+            let readers: BTreeSet<DeviceId> = state.reading_devices().into_iter().collect();
+            let key = self.current_rotation_key()?;
+            due = self.keys_given().iter().any(|(d, given)| {
+                given.contains(&key) && !readers.contains(d) && !restricted.contains(d)
+            });
         }
         due.then_some(current.rotation)
     }

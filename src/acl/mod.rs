@@ -7,9 +7,8 @@
 //! - [`resolve`]: which ops are valid, and the resulting [`MemberState`].
 //! - [`policy`]: what each [`Role`] may write; [`inspect`]: what an update writes.
 //! - [`claims`]: who a Loro peer id belongs to.
-//! - Epoch keys: every workspace is encrypted from its creation; the rules for epochs,
-//!   rotation, sharing and invites are in the documentation of [`Redemption`]'s module and
-//!   are summarised on [`Replica::epoch_keys`] and [`Replica::invite`].
+//! - [`keys`]: epoch keys on a replica, with **the rules** for epochs, rotation, sharing and
+//!   invites in its module documentation (every workspace is encrypted from its creation).
 //! - [`Replica`]: the engine one device runs for one workspace — receive envelopes and ops,
 //!   seal local edits, manage members, list the quarantine.
 //!
@@ -22,7 +21,7 @@ pub mod claims;
 mod device;
 pub mod inspect;
 pub(crate) mod judge;
-mod keys;
+pub mod keys;
 pub mod log;
 mod members;
 pub mod op;

@@ -279,8 +279,10 @@ impl Replica {
         &self.resolution
     }
 
-    /// Envelopes and ops produced as a side effect (local edits sealed before a document
-    /// rebuild). Deliver them like the results of [`local_commit`](Self::local_commit).
+    /// Envelopes and ops produced as a side effect: local edits sealed before a document
+    /// rebuild, and the key rotations and shares this device takes on by itself (see
+    /// [`super::keys`]). Deliver them like the results of [`local_commit`](Self::local_commit),
+    /// after the op that caused them; call it after every call that takes a clock reading.
     pub fn take_outbox(&mut self) -> Vec<Outgoing> {
         std::mem::take(&mut self.outbox)
     }

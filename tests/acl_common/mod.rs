@@ -305,8 +305,8 @@ impl Net {
     /// Every replica holds the same membership (current key epoch included). Every replica
     /// whose device may read holds the current key and reads everything the first replica
     /// (the owner's) applied, and holds the same document; a replica that may not read (an
-    /// outsider, a removed member, a revoked device) holds a part of it, and waits for the
-    /// rest.
+    /// outsider, a removed member, a revoked device) does not hold the current key, holds a
+    /// part of the document, and waits for the rest.
     pub fn assert_converged(&self) {
         let first = &self.replicas[0];
         let doc = document(first);
@@ -328,6 +328,11 @@ impl Net {
                 assert!(
                     reads_all,
                     "{n} may read but lacks keys for what was applied"
+                );
+            } else {
+                assert!(
+                    !r.has_current_key(),
+                    "{n} may not read but holds the current key"
                 );
             }
             if reads_all {
