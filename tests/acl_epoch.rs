@@ -751,3 +751,50 @@ fn a_member_left_out_of_a_rotation_that_turned_void_gets_its_key() {
     t.net.assert_converged();
     assert_nothing_leaks(&t.net, SECRET);
 }
+
+#[test]
+fn an_outsiders_copied_share_neither_forces_a_rotation_nor_stops_a_real_share() {
+    use weft::acl::{AclOp, AclOpBody, AclOpKind, ContentVersion};
+    let mut t = team();
+    let start = epoch_of(&mut t.net, "owner");
+    let copied = t.net.replicas[0]
+        .log()
+        .ops()
+        .find_map(|op| match op.kind() {
+            AclOpKind::ShareKeys { share, .. } => Some(share.clone()),
+            _ => None,
+        })
+        .expect("the team's devices got their keys by shares");
+    // The viewer pairs a second device; before its certificate spreads, the outsider publishes
+    // copies of a real share's bytes, addressed to that device and to itself.
+    let v2 = t.net.join("viewer2", &t.viewer);
+    t.net.deliver_to(v2);
+    let now = t.net.tick();
+    let cert = t.net.replicas[v2].publish_device_certificate(now).unwrap();
+    let o = t.net.index("outsider");
+    let outsider = t.net.replicas[o].identity().clone();
+    let heads = t.net.replicas[o].log().heads();
+    for device in [t.net.replicas[v2].identity().device(), outsider.device()] {
+        let fake = AclOp::sign(
+            AclOpBody {
+                kind: AclOpKind::ShareKeys {
+                    device,
+                    share: copied.clone(),
+                },
+                author: outsider.device(),
+                cert_hash: outsider.cert_hash(),
+                parents: heads.clone(),
+                time: now.unix_timestamp(),
+                seen: ContentVersion::default(),
+            },
+            &t.net.keys[o],
+        )
+        .unwrap();
+        t.net.publish_op(fake);
+    }
+    t.net.publish_op(cert);
+    t.net.sync();
+    assert_eq!(epoch_of(&mut t.net, "owner"), start, "nobody rotated");
+    assert!(t.net.replicas[v2].has_current_key(), "the real share came");
+    t.net.assert_converged();
+}

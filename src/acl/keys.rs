@@ -178,7 +178,8 @@ impl Replica {
 
     /// Invites `member` with `role`: returns the op to publish and the one-time secret for the
     /// join code. The op adds the address like [`add_member`](Self::add_member) and carries a
-    /// lockbox with every key this device holds, opened by the secret.
+    /// lockbox with every key this device holds (of rotations that were authorised), opened by
+    /// the secret.
     ///
     /// Fails, publishing nothing, if the local user may not add that member with that role.
     pub fn invite(
@@ -188,7 +189,7 @@ impl Replica {
         now: OffsetDateTime,
     ) -> Result<(super::AclOp, InviteSecret), LocalError> {
         let secret = InviteSecret::generate();
-        let lockbox = Lockbox::seal(&self.keyring.all(), &secret, &self.workspace_id)
+        let lockbox = Lockbox::seal(&self.shareable_keys(), &secret, &self.workspace_id)
             .map_err(|e| LocalError::Export(e.to_string()))?;
         let op = self.issue(
             AclOpKind::Invite {
@@ -252,8 +253,8 @@ impl Replica {
         })
     }
 
-    /// Gives every key this device holds to `device` (a paired, unrevoked device of a current
-    /// member), in a `ShareKeys` op to publish. Replicas do this by themselves for the devices
+    /// Gives every key this device holds (of rotations that were authorised) to `device` (a
+    /// paired, unrevoked device of a current member), in a `ShareKeys` op to publish. Replicas do this by themselves for the devices
     /// they are responsible for (see the rules above); this is for doing it by hand.
     ///
     /// Fails if the device may not read, or this device's user is not a member.
@@ -262,7 +263,7 @@ impl Replica {
         device: DeviceId,
         now: OffsetDateTime,
     ) -> Result<super::AclOp, LocalError> {
-        let share = KeyShare::seal(&self.keyring.all(), &self.workspace_id, &device)
+        let share = KeyShare::seal(&self.shareable_keys(), &self.workspace_id, &device)
             .map_err(|e| LocalError::Export(e.to_string()))?;
         self.issue(AclOpKind::ShareKeys { device, share }, now)
     }
@@ -304,10 +305,14 @@ impl Replica {
     }
 
     /// Which keys the log shows each device was given: by a rotation's wrap (that key and the
-    /// earlier keys the rotation carries) or by a share.
+    /// earlier keys the rotation carries) or by a share, counting only plausible ops (an
+    /// outsider's op claiming to give keys must not stop a real share, nor force a rotation).
     fn keys_given(&self) -> BTreeMap<DeviceId, BTreeSet<(u32, KeyCheck)>> {
         let mut given: BTreeMap<DeviceId, BTreeSet<(u32, KeyCheck)>> = BTreeMap::new();
-        for e in &self.log.entries {
+        for (i, e) in self.log.entries.iter().enumerate() {
+            if !self.plausible(i) {
+                continue;
+            }
             match e.op.kind() {
                 AclOpKind::RotateKey {
                     epoch,
@@ -531,11 +536,10 @@ impl Replica {
             .iter()
             .map(|d| (*d, WrappedKey::seal(&key, &ws, epoch, d)))
             .collect();
-        let previous = PreviousKeys::seal(&self.keyring.all(), &key, &ws, epoch)
+        let previous = PreviousKeys::seal(&self.shareable_keys(), &key, &ws, epoch)
             .map_err(|e| LocalError::Export(e.to_string()))?;
         let check = key.check(&ws, epoch);
-        self.keyring.insert(epoch, key);
-        self.append_own(
+        let op = self.append_own(
             AclOpKind::RotateKey {
                 epoch,
                 check,
@@ -543,7 +547,39 @@ impl Replica {
                 previous,
             },
             now,
-        )
+        )?;
+        self.keyring.insert(epoch, key);
+        Ok(op)
+    }
+
+    /// Whether the op at log position `i` was authorised where it was made: valid, or voided
+    /// only by a concurrent restriction (so honest devices may have acted on it).
+    fn plausible(&self, i: usize) -> bool {
+        self.resolution.is_valid_at(i)
+            || matches!(
+                self.resolution
+                    .verdict(&self.log, &self.log.entries[i].op.id()),
+                Some(Err(Refusal::RemovedConcurrently { .. }
+                    | Refusal::DemotedConcurrently { .. }
+                    | Refusal::DeviceRevokedConcurrently { .. }))
+            )
+    }
+
+    /// The keys this device passes on (in rotations, shares and lockboxes): those of plausible
+    /// rotations. Keys of rotations nobody was entitled to make stay here, unshared, so an
+    /// outsider cannot fill every list with junk.
+    fn shareable_keys(&self) -> Vec<(u32, EpochKey)> {
+        let mut out = Vec::new();
+        for (i, e) in self.log.entries.iter().enumerate() {
+            if let AclOpKind::RotateKey { epoch, check, .. } = e.op.kind() {
+                if self.plausible(i) {
+                    if let Some(key) = self.keyring.get(*epoch, check) {
+                        out.push((*epoch, key.clone()));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Publishes, into the outbox, the rotations and shares this device is responsible for
@@ -560,7 +596,8 @@ impl Replica {
             }
         }
         for device in self.shares_due() {
-            let Ok(share) = KeyShare::seal(&self.keyring.all(), &self.workspace_id, &device) else {
+            let Ok(share) = KeyShare::seal(&self.shareable_keys(), &self.workspace_id, &device)
+            else {
                 continue;
             };
             if let Ok(op) = self.append_own(AclOpKind::ShareKeys { device, share }, now) {
@@ -646,14 +683,7 @@ impl Replica {
         let mut rotations: BTreeMap<(u32, KeyCheck), BTreeSet<DeviceId>> = BTreeMap::new();
         for (i, e) in self.log.entries.iter().enumerate() {
             if let AclOpKind::RotateKey { epoch, check, .. } = e.op.kind() {
-                let plausible = self.resolution.is_valid_at(i)
-                    || matches!(
-                        self.resolution.verdict(&self.log, &e.op.id()),
-                        Some(Err(Refusal::RemovedConcurrently { .. }
-                            | Refusal::DemotedConcurrently { .. }
-                            | Refusal::DeviceRevokedConcurrently { .. }))
-                    );
-                if plausible {
+                if self.plausible(i) {
                     rotations
                         .entry((*epoch, *check))
                         .or_default()
