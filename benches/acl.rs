@@ -1,6 +1,7 @@
-//! Access control on the receiving side: verify + inspect + apply of a one-keystroke envelope on
-//! a kept shadow, of a 1,000-op batch, and of a refused keystroke (which re-forks the shadow).
-//! Only the receiving replica's work is timed; the sender's is done outside the clock.
+//! Access control on the receiving side: verify + decrypt + inspect + apply of a one-keystroke
+//! envelope on a kept shadow, of a 1,000-op batch, and of a refused keystroke (which re-forks
+//! the shadow); and decryption alone. Only the receiving replica's work is timed; the sender's
+//! is done outside the clock.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use loro::ExportMode;
 use time::OffsetDateTime;
 use weft::acl::{DeviceIdentity, Outcome, Replica, ReplicaConfig, Role};
 use weft::crypto::envelope::HEADER_VERSION;
-use weft::crypto::{Envelope, EnvelopeHeader};
+use weft::crypto::{Envelope, EnvelopeHeader, EpochKey};
 use weft::identity::{DeviceKey, LocalWallet, PairingCertificate, PairingRequest, VerifyPolicy};
 use weft::model::{Clock, ItemId, Workspace};
 
@@ -63,22 +64,27 @@ fn pair() -> Pair {
     let (commenter_key, commenter_id) = identity(&commenter_w);
     let mut commenter = Replica::join(&genesis, commenter_id, config()).unwrap();
     let mut now = T0 + 1;
-    let mut acl = vec![
-        owner
-            .add_member(editor_w.address(), Role::Editor, at(now))
-            .unwrap(),
-        owner
-            .add_member(viewer_w.address(), Role::Viewer, at(now))
-            .unwrap(),
-        owner
-            .add_member(commenter_w.address(), Role::Commenter, at(now))
-            .unwrap(),
-    ];
+    // Everyone joins from an invite, whose lockbox carries the key.
+    let mut acl = vec![founding.rotation.clone()];
+    let mut secrets = Vec::new();
+    for (w, role) in [
+        (&editor_w, Role::Editor),
+        (&viewer_w, Role::Viewer),
+        (&commenter_w, Role::Commenter),
+    ] {
+        let (op, secret) = owner.invite(w.address(), role, at(now)).unwrap();
+        acl.push(op);
+        secrets.push(secret);
+    }
     let mut envs = vec![founding.first.encode()];
-    for r in [&mut editor, &mut receiver, &mut commenter] {
+    for (r, secret) in [&mut editor, &mut receiver, &mut commenter]
+        .into_iter()
+        .zip(&secrets)
+    {
         for op in &acl {
             r.receive_acl_op(&op.encode(), at(now));
         }
+        r.redeem_invite(secret, at(now)).unwrap();
     }
     now += 1;
     acl = vec![
@@ -154,6 +160,19 @@ fn typing(c: &mut Criterion) {
             env.verify_signature().unwrap();
         })
     });
+    let (_, key) = current_key(&p.receiver);
+    let env = Envelope::decode(&sample).unwrap();
+    c.bench_function("acl/decrypt (keystroke)", |b| {
+        b.iter(|| env.open(&key).unwrap())
+    });
+    let big = {
+        let bytes = type_chars(&mut p, 1_000, &mut seed);
+        receive(&mut p, &bytes);
+        Envelope::decode(&bytes).unwrap()
+    };
+    c.bench_function("acl/decrypt (1,000-op batch)", |b| {
+        b.iter(|| big.open(&key).unwrap())
+    });
     c.bench_function(
         "acl/receive_keystroke (verify+inspect+apply, kept shadow)",
         |b| {
@@ -220,10 +239,11 @@ fn rogue_keystroke(p: &Pair, seq: u64) -> Vec<u8> {
     ws.text(p.doc).unwrap().insert(0, "!").unwrap();
     ws.commit();
     let payload = ws.loro().export(ExportMode::updates(&before)).unwrap();
+    let (epoch, key) = current_key(r);
     let header = EnvelopeHeader {
         version: HEADER_VERSION,
         workspace: r.workspace_id(),
-        epoch: 0,
+        epoch,
         device: p.commenter_key.id(),
         cert_hash: r.identity().cert_hash(),
         seq,
@@ -232,9 +252,17 @@ fn rogue_keystroke(p: &Pair, seq: u64) -> Vec<u8> {
         acl_heads: r.log().heads(),
         nonce: vec![],
     };
-    Envelope::seal(header, payload, &p.commenter_key)
+    Envelope::seal_encrypted(header, &payload, &p.commenter_key, &key)
         .unwrap()
         .encode()
+}
+
+fn current_key(r: &Replica) -> (u32, EpochKey) {
+    let epoch = r.current_epoch();
+    r.epoch_keys()
+        .into_iter()
+        .find(|(e, _)| *e == epoch)
+        .unwrap()
 }
 
 criterion_group! {

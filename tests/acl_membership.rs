@@ -56,7 +56,7 @@ fn a_removed_editors_concurrent_edits_are_void_everywhere_and_earlier_ones_kept(
     t.net.assert_applied_everywhere(&kept);
     quarantined_because(&t.net, &void1, "removed from the workspace");
     quarantined_because(&t.net, &void2, "removed from the workspace");
-    for r in &t.net.replicas {
+    for r in t.net.key_holders() {
         assert_eq!(r.workspace().body(doc).unwrap(), "hello kept");
         assert_eq!(r.members().role(&editor), None);
         // What depends on a void change cannot be applied either; it waits, visibly.
@@ -89,10 +89,7 @@ fn a_late_add_releases_the_newcomers_changes() {
     let newcomer = LocalWallet::generate();
     let n = t.net.join("newcomer", &newcomer);
     let address = newcomer.address();
-    let add = t.net.act("admin", |r, now| {
-        r.add_member(address, Role::Commenter, now)
-    });
-    t.net.deliver_to(n);
+    let add = t.net.invite("admin", n, address, Role::Commenter);
     let cert = t
         .net
         .act("newcomer", |r, now| r.publish_device_certificate(now));
@@ -154,6 +151,8 @@ fn a_removal_that_turns_out_void_releases_what_it_had_quarantined() {
             r.resolution().verdict(r.log(), &removal.id()),
             Some(Err(Refusal::DemotedConcurrently { .. }))
         ));
+    }
+    for r in t.net.key_holders() {
         assert_eq!(r.workspace().body(doc).unwrap(), "hello still here");
     }
     t.net.assert_converged();
@@ -230,11 +229,8 @@ fn a_removed_admins_concurrent_add_is_void_and_so_is_everything_it_enabled() {
     let newcomer = LocalWallet::generate();
     let n = t.net.join("newcomer", &newcomer);
     let address = newcomer.address();
-    // The admin adds a newcomer, who pairs a device and comments …
-    let add = t
-        .net
-        .act("admin", |r, now| r.add_member(address, Role::Editor, now));
-    t.net.deliver_to(n);
+    // The admin invites a newcomer, who joins from the code, pairs a device and comments …
+    let add = t.net.invite("admin", n, address, Role::Editor);
     let cert = t
         .net
         .act("newcomer", |r, now| r.publish_device_certificate(now));
@@ -318,7 +314,7 @@ fn a_revoked_devices_concurrent_changes_are_void_and_its_earlier_ones_kept() {
     let _ = revoke;
     t.net.assert_applied_everywhere(&early);
     quarantined_because(&t.net, &late, "revoked");
-    for r in &t.net.replicas {
+    for r in t.net.key_holders() {
         assert_eq!(r.workspace().body(doc).unwrap(), "hello early");
         assert_eq!(r.members().role(&t.editor.address()), Some(Role::Editor));
     }

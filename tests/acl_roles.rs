@@ -26,11 +26,18 @@ fn the_team_converges_and_everyone_has_their_role() {
         .filter(|d| d.address == t.editor.address())
         .count();
     assert_eq!(editor_devices, 2, "both editor devices are paired");
-    for r in &t.net.replicas {
+    for r in t.net.key_holders() {
         assert_eq!(r.workspace().body(t.doc).unwrap(), "hello");
         assert!(r.quarantine().is_empty(), "{:?}", r.quarantine());
         assert!(r.pending().is_empty(), "{:?}", r.pending());
     }
+    // The outsider holds every envelope, unread, waiting for a key it will never get.
+    let outsider = &t.net.replicas[t.net.index("outsider")];
+    assert!(outsider.epoch_keys().is_empty());
+    assert!(outsider.applied().is_empty());
+    let pending = outsider.pending();
+    assert_eq!(pending.len(), t.net.envelopes().len());
+    assert!(pending.iter().all(|p| p.missing.epoch == Some(1)));
 }
 
 #[test]
@@ -49,7 +56,7 @@ fn a_viewers_edit_is_refused_locally_and_quarantined_everywhere() {
     t.net.sync();
     let reasons = t.net.assert_quarantined_everywhere(&env);
     assert!(reasons[0].contains("viewer"), "{reasons:?}");
-    for r in &t.net.replicas {
+    for r in t.net.key_holders() {
         assert_eq!(r.workspace().body(t.doc).unwrap(), "hello");
     }
     t.net.assert_converged();
@@ -105,7 +112,7 @@ fn a_commenter_comments_but_cannot_touch_bodies_or_others_comments() {
     assert!(r1[0].contains("editing documents"), "{r1:?}");
     let r2 = t.net.assert_quarantined_everywhere(&other);
     assert!(r2[0].contains("someone else's comment"), "{r2:?}");
-    for r in &t.net.replicas {
+    for r in t.net.key_holders() {
         let ws = r.workspace();
         assert_eq!(ws.comment(&mine).unwrap().body, "looks great");
         assert_eq!(ws.comment(&theirs).unwrap().body, "needs work");
@@ -173,7 +180,7 @@ fn an_editor_resolves_others_comments_but_does_not_purge_or_change_settings() {
     let admin_purge = t.net.edit("admin", |ws| ws.purge(doc).unwrap());
     t.net.sync();
     t.net.assert_applied_everywhere(&admin_purge);
-    for r in &t.net.replicas {
+    for r in t.net.key_holders() {
         assert!(r.workspace().kind_of(doc).is_none(), "purged everywhere");
         assert!(r.workspace().comment(&c).unwrap().resolved);
         assert_eq!(r.workspace().name(), "team");
@@ -216,7 +223,7 @@ fn an_outsider_with_a_valid_wallet_signature_but_no_role_is_quarantined() {
         reasons.iter().all(|r| r.contains("not been paired")),
         "{reasons:?}"
     );
-    for r in &t.net.replicas {
+    for r in t.net.key_holders() {
         assert_eq!(r.workspace().body(doc).unwrap(), "hello");
         assert!(r
             .quarantine()
@@ -243,7 +250,7 @@ fn snapshots_only_from_admins() {
     t.net.publish_env(admin_snapshot.clone());
     t.net.sync();
     t.net.assert_applied_everywhere(&admin_snapshot);
-    for r in &t.net.replicas {
+    for r in t.net.key_holders() {
         assert_eq!(r.workspace().body(doc).unwrap(), "hello by admin");
     }
 }
@@ -255,7 +262,7 @@ fn snapshot_envelope(
     seq: u64,
     edit: impl FnOnce(&weft::model::Workspace),
 ) -> weft::crypto::Envelope {
-    use weft::crypto::{Envelope, EnvelopeHeader};
+    use weft::crypto::EnvelopeHeader;
     let now = net.tick();
     let i = net.index(name);
     let r = &net.replicas[i];
@@ -281,7 +288,7 @@ fn snapshot_envelope(
         acl_heads: r.log().heads(),
         nonce: vec![],
     };
-    Envelope::seal(header, payload, &key).unwrap()
+    seal_as(net, i, header, &payload)
 }
 
 #[test]

@@ -1,10 +1,14 @@
 //! Decoding never panics: random bytes, truncations and bit flips of valid envelopes and
-//! membership ops are errors (or, for a flip that still parses, fail the signature check).
+//! membership ops (key rotations, invites and shares included) are errors (or, for a flip that
+//! still parses, fail the signature check); key material decodes the same way.
 
 use proptest::prelude::*;
 use weft::acl::{AclOp, AclOpBody, AclOpKind, ContentVersion, Role};
 use weft::crypto::envelope::{HEADER_VERSION, MAX_ACL_HEADS, MAX_PEERS};
-use weft::crypto::{AclOpId, Envelope, EnvelopeError, EnvelopeHeader, WireError, WorkspaceId};
+use weft::crypto::{
+    AclOpId, Envelope, EnvelopeError, EnvelopeHeader, EpochKey, InviteSecret, KeyShare, Lockbox,
+    PreviousKeys, WireError, WorkspaceId, WrappedKey,
+};
 use weft::identity::{Address, CertHash, DeviceKey};
 
 fn key() -> DeviceKey {
@@ -16,7 +20,7 @@ fn envelope(peers: Vec<u64>, heads: usize, payload: Vec<u8>) -> Envelope {
     let header = EnvelopeHeader {
         version: HEADER_VERSION,
         workspace: WorkspaceId([1; 32]),
-        epoch: 0,
+        epoch: 1,
         device: key.id(),
         cert_hash: CertHash([2; 32]),
         seq: 3,
@@ -25,13 +29,15 @@ fn envelope(peers: Vec<u64>, heads: usize, payload: Vec<u8>) -> Envelope {
         acl_heads: (0..heads).map(|i| AclOpId([i as u8; 32])).collect(),
         nonce: vec![],
     };
-    Envelope::seal(header, payload, &key).unwrap()
+    Envelope::seal_encrypted(header, &payload, &key, &EpochKey::from_bytes([3; 32])).unwrap()
 }
 
 fn op(kind_pick: u8) -> AclOp {
     let key = key();
     let member = Address::from_bytes([9; 20]);
-    let kind = match kind_pick % 4 {
+    let ws = WorkspaceId([1; 32]);
+    let epoch_key = EpochKey::from_bytes([6; 32]);
+    let kind = match kind_pick % 7 {
         0 => AclOpKind::Add {
             member,
             role: Role::Editor,
@@ -41,7 +47,27 @@ fn op(kind_pick: u8) -> AclOp {
             role: Role::Viewer,
         },
         2 => AclOpKind::Remove { member },
-        _ => AclOpKind::RevokeDevice { device: key.id() },
+        3 => AclOpKind::RevokeDevice { device: key.id() },
+        4 => AclOpKind::RotateKey {
+            epoch: 2,
+            check: epoch_key.check(&ws, 2),
+            wraps: vec![(key.id(), WrappedKey::seal(&epoch_key, &ws, 2, &key.id()))],
+            previous: PreviousKeys::seal(&[(1, EpochKey::from_bytes([5; 32]))], &epoch_key, &ws, 2)
+                .unwrap(),
+        },
+        5 => {
+            let secret = InviteSecret::from_bytes([8; 32]);
+            AclOpKind::Invite {
+                id: secret.id(),
+                member,
+                role: Role::Commenter,
+                lockbox: Lockbox::seal(&[(1, epoch_key)], &secret, &ws).unwrap(),
+            }
+        }
+        _ => AclOpKind::ShareKeys {
+            device: key.id(),
+            share: KeyShare::seal(&[(1, epoch_key)], &ws, &key.id()).unwrap(),
+        },
     };
     AclOp::sign(
         AclOpBody {
@@ -70,6 +96,24 @@ proptest! {
         let mut prefixed = b"WFTA".to_vec();
         prefixed.extend_from_slice(&bytes);
         let _ = AclOp::decode(&prefixed);
+    }
+
+    #[test]
+    fn random_key_material_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let me = key();
+        let ws = WorkspaceId([1; 32]);
+        if let Ok(w) = WrappedKey::decode(&bytes) {
+            let _ = w.open(&ws, 1, &me);
+        }
+        if let Ok(p) = PreviousKeys::decode(&bytes) {
+            let _ = p.open(&EpochKey::from_bytes([1; 32]), &ws, 1);
+        }
+        if let Ok(l) = Lockbox::decode(&bytes) {
+            let _ = l.open(&InviteSecret::from_bytes([1; 32]), &ws);
+        }
+        if let Ok(s) = KeyShare::decode(&bytes) {
+            let _ = s.open(&ws, &me);
+        }
     }
 
     #[test]

@@ -6,6 +6,10 @@ use super::role::Role;
 use super::state::{check_cert_time, MemberState};
 use crate::identity::{Address, DeviceId, VerifiedPairing};
 
+/// How far past the current epoch a rotation may jump. Honest rotations add one; the bound
+/// keeps a rogue admin from exhausting the epoch numbers.
+pub(crate) const MAX_EPOCH_STEP: u32 = 1024;
+
 /// Who signed an op, as far as the state before it can tell.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Actor {
@@ -121,6 +125,15 @@ pub(crate) fn check_action(
                 return Err(Refusal::AlreadyMember(*member));
             }
         }
+        AclOpKind::Invite {
+            member, role: new, ..
+        } => {
+            needs_admin("inviting members")?;
+            grantable(*new)?;
+            if state.members.contains_key(member) {
+                return Err(Refusal::AlreadyMember(*member));
+            }
+        }
         AclOpKind::ChangeRole { member, role: new } => {
             needs_admin("changing roles")?;
             let current = state.role(member).ok_or(Refusal::NoSuchMember(*member))?;
@@ -159,6 +172,28 @@ pub(crate) fn check_action(
                 .is_some_and(|d| d.revoked_by.is_some())
             {
                 return Err(Refusal::DeviceRevoked(p.device));
+            }
+        }
+        AclOpKind::RotateKey { epoch, .. } => {
+            needs_admin("rotating the workspace key")?;
+            let previous = state.epoch.map_or(0, |e| e.epoch);
+            if *epoch <= previous || *epoch - previous > MAX_EPOCH_STEP {
+                return Err(Refusal::EpochOutOfOrder {
+                    epoch: *epoch,
+                    previous,
+                });
+            }
+        }
+        AclOpKind::ShareKeys { device, .. } => {
+            let record = state
+                .devices
+                .get(device)
+                .ok_or(Refusal::NoSuchDevice(*device))?;
+            if record.revoked_by.is_some() {
+                return Err(Refusal::DeviceRevoked(*device));
+            }
+            if !state.members.contains_key(&record.address) {
+                return Err(Refusal::NotAMember(record.address));
             }
         }
     }

@@ -70,14 +70,44 @@ pub(crate) enum Status {
     Quarantined(Refusal),
 }
 
-/// An envelope that passed the structural checks (readable, this workspace, signed by the
-/// device it names).
+/// What a held envelope's encrypted payload has turned out to be.
+#[derive(Clone, Debug)]
+pub(crate) enum Content {
+    /// Not decrypted yet: its membership heads have not arrived, or this device does not hold
+    /// the key of its epoch.
+    Sealed,
+    /// Decrypted and read: the Loro update and what it says about itself.
+    Open { update: Vec<u8>, blob: Blob },
+    /// It can never be used (it does not decrypt, or the update inside is unusable).
+    Broken(Refusal),
+}
+
+/// An envelope that passed the structural checks (readable, this workspace, encrypted, signed
+/// by the device it names).
 #[derive(Clone, Debug)]
 pub(crate) struct Held {
     pub(crate) env: Envelope,
-    pub(crate) blob: Blob,
+    pub(crate) content: Content,
     pub(crate) summary: Option<WriteSummary>,
     pub(crate) status: Status,
+}
+
+impl Held {
+    /// The update's facts, once decrypted.
+    pub(crate) fn blob(&self) -> Option<&Blob> {
+        match &self.content {
+            Content::Open { blob, .. } => Some(blob),
+            _ => None,
+        }
+    }
+
+    /// The decrypted Loro update.
+    pub(crate) fn update(&self) -> Option<&[u8]> {
+        match &self.content {
+            Content::Open { update, .. } => Some(update),
+            _ => None,
+        }
+    }
 }
 
 /// The decision on one envelope.
@@ -114,11 +144,12 @@ impl Replica {
     /// that had not seen it; firmly if nobody has restricted the member since those heads.
     pub(crate) fn claim_strength(&mut self, id: &EnvelopeId) -> Option<Strength> {
         let h = self.held.get(id)?;
-        if h.blob.snapshot {
+        let blob = h.blob()?;
+        if blob.snapshot {
             return None;
         }
         let header = h.env.header().clone();
-        let end = h.blob.end.clone();
+        let end = blob.end.clone();
         let state = self.heads_state(&header.acl_heads)?;
         let authority = self
             .resolution
@@ -157,10 +188,13 @@ impl Replica {
         let Some(h) = self.held.get(id) else {
             return false;
         };
+        let Some(blob) = h.blob() else {
+            return false;
+        };
         let device = h.env.header().device;
         let mut contested = false;
-        for (peer, end) in h.blob.end.iter() {
-            let start = h.blob.start.get(peer).copied().unwrap_or(0);
+        for (peer, end) in blob.end.iter() {
+            let start = blob.start.get(peer).copied().unwrap_or(0);
             contested |= self
                 .claims
                 .claim_peer(*peer, (start, *end, device, *id), strength);
@@ -183,7 +217,6 @@ impl Replica {
             return Verdict::Refuse(Refusal::Unreadable("not held".into()));
         };
         let header = h.env.header().clone();
-        let end = h.blob.end.clone();
         if header.time > now.saturating_add(self.config.max_clock_skew) {
             return Verdict::Pending(Missing {
                 until: Some(header.time - self.config.max_clock_skew),
@@ -205,6 +238,17 @@ impl Replica {
         if header.time < self.log.max_time(&header.acl_heads) {
             return Verdict::Refuse(Refusal::DatedBeforeItsPast);
         }
+        let blob = match &self.held[id].content {
+            Content::Open { blob, .. } => blob.clone(),
+            Content::Sealed => {
+                return Verdict::Pending(Missing {
+                    epoch: Some(header.epoch),
+                    ..Missing::default()
+                })
+            }
+            Content::Broken(r) => return Verdict::Refuse(r.clone()),
+        };
+        let end = blob.end.clone();
         let Some(state) = self.heads_state(&header.acl_heads) else {
             return Verdict::Pending(Missing::default());
         };
@@ -230,8 +274,7 @@ impl Replica {
                 seq: header.seq,
             });
         }
-        let h = &self.held[id];
-        if !h.blob.snapshot {
+        if !blob.snapshot {
             for peer in &header.peers {
                 match self.claims.owner(*peer) {
                     PeerOwner::Contested => {
@@ -253,7 +296,7 @@ impl Replica {
                     }
                 }
             }
-            let missing = self.missing_changes(&h.blob);
+            let missing = self.missing_changes(&blob);
             if !missing.is_empty() {
                 return Verdict::Pending(Missing {
                     changes: missing,
@@ -312,12 +355,15 @@ impl Replica {
         signer: &crate::identity::Address,
     ) -> Result<WriteSummary, Refusal> {
         let h = &self.held[id];
-        if h.blob.snapshot {
+        let (Some(blob), Some(update)) = (h.blob(), h.update()) else {
+            return Err(Refusal::Unreadable("not decrypted".into()));
+        };
+        if blob.snapshot {
             return Ok(WriteSummary {
                 writes: [Write::Snapshot].into_iter().collect(),
             });
         }
-        let status = self.shadow.import(h.env.payload());
+        let status = self.shadow.import(update);
         let status = match status {
             Ok(s) => s,
             Err(e) => {
@@ -331,11 +377,8 @@ impl Replica {
                 "its changes have gaps (they depend on history it does not declare)".into(),
             ));
         }
-        let causal = self
-            .shadow
-            .frontiers_to_vv(&h.blob.deps)
-            .unwrap_or_default();
-        let spans = Spans::between(&h.blob.start, &h.blob.end);
+        let causal = self.shadow.frontiers_to_vv(&blob.deps).unwrap_or_default();
+        let spans = Spans::between(&blob.start, &blob.end);
         Ok(self
             .inspector
             .inspect(&self.shadow, &spans, &causal, signer))
@@ -347,8 +390,14 @@ impl Replica {
 
     /// Applies a judged-valid envelope to the document and the shadow.
     pub(crate) fn apply(&mut self, id: &EnvelopeId, in_shadow: bool, in_doc: bool) {
-        let Some(h) = self.held.get(id) else { return };
-        let payload = h.env.payload().to_vec();
+        let Some(payload) = self
+            .held
+            .get(id)
+            .and_then(|h| h.update())
+            .map(<[u8]>::to_vec)
+        else {
+            return;
+        };
         if !in_doc {
             if let Err(e) = self.ws.loro().import(&payload) {
                 // Inspection imported the same bytes into the shadow, so this cannot happen
@@ -421,6 +470,9 @@ impl Replica {
     pub(crate) fn reconcile(&mut self, now: i64) {
         self.resolution = super::resolve::Resolution::compute(&self.log);
         self.heads_cache.clear();
+        // New ops may carry keys for this device, and cited heads may have arrived.
+        self.learn_keys();
+        self.unlock_sealed();
         self.recount_claims();
         self.settle_all(now);
     }

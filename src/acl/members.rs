@@ -109,6 +109,7 @@ impl Replica {
         }
         if self.admit_waiting(now) {
             self.reconcile(now);
+            self.key_duties(now);
         }
         if let Some(verdict) = self.resolution.verdict(&self.log, &id) {
             return match verdict {
@@ -169,6 +170,7 @@ impl Replica {
             changes: Vec::new(),
             until: (body.time > now + self.config.max_clock_skew)
                 .then_some(body.time - self.config.max_clock_skew),
+            epoch: None,
         }
     }
 
@@ -214,15 +216,32 @@ impl Replica {
         let now = unix(now);
         if self.admit_waiting(now) {
             self.reconcile(now);
+            self.key_duties(now);
         } else {
             self.release(now, false);
         }
         self.take_effects(None)
     }
 
-    /// Signs and applies a membership op by this device, after checking the local user may.
-    fn issue(&mut self, kind: AclOpKind, now: OffsetDateTime) -> Result<AclOp, LocalError> {
+    /// Signs and applies a membership op by this device, after checking the local user may,
+    /// then carries out the key duties it causes (a rotation after a removal goes to the
+    /// outbox).
+    pub(crate) fn issue(
+        &mut self,
+        kind: AclOpKind,
+        now: OffsetDateTime,
+    ) -> Result<AclOp, LocalError> {
         let now = unix(now);
+        let op = self.append_own(kind, now)?;
+        self.key_duties(now);
+        self.transitions.clear();
+        self.rebuilt = false;
+        Ok(op)
+    }
+
+    /// Signs a membership op by this device, checks it against the current membership, and
+    /// adds it to the log.
+    pub(crate) fn append_own(&mut self, kind: AclOpKind, now: i64) -> Result<AclOp, LocalError> {
         let heads = self.log.heads();
         let body = AclOpBody {
             kind,
@@ -241,8 +260,6 @@ impl Replica {
         authorize(&op, pairing.as_ref(), self.resolution.current(), false)?;
         self.log.insert(op.clone(), pairing);
         self.reconcile(now);
-        self.transitions.clear();
-        self.rebuilt = false;
         Ok(op)
     }
 
@@ -267,7 +284,9 @@ impl Replica {
     }
 
     /// Removes `member`. Their changes this replica has seen are kept; their changes it has not
-    /// seen will be void everywhere. Fails if the local user may not.
+    /// seen will be void everywhere. A rotation to a new key epoch, without the member's
+    /// devices, follows in the outbox ([`take_outbox`](Self::take_outbox)); publish it after
+    /// the removal. Fails if the local user may not.
     pub fn remove_member(
         &mut self,
         member: Address,
@@ -276,7 +295,9 @@ impl Replica {
         self.issue(AclOpKind::Remove { member }, now)
     }
 
-    /// Revokes `device` for good. Fails if the local user may not.
+    /// Revokes `device` for good. If the local user is an admin or the owner, a rotation to a
+    /// new key epoch follows in the outbox; otherwise an admin's replica rotates when it sees
+    /// the revocation. Fails if the local user may not.
     pub fn revoke_device(
         &mut self,
         device: DeviceId,
@@ -476,10 +497,12 @@ impl Replica {
             .iter()
             .filter(|(_, h)| matches!(h.status, Status::Quarantined(_)))
             .filter(|(_, h)| {
-                changes.iter().any(|c| {
-                    let start = h.blob.start.get(&c.peer).copied().unwrap_or(0);
-                    let end = h.blob.end.get(&c.peer).copied().unwrap_or(0);
-                    start <= c.counter && c.counter < end
+                h.blob().is_some_and(|blob| {
+                    changes.iter().any(|c| {
+                        let start = blob.start.get(&c.peer).copied().unwrap_or(0);
+                        let end = blob.end.get(&c.peer).copied().unwrap_or(0);
+                        start <= c.counter && c.counter < end
+                    })
                 })
             })
             .map(|(id, _)| *id)

@@ -7,6 +7,8 @@
 //! - [`resolve`]: which ops are valid, and the resulting [`MemberState`].
 //! - [`policy`]: what each [`Role`] may write; [`inspect`]: what an update writes.
 //! - [`claims`]: who a Loro peer id belongs to.
+//! - [`keys`]: epoch keys on a replica, with **the rules** for epochs, rotation, sharing and
+//!   invites in its module documentation (every workspace is encrypted from its creation).
 //! - [`Replica`]: the engine one device runs for one workspace — receive envelopes and ops,
 //!   seal local edits, manage members, list the quarantine.
 //!
@@ -19,6 +21,7 @@ pub mod claims;
 mod device;
 pub mod inspect;
 pub(crate) mod judge;
+pub mod keys;
 pub mod log;
 mod members;
 pub mod op;
@@ -31,6 +34,7 @@ pub mod role;
 pub mod state;
 
 pub use device::{DeviceIdentity, ReplicaConfig, DEFAULT_MAX_CLOCK_SKEW};
+pub use keys::Redemption;
 pub use log::MembershipLog;
 pub use members::Action;
 pub use op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
@@ -41,5 +45,7 @@ pub use outcome::{
 pub use policy::{Write, WriteSummary};
 pub use refusal::Refusal;
 pub use replica::{Founding, LocalError, Replica, ReplicaError};
-pub use resolve::{Certified, ChangeAuthority, DeviceRecord, MemberState, Membership, Resolution};
+pub use resolve::{
+    Certified, ChangeAuthority, DeviceRecord, KeyEpoch, MemberState, Membership, Resolution,
+};
 pub use role::Role;

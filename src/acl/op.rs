@@ -6,7 +6,13 @@
 //!         ‖ u8 n ‖ n × parent[32] ‖ i64 time ‖ u32 m ‖ m × (u64 peer ‖ u32 counter)
 //! kinds = 0 Genesis{certificate, salt[16]} | 1 Add{address[20], role} | 2 ChangeRole{address[20], role}
 //!         | 3 Remove{address[20]} | 4 RevokeDevice{device[33]} | 5 DeviceCertificate{certificate}
+//!         | 6 RotateKey{u32 epoch ‖ check[32] ‖ u16 n ‖ n × (device[33] ‖ wrapped key[105])
+//!                     ‖ previous keys}
+//!         | 7 Invite{id[16] ‖ address[20] ‖ role ‖ lockbox}
+//!         | 8 ShareKeys{device[33] ‖ key share}
 //! certificate = u16 len ‖ SIWE text ‖ signature[65]
+//! (wrapped key, previous keys, lockbox and key share: see [`crate::crypto::epoch`]; wrap
+//! devices are strictly ascending, epochs start at 1)
 //! id    = SHA-256("weft/acl-op/v1\0" ‖ u64 len ‖ body), the digest the author's device signs
 //! ```
 
@@ -16,6 +22,7 @@ use k256::ecdsa::VerifyingKey;
 use loro::{PeerID, VersionVector};
 
 use super::role::Role;
+use crate::crypto::epoch::{InviteId, KeyCheck, KeyShare, Lockbox, PreviousKeys, WrappedKey};
 use crate::crypto::signature::{
     domain_digest, sign_digest, verify_digest, DeviceSignature, SignatureCheckError, SIGNATURE_LEN,
 };
@@ -35,6 +42,8 @@ pub const MAX_OP_BODY_BYTES: usize = 256 * 1024;
 pub const MAX_PARENTS: usize = 64;
 /// Most entries in the content version an op records.
 pub const MAX_SEEN_PEERS: usize = 16 * 1024;
+/// Most devices one key rotation wraps the new key for.
+pub const MAX_WRAPS: usize = 1000;
 
 /// What a membership op does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +85,39 @@ pub enum AclOpKind {
         /// The certificate.
         certificate: PairingCertificate,
     },
+    /// Starts a new key epoch: a fresh key, wrapped for every device that may read, with the
+    /// keys of earlier epochs sealed under it so those devices keep reading history.
+    RotateKey {
+        /// The new epoch (one more than the current one the author knew).
+        epoch: u32,
+        /// Commitment to the new key ([`crate::crypto::EpochKey::check`]).
+        check: KeyCheck,
+        /// The new key wrapped for each device, ascending by device.
+        wraps: Vec<(DeviceId, WrappedKey)>,
+        /// The earlier keys the author held, sealed under the new key.
+        previous: PreviousKeys,
+    },
+    /// Gives an address that is not a member a role, like `Add`, with a lockbox that carries
+    /// the keys the author held to whoever holds the invite's one-time secret (the join code).
+    /// Write access is bound to the address; the code only gives read access to those keys.
+    Invite {
+        /// Derived from the one-time secret.
+        id: InviteId,
+        /// Who is invited.
+        member: Address,
+        /// With which role.
+        role: Role,
+        /// The keys, sealed under the secret.
+        lockbox: Lockbox,
+    },
+    /// Gives the keys the author holds to one paired device of a member (a new device, or a
+    /// member who joined after the current epoch began).
+    ShareKeys {
+        /// The device that receives them.
+        device: DeviceId,
+        /// The keys, sealed for that device.
+        share: KeyShare,
+    },
 }
 
 impl AclOpKind {
@@ -87,6 +129,9 @@ impl AclOpKind {
             AclOpKind::Remove { .. } => 3,
             AclOpKind::RevokeDevice { .. } => 4,
             AclOpKind::DeviceCertificate { .. } => 5,
+            AclOpKind::RotateKey { .. } => 6,
+            AclOpKind::Invite { .. } => 7,
+            AclOpKind::ShareKeys { .. } => 8,
         }
     }
 
@@ -103,6 +148,11 @@ impl AclOpKind {
             AclOpKind::DeviceCertificate { certificate } => {
                 format!("pair a device for {}", cert_address(certificate))
             }
+            AclOpKind::RotateKey { epoch, wraps, .. } => {
+                format!("start key epoch {epoch} (for {} devices)", wraps.len())
+            }
+            AclOpKind::Invite { member, role, .. } => format!("invite {member} as {role}"),
+            AclOpKind::ShareKeys { device, .. } => format!("give the keys to device {device}"),
         }
     }
 }
@@ -325,6 +375,49 @@ fn encode_body(body: &AclOpBody) -> Result<Vec<u8>, WireError> {
         AclOpKind::Remove { member } => w.bytes(member.as_bytes()),
         AclOpKind::RevokeDevice { device } => w.bytes(device.as_bytes()),
         AclOpKind::DeviceCertificate { certificate } => encode_certificate(&mut w, certificate)?,
+        AclOpKind::RotateKey {
+            epoch,
+            check,
+            wraps,
+            previous,
+        } => {
+            if wraps.len() > MAX_WRAPS {
+                return Err(WireError::TooLarge {
+                    field: "number of wrapped keys",
+                    found: wraps.len(),
+                    max: MAX_WRAPS,
+                });
+            }
+            if *epoch == 0 || !wraps.windows(2).all(|p| p[0].0 < p[1].0) {
+                return Err(WireError::Invalid {
+                    field: "key rotation",
+                    why: "epochs start at 1 and wraps are ascending by device, one each".into(),
+                });
+            }
+            w.u32(*epoch);
+            w.bytes(&check.0);
+            w.u16(wraps.len() as u16);
+            for (device, wrapped) in wraps {
+                w.bytes(device.as_bytes());
+                wrapped.write(&mut w);
+            }
+            previous.write(&mut w);
+        }
+        AclOpKind::Invite {
+            id,
+            member,
+            role,
+            lockbox,
+        } => {
+            w.bytes(&id.0);
+            w.bytes(member.as_bytes());
+            w.u8(role.to_byte());
+            lockbox.write(&mut w);
+        }
+        AclOpKind::ShareKeys { device, share } => {
+            w.bytes(device.as_bytes());
+            share.write(&mut w);
+        }
     }
     w.bytes(body.author.as_bytes());
     w.bytes(&body.cert_hash.0);
@@ -357,6 +450,47 @@ fn role(r: &mut Reader<'_>) -> Result<Role, WireError> {
     })
 }
 
+fn decode_rotation(r: &mut Reader<'_>) -> Result<AclOpKind, WireError> {
+    let epoch = r.u32("epoch")?;
+    if epoch == 0 {
+        return Err(WireError::Invalid {
+            field: "epoch",
+            why: "key epochs start at 1".into(),
+        });
+    }
+    let check = KeyCheck(r.array("key check")?);
+    let n = capped_count(r.u16("number of wrapped keys")? as usize)?;
+    let mut wraps: Vec<(DeviceId, WrappedKey)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let d = device(r, "wrap recipient")?;
+        if wraps.last().is_some_and(|(last, _)| *last >= d) {
+            return Err(WireError::Invalid {
+                field: "wrapped keys",
+                why: "they must be ascending by device, one per device".into(),
+            });
+        }
+        wraps.push((d, WrappedKey::read(r)?));
+    }
+    Ok(AclOpKind::RotateKey {
+        epoch,
+        check,
+        wraps,
+        previous: PreviousKeys::read(r)?,
+    })
+}
+
+fn capped_count(n: usize) -> Result<usize, WireError> {
+    if n > MAX_WRAPS {
+        Err(WireError::TooLarge {
+            field: "number of wrapped keys",
+            found: n,
+            max: MAX_WRAPS,
+        })
+    } else {
+        Ok(n)
+    }
+}
+
 fn decode_body(bytes: &[u8]) -> Result<AclOpBody, WireError> {
     let mut r = Reader::new(bytes);
     let version = r.u8("op version")?;
@@ -384,6 +518,17 @@ fn decode_body(bytes: &[u8]) -> Result<AclOpBody, WireError> {
         },
         5 => AclOpKind::DeviceCertificate {
             certificate: decode_certificate(&mut r)?,
+        },
+        6 => decode_rotation(&mut r)?,
+        7 => AclOpKind::Invite {
+            id: InviteId(r.array("invite id")?),
+            member: Address::from_bytes(r.array("address")?),
+            role: role(&mut r)?,
+            lockbox: Lockbox::read(&mut r)?,
+        },
+        8 => AclOpKind::ShareKeys {
+            device: device(&mut r, "device given the keys")?,
+            share: KeyShare::read(&mut r)?,
         },
         other => {
             return Err(WireError::Invalid {
@@ -463,5 +608,76 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(AclOp::decode(&bytes[..cut]).is_err());
         }
+    }
+
+    #[test]
+    fn key_ops_round_trip_and_truncations_are_errors() {
+        use crate::crypto::{EpochKey, InviteSecret, WorkspaceId};
+        let key = DeviceKey::generate();
+        let ws = WorkspaceId([4; 32]);
+        let epoch_key = EpochKey::generate();
+        let mut recipients: Vec<DeviceId> = (0..3).map(|_| DeviceKey::generate().id()).collect();
+        recipients.sort();
+        let secret = InviteSecret::generate();
+        let kinds = [
+            AclOpKind::RotateKey {
+                epoch: 2,
+                check: epoch_key.check(&ws, 2),
+                wraps: recipients
+                    .iter()
+                    .map(|d| (*d, WrappedKey::seal(&epoch_key, &ws, 2, d)))
+                    .collect(),
+                previous: PreviousKeys::seal(&[(1, EpochKey::generate())], &epoch_key, &ws, 2)
+                    .unwrap(),
+            },
+            AclOpKind::Invite {
+                id: secret.id(),
+                member: Address::from_bytes([5; 20]),
+                role: Role::Commenter,
+                lockbox: Lockbox::seal(&[(1, epoch_key.clone())], &secret, &ws).unwrap(),
+            },
+            AclOpKind::ShareKeys {
+                device: recipients[0],
+                share: KeyShare::seal(&[(1, epoch_key.clone())], &ws, &recipients[0]).unwrap(),
+            },
+        ];
+        for kind in kinds {
+            let op = AclOp::sign(
+                AclOpBody {
+                    kind,
+                    author: key.id(),
+                    cert_hash: CertHash([1; 32]),
+                    parents: vec![AclOpId([9; 32])],
+                    time: 5,
+                    seen: ContentVersion::default(),
+                },
+                &key,
+            )
+            .unwrap();
+            let bytes = op.encode();
+            assert_eq!(AclOp::decode(&bytes).unwrap(), op);
+            for cut in 0..bytes.len() {
+                assert!(AclOp::decode(&bytes[..cut]).is_err());
+            }
+        }
+        // Wraps out of order are refused when signing.
+        let unordered = AclOpBody {
+            kind: AclOpKind::RotateKey {
+                epoch: 1,
+                check: epoch_key.check(&ws, 1),
+                wraps: recipients
+                    .iter()
+                    .rev()
+                    .map(|d| (*d, WrappedKey::seal(&epoch_key, &ws, 1, d)))
+                    .collect(),
+                previous: PreviousKeys::seal(&[], &epoch_key, &ws, 1).unwrap(),
+            },
+            author: key.id(),
+            cert_hash: CertHash([1; 32]),
+            parents: vec![],
+            time: 5,
+            seen: ContentVersion::default(),
+        };
+        assert!(AclOp::sign(unordered, &key).is_err());
     }
 }

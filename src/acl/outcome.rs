@@ -17,12 +17,18 @@ pub struct Missing {
     /// It is dated after this replica's clock (plus the allowed skew); it waits until then
     /// (Unix seconds).
     pub until: Option<i64>,
+    /// It is encrypted under this key epoch, whose key this device has not been given (yet:
+    /// a rotation, share or invite may bring it; a removed member's device never gets it).
+    pub epoch: Option<u32>,
 }
 
 impl Missing {
     /// Whether nothing is missing.
     pub fn is_empty(&self) -> bool {
-        self.acl_ops.is_empty() && self.changes.is_empty() && self.until.is_none()
+        self.acl_ops.is_empty()
+            && self.changes.is_empty()
+            && self.until.is_none()
+            && self.epoch.is_none()
     }
 }
 
@@ -39,6 +45,11 @@ impl std::fmt::Display for Missing {
             parts.push(format!(
                 "waiting for {} earlier change(s) it builds on",
                 self.changes.len()
+            ));
+        }
+        if let Some(epoch) = self.epoch {
+            parts.push(format!(
+                "waiting for the key of epoch {epoch}, which this device has not been given"
             ));
         }
         if let Some(t) = self.until {
@@ -90,6 +101,8 @@ pub struct Effects {
     /// The document was rebuilt from the accepted envelopes (after a withdrawal); anything
     /// caching document state should reload it.
     pub rebuilt: bool,
+    /// This device learned epoch keys: persist [`super::Replica::epoch_keys`] (sealed).
+    pub keys_learned: bool,
 }
 
 /// The result of [`super::Replica::receive_envelope`].

@@ -18,9 +18,29 @@ pub enum Refusal {
     /// A second genesis for this workspace.
     #[error("it tries to create the workspace a second time")]
     SecondGenesis,
-    /// Encrypted under a key epoch this replica does not have.
-    #[error("it is encrypted under key epoch {0}, which this replica cannot read")]
+    /// Sealed under a key epoch that the membership history it cites never started.
+    #[error(
+        "it is sealed under key epoch {0}, which the membership history it cites never started"
+    )]
     UnknownEpoch(u32),
+    /// A plaintext envelope (key epoch 0): every workspace is encrypted from its creation.
+    #[error("it is not encrypted (key epoch 0), and every change to a workspace must be")]
+    NotEncrypted,
+    /// The ciphertext does not open with the key of the epoch it names, although this replica
+    /// holds every key that epoch had: it was altered, or sealed under another key or header.
+    #[error("it cannot be decrypted with epoch {epoch}'s key: its ciphertext or header was altered, or it was sealed under another key")]
+    CannotDecrypt {
+        /// The epoch its header names.
+        epoch: u32,
+    },
+    /// A key rotation that does not follow the current epoch.
+    #[error("it starts key epoch {epoch}, which does not follow the current epoch {previous}")]
+    EpochOutOfOrder {
+        /// The epoch it starts.
+        epoch: u32,
+        /// The current epoch before it.
+        previous: u32,
+    },
     /// The signature does not verify.
     #[error("its signature does not match: it was forged, or altered after it was signed")]
     BadSignature,
@@ -196,6 +216,9 @@ impl Refusal {
             Refusal::Unreadable(_)
                 | Refusal::OtherWorkspace(_)
                 | Refusal::SecondGenesis
+                | Refusal::UnknownEpoch(_)
+                | Refusal::NotEncrypted
+                | Refusal::CannotDecrypt { .. }
                 | Refusal::BadSignature
                 | Refusal::BadPayload(_)
                 | Refusal::UndeclaredPeers { .. }

@@ -14,7 +14,8 @@ use super::claims::Claims;
 pub(crate) use super::device::verify_certificate;
 pub use super::device::{DeviceIdentity, ReplicaConfig};
 use super::inspect::Inspector;
-use super::judge::{Blob, HeadsState, Held, Status, Verdict};
+use super::judge::{Blob, Content, HeadsState, Held, Status, Verdict};
+use super::keys::{KeyDuties, Keyring};
 use super::log::MembershipLog;
 use super::op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
 use super::outcome::{Effects, Outcome, Outgoing, QuarantinedItem, Receipt};
@@ -22,6 +23,7 @@ use super::refusal::Refusal;
 use super::resolve::Resolution;
 use super::state::check_cert_time;
 use crate::crypto::envelope::HEADER_VERSION;
+use crate::crypto::epoch::NONCE_LEN;
 use crate::crypto::{AclOpId, Envelope, EnvelopeHeader, EnvelopeId, WorkspaceId};
 use crate::identity::{DeviceId, VerifiedPairing, WorkspaceScope};
 use crate::model::{ModelError, Workspace};
@@ -48,14 +50,28 @@ pub enum LocalError {
     /// The local document could not be exported.
     #[error("the change could not be packaged: {0}")]
     Export(String),
+    /// This device does not hold the key of the current epoch, so it cannot encrypt: a member
+    /// must share the keys with it (the edits stay in the document, unsent).
+    #[error("this device has not been given the key of epoch {epoch} yet, so it cannot encrypt changes; another member's device shares it once it sees this device")]
+    NoKey {
+        /// The current epoch.
+        epoch: u32,
+    },
+    /// An invite code that does not open its invite's lockbox.
+    #[error("the invite cannot be used: {0}")]
+    Invite(String),
 }
 
-/// A new workspace: the replica plus what must be published for others to join.
+/// A new workspace: the replica plus what must be published for others to join, in this
+/// order.
 #[derive(Debug)]
 pub struct Founding {
     /// The genesis op (its hash is the workspace id).
     pub genesis: AclOp,
-    /// The owner's first change (workspace name and settings).
+    /// The first key rotation: epoch 1, its key wrapped for the owner's device (so the owner
+    /// recovers it from the log with the device key alone).
+    pub rotation: AclOp,
+    /// The owner's first change (workspace name and settings), encrypted under epoch 1.
     pub first: Envelope,
 }
 
@@ -88,6 +104,10 @@ pub struct Replica {
     /// Envelopes whose applied state changed during the current call.
     pub(crate) transitions: Vec<(EnvelopeId, bool)>,
     pub(crate) rebuilt: bool,
+    /// The epoch keys this device holds, and what it has learned from the log about keys.
+    pub(crate) keyring: Keyring,
+    /// Rotations and shares this device has already published on its own initiative.
+    pub(crate) duties: KeyDuties,
 }
 
 impl std::fmt::Debug for Replica {
@@ -141,11 +161,22 @@ impl Replica {
             AclOp::sign(body, me.key_ref()).map_err(|e| Refusal::Unreadable(e.to_string()))?;
         let ws = Workspace::create(name, &me.address().to_checksum(), config.clock)?;
         let mut replica = Self::assemble(me, config, genesis.clone(), ws)?;
+        let rotation = replica
+            .rotate(unix(now))
+            .map_err(|e| Refusal::Unreadable(e.to_string()))?;
+        replica.transitions.clear();
         let first = replica
             .local_commit(now)
             .map_err(|e| Refusal::Unreadable(e.to_string()))?
             .ok_or_else(|| Refusal::Unreadable("the new workspace wrote nothing".into()))?;
-        Ok((replica, Founding { genesis, first }))
+        Ok((
+            replica,
+            Founding {
+                genesis,
+                rotation,
+                first,
+            },
+        ))
     }
 
     /// Opens the replica of a workspace from its genesis op, before anything else arrives.
@@ -217,6 +248,8 @@ impl Replica {
             outbox: Vec::new(),
             transitions: Vec::new(),
             rebuilt: false,
+            keyring: Keyring::new(workspace_id),
+            duties: KeyDuties::default(),
         })
     }
 
@@ -246,8 +279,10 @@ impl Replica {
         &self.resolution
     }
 
-    /// Envelopes and ops produced as a side effect (local edits sealed before a document
-    /// rebuild). Deliver them like the results of [`local_commit`](Self::local_commit).
+    /// Envelopes and ops produced as a side effect: local edits sealed before a document
+    /// rebuild, and the key rotations and shares this device takes on by itself (see
+    /// [`super::keys`]). Deliver them like the results of [`local_commit`](Self::local_commit),
+    /// after the op that caused them; call it after every call that takes a clock reading.
     pub fn take_outbox(&mut self) -> Vec<Outgoing> {
         std::mem::take(&mut self.outbox)
     }
@@ -295,16 +330,20 @@ impl Replica {
 
     /// Receives an envelope from another device (or an echo of one of ours).
     ///
-    /// Checks, in order: it can be read, belongs to this workspace, is plaintext (epoch 0), is
-    /// signed by the device it names; then, against the membership ops it cites, that the
-    /// device signs for a member whose role (lowered by any concurrent removal that had not seen
-    /// it) permits everything it writes, that its Loro peers are its own, and that it does not
-    /// reuse a sequence number. Valid envelopes are applied; others are kept, in quarantine
-    /// with a reason or pending on what they wait for.
+    /// Checks, in order: it can be read, belongs to this workspace, is encrypted (epoch 1 or
+    /// more), is signed by the device it names; then that the membership ops it cites have
+    /// arrived, that its epoch was started among them and this device holds that epoch's key
+    /// (otherwise it waits, [`Missing::epoch`](super::Missing::epoch)), that it decrypts
+    /// (otherwise it is quarantined for good) and carries the Loro peers it declares; then,
+    /// against those ops, that the device signs for a member whose role (lowered by any
+    /// concurrent removal that had not seen it) permits everything it writes, that its Loro
+    /// peers are its own, and that it does not reuse a sequence number. Valid envelopes are
+    /// applied; others are kept, in quarantine with a reason or pending on what they wait for.
     pub fn receive_envelope(&mut self, bytes: &[u8], now: OffsetDateTime) -> Receipt {
         let now = unix(now);
         if !self.waiting_ops.is_empty() && self.admit_waiting(now) {
             self.reconcile(now);
+            self.key_duties(now);
         }
         let outcome = self.receive_envelope_inner(bytes, now);
         if matches!(outcome, Outcome::Applied) {
@@ -337,39 +376,27 @@ impl Replica {
         let device = header.device;
         let structural = if header.workspace != self.workspace_id {
             Err(Refusal::OtherWorkspace(header.workspace))
-        } else if header.epoch != 0 || !header.nonce.is_empty() {
-            Err(Refusal::UnknownEpoch(header.epoch))
+        } else if header.epoch == 0 {
+            Err(Refusal::NotEncrypted)
+        } else if header.nonce.len() != NONCE_LEN {
+            Err(Refusal::Unreadable(format!(
+                "an encrypted envelope has a {NONCE_LEN}-byte nonce, this one has {}",
+                header.nonce.len()
+            )))
         } else {
             let key = self.key_of(&device);
             env.verify_signature_with(&key)
                 .map_err(|_| Refusal::BadSignature)
-                .and_then(|()| Blob::read(env.payload()))
-                .and_then(|blob| {
-                    let declared = header.peers.clone();
-                    let found = if blob.snapshot {
-                        Vec::new()
-                    } else {
-                        blob.peers()
-                    };
-                    if declared == found {
-                        Ok(blob)
-                    } else {
-                        Err(Refusal::UndeclaredPeers { declared, found })
-                    }
-                })
         };
-        let blob = match structural {
-            Ok(b) => b,
-            Err(r) => {
-                self.reject(
-                    bytes,
-                    QuarantinedItem::Envelope(id),
-                    Some(device),
-                    r.clone(),
-                );
-                return Outcome::Quarantined(r);
-            }
-        };
+        if let Err(r) = structural {
+            self.reject(
+                bytes,
+                QuarantinedItem::Envelope(id),
+                Some(device),
+                r.clone(),
+            );
+            return Outcome::Quarantined(r);
+        }
         let seq = header.seq;
         if device == self.me.device() {
             // Another process on this home signed it: never reuse its sequence number.
@@ -379,7 +406,7 @@ impl Replica {
             id,
             Held {
                 env,
-                blob,
+                content: Content::Sealed,
                 summary: None,
                 status: Status::Pending(Default::default()),
             },
@@ -387,6 +414,7 @@ impl Replica {
         self.unsettled.insert(id);
         let was_reused = self.claims.seq_reused(device, seq);
         self.claims.claim_seq(device, seq, id);
+        self.try_unlock(&id);
         let contested = self.claim_peers(&id);
         if contested || (!was_reused && self.claims.seq_reused(device, seq)) {
             // A contested peer or an equivocation voids other envelopes too, wherever they
@@ -423,6 +451,7 @@ impl Replica {
         }
         let mut effects = Effects {
             rebuilt: std::mem::take(&mut self.rebuilt),
+            keys_learned: self.keyring.take_learned(),
             ..Effects::default()
         };
         for (id, was) in first {
@@ -484,11 +513,15 @@ impl Replica {
                 peer, self.sent, end,
             )]))
             .map_err(|e| LocalError::Export(e.to_string()))?;
+        let Some((epoch, epoch_key)) = self.current_key() else {
+            return Err(self.why_no_key(now));
+        };
+        let blob = Blob::read(&payload).map_err(|e| LocalError::Export(e.to_string()))?;
         let heads = self.log.heads();
         let header = EnvelopeHeader {
             version: HEADER_VERSION,
             workspace: self.workspace_id,
-            epoch: 0,
+            epoch,
             device: self.me.device(),
             cert_hash: self.me.cert_hash(),
             seq: self.seq + 1,
@@ -497,15 +530,17 @@ impl Replica {
             acl_heads: heads,
             nonce: Vec::new(),
         };
-        let env = Envelope::seal(header, payload, self.me.key_ref())
+        let env = Envelope::seal_encrypted(header, &payload, self.me.key_ref(), &epoch_key)
             .map_err(|e| LocalError::Export(e.to_string()))?;
-        let blob = Blob::read(env.payload()).map_err(|e| LocalError::Export(e.to_string()))?;
         let id = env.id();
         self.held.insert(
             id,
             Held {
                 env: env.clone(),
-                blob,
+                content: Content::Open {
+                    update: payload,
+                    blob,
+                },
                 summary: None,
                 status: Status::Pending(Default::default()),
             },

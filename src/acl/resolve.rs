@@ -8,7 +8,7 @@ use super::log::{MembershipLog, PositionSet};
 use super::op::{AclOp, AclOpKind};
 use super::refusal::Refusal;
 use super::role::Role;
-pub use super::state::{Certified, DeviceRecord, MemberState, Membership};
+pub use super::state::{Certified, DeviceRecord, KeyEpoch, MemberState, Membership};
 use crate::crypto::AclOpId;
 use crate::identity::{Address, CertHash, DeviceId};
 
@@ -73,6 +73,11 @@ impl Resolution {
         }
         r.current = r.replay(log, None, None);
         r
+    }
+
+    /// Whether the op at arrival position `i` is valid.
+    pub(crate) fn is_valid_at(&self, i: usize) -> bool {
+        self.valid.get(i).copied().unwrap_or(false)
     }
 
     /// The membership after every valid op.
@@ -142,8 +147,9 @@ impl Resolution {
         let concurrent = |j: usize| !e.past.contains(j) && !log.entries[j].past.contains(i);
 
         // Rule 6: among concurrent assignments to one address, the most restrictive wins.
-        if let AclOpKind::Add { member, role } | AclOpKind::ChangeRole { member, role } =
-            e.op.kind()
+        if let AclOpKind::Add { member, role }
+        | AclOpKind::ChangeRole { member, role }
+        | AclOpKind::Invite { member, role, .. } = e.op.kind()
         {
             for &j in log.order() {
                 if j == i || !self.valid[j] || !concurrent(j) {
@@ -152,7 +158,10 @@ impl Resolution {
                 let lower = match log.entries[j].op.kind() {
                     AclOpKind::Remove { member: m } => m == member,
                     AclOpKind::Add { member: m, role: r }
-                    | AclOpKind::ChangeRole { member: m, role: r } => m == member && r < role,
+                    | AclOpKind::ChangeRole { member: m, role: r }
+                    | AclOpKind::Invite {
+                        member: m, role: r, ..
+                    } => m == member && r < role,
                     _ => false,
                 };
                 if lower {

@@ -41,6 +41,24 @@ pub struct DeviceRecord {
     pub revoked_by: Option<AclOpId>,
 }
 
+/// The key epoch writers seal under, and the rotation that started it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyEpoch {
+    /// The epoch number.
+    pub epoch: u32,
+    /// The `RotateKey` op that started it.
+    pub rotation: AclOpId,
+}
+
+impl KeyEpoch {
+    /// Whether `self` supersedes `other`: a higher epoch, or the same epoch started by the
+    /// rotation with the smaller id (two concurrent rotations can pick the same number).
+    pub fn supersedes(&self, other: &KeyEpoch) -> bool {
+        (self.epoch, std::cmp::Reverse(self.rotation))
+            > (other.epoch, std::cmp::Reverse(other.rotation))
+    }
+}
+
 /// Who is a member, with which role, and which devices sign for them, at some point of the log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemberState {
@@ -50,12 +68,23 @@ pub struct MemberState {
     pub members: BTreeMap<Address, Membership>,
     /// Paired devices, including revoked ones and those of former members.
     pub devices: BTreeMap<DeviceId, DeviceRecord>,
+    /// The current key epoch: the valid rotation that supersedes all others.
+    pub epoch: Option<KeyEpoch>,
 }
 
 impl MemberState {
     /// The role of an address, if it is a member.
     pub fn role(&self, address: &Address) -> Option<Role> {
         self.members.get(address).map(|m| m.role)
+    }
+
+    /// The devices that may read: paired, not revoked, of a current member (ascending).
+    pub fn reading_devices(&self) -> Vec<DeviceId> {
+        self.devices
+            .iter()
+            .filter(|(_, d)| d.revoked_by.is_none() && self.members.contains_key(&d.address))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     pub(crate) fn apply(&mut self, op: &AclOp, pairing: Option<&VerifiedPairing>) {
@@ -74,7 +103,9 @@ impl MemberState {
                     self.certify(p, op);
                 }
             }
-            AclOpKind::Add { member, role } | AclOpKind::ChangeRole { member, role } => {
+            AclOpKind::Add { member, role }
+            | AclOpKind::ChangeRole { member, role }
+            | AclOpKind::Invite { member, role, .. } => {
                 self.members.insert(
                     *member,
                     Membership {
@@ -96,6 +127,16 @@ impl MemberState {
                     self.certify(p, op);
                 }
             }
+            AclOpKind::RotateKey { epoch, .. } => {
+                let started = KeyEpoch {
+                    epoch: *epoch,
+                    rotation: id,
+                };
+                if self.epoch.is_none_or(|e| started.supersedes(&e)) {
+                    self.epoch = Some(started);
+                }
+            }
+            AclOpKind::ShareKeys { .. } => {}
         }
     }
 

@@ -5,22 +5,29 @@
 //! header    = u8 version (1) ‖ workspace[32] ‖ u32 epoch ‖ device[33] ‖ cert_hash[32]
 //!             ‖ u64 seq ‖ i64 time ‖ u8 n ‖ n × u64 peer ‖ u8 m ‖ m × acl_head[32]
 //!             ‖ u8 k ‖ nonce[k]
+//! payload   = XChaCha20-Poly1305(k, nonce[24], Loro update, aad = header)      (epoch ≥ 1)
+//!             k = HKDF-SHA256(epoch key, salt = workspace ‖ u32 epoch,
+//!                             info = "weft/envelope-key/v1\0")
+//!           | the Loro update itself                                         (epoch 0)
 //! signature = ECDSA-secp256k1(device key, SHA-256("weft/envelope/v1\0" ‖ u64 len ‖ header
 //!             ‖ u64 len ‖ payload)), compact r ‖ s, low-S
 //! id        = that same SHA-256 digest
 //! ```
 //!
-//! `epoch` and `nonce` are in the header from the first version: plaintext envelopes carry
-//! epoch 0 and an empty nonce; encrypted envelopes fill them in and the payload becomes
-//! ciphertext, with the header as associated data, so the format does not change. Peers and
-//! ACL heads are strictly ascending, so one header has exactly one encoding.
+//! Encrypt-then-sign: the signature covers the header and the *ciphertext*, so a receiver
+//! checks who wrote an envelope before it decrypts anything, and the header (associated data)
+//! cannot be swapped onto another ciphertext. Epoch 0 with an empty nonce is the plaintext
+//! form; the replica refuses it (every workspace is encrypted from its creation), but the
+//! format keeps it so tools and tests can build one. Peers and ACL heads are strictly
+//! ascending, so one header has exactly one encoding.
 //!
 //! Decoding checks every length against its cap before reading and never panics; it checks
-//! structure only. [`Envelope::verify_signature`] checks authorship; who may write what is the
-//! access-control layer's job.
+//! structure only. [`Envelope::verify_signature`] checks authorship, [`Envelope::open`]
+//! decrypts; who may write what is the access-control layer's job.
 
 use k256::ecdsa::VerifyingKey;
 
+use super::epoch::{random_nonce, EpochKey, NONCE_LEN};
 use super::ids::{AclOpId, EnvelopeId, WorkspaceId};
 use super::signature::{
     domain_digest, sign_digest, verify_digest, DeviceSignature, SignatureCheckError, SIGNATURE_LEN,
@@ -32,7 +39,7 @@ use crate::identity::{CertHash, DeviceId, DeviceKey};
 pub const HEADER_VERSION: u8 = 1;
 /// Largest encoded header.
 pub const MAX_HEADER_BYTES: usize = 4 * 1024;
-/// Largest payload (a Loro update, or later its ciphertext).
+/// Largest payload (a Loro update's ciphertext).
 pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
 /// Most Loro peer ids one envelope may carry.
 pub const MAX_PEERS: usize = 64;
@@ -59,6 +66,15 @@ pub enum EnvelopeError {
         /// Device whose key signs.
         signer: DeviceId,
     },
+    /// Encryption needs a key epoch of 1 or more; epoch 0 means plaintext.
+    #[error("the envelope is not encrypted (key epoch 0)")]
+    NotEncrypted,
+    /// The ciphertext does not authenticate under this key and header.
+    #[error("it cannot be decrypted with epoch {epoch}'s key: it was sealed under another key, or its ciphertext or header was altered")]
+    CannotDecrypt {
+        /// The epoch the header names.
+        epoch: u32,
+    },
 }
 
 /// The signed, unencrypted part of an envelope: who wrote it, where, and what it depends on.
@@ -68,7 +84,7 @@ pub struct EnvelopeHeader {
     pub version: u8,
     /// The workspace the change belongs to.
     pub workspace: WorkspaceId,
-    /// Key epoch of the payload; 0 while payloads are plaintext.
+    /// Key epoch of the payload (1 and up); 0 only in the plaintext form.
     pub epoch: u32,
     /// The device that signed.
     pub device: DeviceId,
@@ -83,7 +99,8 @@ pub struct EnvelopeHeader {
     pub peers: Vec<u64>,
     /// The membership-log heads the author had seen (ascending).
     pub acl_heads: Vec<AclOpId>,
-    /// Payload encryption nonce; empty while payloads are plaintext.
+    /// Payload encryption nonce (24 bytes, set by [`Envelope::seal_encrypted`]); empty in the
+    /// plaintext form.
     pub nonce: Vec<u8>,
 }
 
@@ -198,14 +215,61 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Signs `payload` under `header` with `key`. Peers and heads are sorted for you.
+    /// Signs a plaintext `payload` under `header` with `key` (epoch 0, empty nonce: the
+    /// plaintext form, which replicas refuse; see [`seal_encrypted`](Self::seal_encrypted)).
+    /// Peers and heads are sorted for you.
     ///
     /// Fails if the header names another device than `key`, or a field is over its cap.
     pub fn seal(
-        mut header: EnvelopeHeader,
+        header: EnvelopeHeader,
         payload: Vec<u8>,
         key: &DeviceKey,
     ) -> Result<Self, EnvelopeError> {
+        let (header, header_bytes) = Self::prepare(header, key, payload.len())?;
+        Ok(Self::sign(header, header_bytes, payload, key))
+    }
+
+    /// Encrypts `plaintext` (a Loro update) under `epoch_key`, the key of `header.epoch`, with
+    /// a fresh random nonce and the encoded header as associated data, then signs header and
+    /// ciphertext with `key`. The nonce in `header` is replaced; peers and heads are sorted.
+    ///
+    /// Fails if the epoch is 0, the header names another device than `key`, or a field is over
+    /// its cap.
+    pub fn seal_encrypted(
+        mut header: EnvelopeHeader,
+        plaintext: &[u8],
+        key: &DeviceKey,
+        epoch_key: &EpochKey,
+    ) -> Result<Self, EnvelopeError> {
+        if header.epoch == 0 {
+            return Err(EnvelopeError::NotEncrypted);
+        }
+        let nonce = random_nonce();
+        header.nonce = nonce.to_vec();
+        let (header, header_bytes) =
+            Self::prepare(header, key, plaintext.len().saturating_add(16))?;
+        let payload = epoch_key
+            .seal_payload(
+                &header.workspace,
+                header.epoch,
+                &nonce,
+                plaintext,
+                &header_bytes,
+            )
+            .ok_or(WireError::TooLarge {
+                field: "payload",
+                found: plaintext.len(),
+                max: MAX_PAYLOAD_BYTES,
+            })?;
+        Ok(Self::sign(header, header_bytes, payload, key))
+    }
+
+    /// Checks the signer and the caps, and encodes the header.
+    fn prepare(
+        mut header: EnvelopeHeader,
+        key: &DeviceKey,
+        payload_len: usize,
+    ) -> Result<(EnvelopeHeader, Vec<u8>), EnvelopeError> {
         let signer = key.id();
         if header.device != signer {
             return Err(EnvelopeError::WrongSigner {
@@ -213,10 +277,10 @@ impl Envelope {
                 signer,
             });
         }
-        if payload.len() > MAX_PAYLOAD_BYTES {
+        if payload_len > MAX_PAYLOAD_BYTES {
             return Err(WireError::TooLarge {
                 field: "payload",
-                found: payload.len(),
+                found: payload_len,
                 max: MAX_PAYLOAD_BYTES,
             }
             .into());
@@ -234,15 +298,55 @@ impl Envelope {
             }
             .into());
         }
+        Ok((header, header_bytes))
+    }
+
+    fn sign(
+        header: EnvelopeHeader,
+        header_bytes: Vec<u8>,
+        payload: Vec<u8>,
+        key: &DeviceKey,
+    ) -> Self {
         let digest = domain_digest(DOMAIN, &[&header_bytes, &payload]);
         let signature = sign_digest(key, &digest);
-        Ok(Self {
+        Self {
             header,
             header_bytes,
             payload,
             signature,
             id: EnvelopeId(digest),
-        })
+        }
+    }
+
+    /// Decrypts the payload with `key`, the key of the header's epoch. Check the signature
+    /// first ([`verify_signature`](Self::verify_signature)): authorship is established before
+    /// anything is decrypted.
+    ///
+    /// Fails if the envelope is plaintext (epoch 0), its nonce is not 24 bytes, or the
+    /// ciphertext does not authenticate under this key and this exact header.
+    pub fn open(&self, key: &EpochKey) -> Result<Vec<u8>, EnvelopeError> {
+        let epoch = self.header.epoch;
+        if epoch == 0 {
+            return Err(EnvelopeError::NotEncrypted);
+        }
+        if self.header.nonce.len() != NONCE_LEN {
+            return Err(WireError::Invalid {
+                field: "nonce",
+                why: format!(
+                    "an encrypted envelope has a {NONCE_LEN}-byte nonce, this one has {}",
+                    self.header.nonce.len()
+                ),
+            }
+            .into());
+        }
+        key.open_payload(
+            &self.header.workspace,
+            epoch,
+            &self.header.nonce,
+            &self.payload,
+            &self.header_bytes,
+        )
+        .ok_or(EnvelopeError::CannotDecrypt { epoch })
     }
 
     /// Reads an envelope. Checks structure and caps only, not the signature.
@@ -311,7 +415,8 @@ impl Envelope {
         &self.header_bytes
     }
 
-    /// The payload: a Loro update (plaintext in this version).
+    /// The payload as carried: the ciphertext of a Loro update (or the update itself in the
+    /// plaintext form). [`open`](Self::open) decrypts it.
     pub fn payload(&self) -> &[u8] {
         &self.payload
     }
@@ -364,6 +469,78 @@ mod tests {
             tampered.verify_signature(),
             Err(SignatureCheckError::Mismatch)
         );
+    }
+
+    fn encrypted_header(key: &DeviceKey, epoch: u32) -> EnvelopeHeader {
+        EnvelopeHeader {
+            epoch,
+            ..header(key)
+        }
+    }
+
+    #[test]
+    fn encrypted_round_trip_hides_the_payload() {
+        let key = DeviceKey::generate();
+        let epoch_key = EpochKey::generate();
+        let secret = b"the secret is swordfish";
+        let env =
+            Envelope::seal_encrypted(encrypted_header(&key, 2), secret, &key, &epoch_key).unwrap();
+        assert_eq!(env.header().nonce.len(), NONCE_LEN);
+        let bytes = env.encode();
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret));
+        let back = Envelope::decode(&bytes).unwrap();
+        back.verify_signature().unwrap();
+        assert_eq!(back.open(&epoch_key).unwrap(), secret);
+        assert_eq!(
+            back.open(&EpochKey::generate()),
+            Err(EnvelopeError::CannotDecrypt { epoch: 2 })
+        );
+        // Two seals of the same update differ (fresh nonce).
+        let again =
+            Envelope::seal_encrypted(encrypted_header(&key, 2), secret, &key, &epoch_key).unwrap();
+        assert_ne!(again.payload(), env.payload());
+        assert_eq!(
+            Envelope::seal_encrypted(header(&key), secret, &key, &epoch_key),
+            Err(EnvelopeError::NotEncrypted)
+        );
+        let plain = Envelope::seal(header(&key), secret.to_vec(), &key).unwrap();
+        assert_eq!(plain.open(&epoch_key), Err(EnvelopeError::NotEncrypted));
+    }
+
+    #[test]
+    fn a_ciphertext_under_another_header_does_not_decrypt() {
+        let key = DeviceKey::generate();
+        let epoch_key = EpochKey::generate();
+        let env = Envelope::seal_encrypted(encrypted_header(&key, 1), b"update", &key, &epoch_key)
+            .unwrap();
+        // The same ciphertext and nonce under a changed header, re-signed by the same device:
+        // the signature is fine, decryption is not.
+        for changed in [
+            EnvelopeHeader {
+                seq: 2,
+                ..env.header().clone()
+            },
+            EnvelopeHeader {
+                workspace: WorkspaceId([8; 32]),
+                ..env.header().clone()
+            },
+            EnvelopeHeader {
+                epoch: 3,
+                ..env.header().clone()
+            },
+        ] {
+            let moved = Envelope::seal(changed, env.payload().to_vec(), &key).unwrap();
+            moved.verify_signature().unwrap();
+            assert!(matches!(
+                moved.open(&epoch_key),
+                Err(EnvelopeError::CannotDecrypt { .. })
+            ));
+        }
+        // A flipped ciphertext byte breaks the signature and, re-signed, the decryption.
+        let mut payload = env.payload().to_vec();
+        payload[0] ^= 1;
+        let flipped = Envelope::seal(env.header().clone(), payload, &key).unwrap();
+        assert!(flipped.open(&epoch_key).is_err());
     }
 
     #[test]

@@ -5,10 +5,11 @@
 use loro::ExportMode;
 use time::OffsetDateTime;
 use weft::acl::{
-    AclOp, AclOutcome, DeviceIdentity, Founding, Outcome, Outgoing, Replica, ReplicaConfig, Role,
+    AclOp, AclOpKind, AclOutcome, DeviceIdentity, Founding, Outcome, Outgoing, Replica,
+    ReplicaConfig, Role,
 };
 use weft::crypto::envelope::HEADER_VERSION;
-use weft::crypto::{Envelope, EnvelopeHeader};
+use weft::crypto::{AclOpId, Envelope, EnvelopeHeader, EpochKey};
 use weft::identity::{
     Address, DeviceKey, LocalWallet, PairingCertificate, PairingRequest, VerifyPolicy,
 };
@@ -77,9 +78,10 @@ impl Net {
             keys: vec![d.key],
             msgs: vec![
                 Msg::Acl(founding.genesis.encode()),
+                Msg::Acl(founding.rotation.encode()),
                 Msg::Env(founding.first.encode()),
             ],
-            delivered: vec![2],
+            delivered: vec![3],
             now: T0,
         };
         net.tick();
@@ -200,6 +202,26 @@ impl Net {
         op
     }
 
+    /// `inviter` invites `address` with `role`; replica `joiner` (a device of that wallet that
+    /// has joined) receives everything published so far and redeems the code. Returns the
+    /// published invite op.
+    pub fn invite(&mut self, inviter: &str, joiner: usize, address: Address, role: Role) -> AclOp {
+        let now = self.tick();
+        let i = self.index(inviter);
+        let (op, secret) = self.replicas[i]
+            .invite(address, role, now)
+            .unwrap_or_else(|e| panic!("{inviter} could not invite: {e}"));
+        self.publish_op(op.clone());
+        self.publish_outbox(i);
+        self.deliver_to(joiner);
+        let now = at(self.now);
+        self.replicas[joiner]
+            .redeem_invite(&secret, now)
+            .expect("the code opens the invite");
+        self.publish_outbox(joiner);
+        op
+    }
+
     /// An honest local edit by `name`, sealed and published.
     pub fn edit(&mut self, name: &str, f: impl FnOnce(&Workspace)) -> Envelope {
         let now = self.tick();
@@ -223,33 +245,173 @@ impl Net {
     }
 
     /// Asserts every replica quarantined `env` (its author's replica included, when it is a
-    /// rogue envelope) and returns the reasons.
+    /// rogue envelope) and returns the reasons. A replica without the key of its epoch (an
+    /// outsider, a removed member) cannot look inside: there it must be quarantined for a
+    /// reason that needs no key, or wait for the key.
     pub fn assert_quarantined_everywhere(&self, env: &Envelope) -> Vec<String> {
-        self.outcomes(env)
-            .into_iter()
-            .map(|(n, o)| match o {
-                Some(Outcome::Quarantined(r)) => r.to_string(),
+        let mut reasons = Vec::new();
+        for (r, n) in self.replicas.iter().zip(&self.names) {
+            match r.envelope_outcome(&env.id()) {
+                Some(Outcome::Quarantined(reason)) => reasons.push(reason.to_string()),
+                Some(Outcome::Pending(m)) if !can_read(r, env) => assert_eq!(
+                    m.epoch,
+                    Some(env.header().epoch),
+                    "{n}: without the key it must wait for the key"
+                ),
                 other => panic!("{n}: expected quarantined, got {other:?}"),
+            }
+        }
+        assert!(!reasons.is_empty(), "no replica could judge it");
+        reasons
+    }
+
+    /// Asserts every replica that holds the key applied `env`, and every other one holds it
+    /// pending for the key.
+    pub fn assert_applied_everywhere(&self, env: &Envelope) {
+        let mut readers = 0;
+        for (r, n) in self.replicas.iter().zip(&self.names) {
+            let o = r.envelope_outcome(&env.id());
+            if can_read(r, env) {
+                readers += 1;
+                assert_eq!(o, Some(Outcome::Applied), "{n}");
+            } else {
+                assert!(
+                    matches!(&o, Some(Outcome::Pending(m)) if m.epoch == Some(env.header().epoch)),
+                    "{n} has no key for epoch {}, so it must wait for it: {o:?}",
+                    env.header().epoch
+                );
+            }
+        }
+        assert!(readers > 0, "nobody could read it");
+    }
+
+    /// The replicas that hold any key, so read at least part of the workspace (all but the
+    /// outsider's, which only ever waits).
+    pub fn key_holders(&self) -> impl Iterator<Item = &Replica> {
+        self.replicas.iter().filter(|r| !r.epoch_keys().is_empty())
+    }
+
+    /// Every envelope published so far.
+    pub fn envelopes(&self) -> Vec<Envelope> {
+        self.msgs
+            .iter()
+            .filter_map(|m| match m {
+                Msg::Env(b) => Envelope::decode(b).ok(),
+                Msg::Acl(_) => None,
             })
             .collect()
     }
 
-    pub fn assert_applied_everywhere(&self, env: &Envelope) {
-        for (n, o) in self.outcomes(env) {
-            assert_eq!(o, Some(Outcome::Applied), "{n}");
-        }
-    }
-
-    /// Every replica holds the same document and the same membership.
+    /// Every replica holds the same membership (current key epoch included). Every replica
+    /// whose device may read holds the current key and reads everything the first replica
+    /// (the owner's) applied, and holds the same document; a replica that may not read (an
+    /// outsider, a removed member, a revoked device) does not hold the current key, holds a
+    /// part of the document, and waits for the rest.
     pub fn assert_converged(&self) {
         let first = &self.replicas[0];
         let doc = document(first);
+        let applied = first.applied();
+        let envelopes = self.envelopes();
+        let applied_envs: Vec<&Envelope> = envelopes
+            .iter()
+            .filter(|e| applied.binary_search(&e.id()).is_ok())
+            .collect();
         for (r, n) in self.replicas.iter().zip(&self.names) {
             assert_eq!(r.members(), first.members(), "membership of {n}");
-            assert_eq!(r.applied(), first.applied(), "applied envelopes of {n}");
-            assert_eq!(document(r), doc, "document of {n}");
+            let reads = r
+                .members()
+                .reading_devices()
+                .contains(&r.identity().device());
+            let reads_all = applied_envs.iter().all(|e| can_read(r, e));
+            if reads {
+                assert!(r.has_current_key(), "{n} may read but has no current key");
+                assert!(
+                    reads_all,
+                    "{n} may read but lacks keys for what was applied"
+                );
+            } else {
+                assert!(
+                    !r.has_current_key(),
+                    "{n} may not read but holds the current key"
+                );
+            }
+            if reads_all {
+                assert_eq!(r.applied(), applied, "applied envelopes of {n}");
+                assert_eq!(document(r), doc, "document of {n}");
+            } else {
+                let mine = r.applied();
+                for id in &mine {
+                    assert!(
+                        applied.contains(id),
+                        "{n} applied {id:?}, the owner did not"
+                    );
+                }
+                for id in applied.iter().filter(|id| !mine.contains(id)) {
+                    assert!(
+                        matches!(r.envelope_outcome(id), Some(Outcome::Pending(_))),
+                        "{n}: {id:?} must wait, not be refused: {:?}",
+                        r.envelope_outcome(id)
+                    );
+                }
+            }
         }
     }
+}
+
+/// Whether `r` holds a key that opens `env`.
+pub fn can_read(r: &Replica, env: &Envelope) -> bool {
+    r.epoch_keys()
+        .iter()
+        .any(|(e, k)| *e == env.header().epoch && env.open(k).is_ok())
+}
+
+/// The key of the epoch current at `heads` in `r`'s log, taken from `holder`'s keyring.
+pub fn key_at(r: &Replica, heads: &[AclOpId], holder: &Replica) -> Option<(u32, EpochKey)> {
+    let current = r.resolution().state_at(r.log(), heads)?.epoch?;
+    let Some(AclOpKind::RotateKey { epoch, check, .. }) =
+        r.log().get(&current.rotation).map(|op| op.kind().clone())
+    else {
+        return None;
+    };
+    holder
+        .epoch_keys()
+        .into_iter()
+        .find(|(e, k)| *e == epoch && k.check(&r.workspace_id(), epoch) == check)
+}
+
+/// The key a modified client of replica `i` seals under when it cites `heads`: the key of the
+/// epoch current there, its own, or, for a device without it (an outsider, a removed member),
+/// the owner's, as if it had leaked. Encryption is not authorisation: the envelope must still
+/// be refused for what it does and who signed it.
+pub fn sealing_key(net: &Net, i: usize, heads: &[AclOpId]) -> (u32, EpochKey) {
+    let r = &net.replicas[i];
+    key_at(r, heads, r)
+        .or_else(|| key_at(r, heads, &net.replicas[0]))
+        .expect("the owner holds every key")
+}
+
+/// Encrypts `update` under replica `i`'s sealing key and signs it with its device key (a
+/// modified client: no local checks).
+pub fn seal_as(net: &Net, i: usize, header: EnvelopeHeader, update: &[u8]) -> Envelope {
+    let (epoch, key) = sealing_key(net, i, &header.acl_heads);
+    let header = EnvelopeHeader { epoch, ..header };
+    Envelope::seal_encrypted(header, update, &net.keys[i], &key).expect("seal")
+}
+
+/// The Loro update inside `env`, decrypted with any key a replica holds.
+pub fn plaintext(net: &Net, env: &Envelope) -> Vec<u8> {
+    net.replicas
+        .iter()
+        .flat_map(|r| r.epoch_keys())
+        .filter(|(e, _)| *e == env.header().epoch)
+        .find_map(|(_, k)| env.open(&k).ok())
+        .expect("some replica reads it")
+}
+
+/// `env`'s update under another header, encrypted and signed again by replica `i`'s device.
+pub fn reseal(net: &Net, i: usize, header: EnvelopeHeader, env: &Envelope) -> Envelope {
+    let update = plaintext(net, env);
+    seal_as(net, i, header, &update)
 }
 
 /// The accepted document as users see it, plus the set of changes it holds. (Root containers
@@ -328,8 +490,9 @@ pub fn team() -> Team {
     }
 }
 
-/// What a modified client could send: an edit made on a copy of `name`'s document, signed with
-/// that replica's device key, bypassing every local check.
+/// What a modified client could send: an edit made on a copy of `name`'s document, encrypted
+/// (see [`sealing_key`]) and signed with that replica's device key, bypassing every local
+/// check.
 pub fn rogue_envelope(
     net: &mut Net,
     name: &str,
@@ -340,7 +503,14 @@ pub fn rogue_envelope(
     let i = net.index(name);
     let r = &net.replicas[i];
     let key = net.keys[i].clone();
-    let doc = r.workspace().loro().fork();
+    // A device that was never given a key (the outsider) cannot see the document; it edits
+    // the owner's, as if the key had leaked.
+    let source = if r.epoch_keys().is_empty() {
+        &net.replicas[0]
+    } else {
+        r
+    };
+    let doc = source.workspace().loro().fork();
     let before = doc.oplog_vv();
     let actor = r.identity().address().to_checksum();
     let mut ws = Workspace::open_replica(doc, &actor, Clock::Fixed(now.unix_timestamp() * 1000));
@@ -362,7 +532,7 @@ pub fn rogue_envelope(
         acl_heads: r.log().heads(),
         nonce: vec![],
     };
-    Envelope::seal(header, payload, &key).expect("seal")
+    seal_as(net, i, header, &payload)
 }
 
 pub fn is_accepted(o: &AclOutcome) -> bool {
