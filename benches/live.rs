@@ -58,8 +58,8 @@ fn setup() -> Setup {
     let (ida, idb) = (identity(&aw), identity(&bw));
     let pa = dir.path().join("a.db");
     let pb = dir.path().join("b.db");
-    let mut a = Replica::create_shared(&pa, None, "bench", ida.clone(), ReplicaConfig::default())
-        .unwrap();
+    let mut a =
+        Replica::create_shared(&pa, None, "bench", ida.clone(), ReplicaConfig::default()).unwrap();
     let doc = a.workspace().create_doc("Live", None).unwrap();
     a.workspace().set_body(doc, "start\n").unwrap();
     a.flush().unwrap();
@@ -67,23 +67,49 @@ fn setup() -> Setup {
     let genesis = a.genesis().unwrap().unwrap();
     let mut b =
         Replica::join_shared(&pb, None, &genesis, idb.clone(), ReplicaConfig::default()).unwrap();
-    for (_, op) in a.local_inputs(SharedTable::AclOps, 0).unwrap() {
-        b.receive_acl_op("bench", &op).unwrap();
+    let carrier = a.sync_value("carrier.key").unwrap().unwrap();
+    b.set_sync_value("carrier.key", &carrier).unwrap();
+    // B publishes its device; A shares the keys with it; B reads everything.
+    for _ in 0..2 {
+        for (_, op) in a.inputs(SharedTable::AclOps, 0).unwrap() {
+            b.receive_acl_op("bench", &op).unwrap();
+        }
+        for (_, e) in a.inputs(SharedTable::Envelopes, 0).unwrap() {
+            b.receive_envelope("bench", &e).unwrap();
+        }
+        if b.my_role().is_some() && b.local_inputs(SharedTable::AclOps, 0).unwrap().is_empty() {
+            b.publish_device().unwrap();
+        }
+        for (_, op) in b.inputs(SharedTable::AclOps, 0).unwrap() {
+            a.receive_acl_op("bench", &op).unwrap();
+        }
     }
-    for (_, e) in a.local_inputs(SharedTable::Envelopes, 0).unwrap() {
-        b.receive_envelope("bench", &e).unwrap();
-    }
+    assert!(b.engine().unwrap().has_current_key(), "B holds the key");
     drop(b);
     let (note, arrived) = mpsc::channel();
     let live_b = LiveWorker::spawn(
-        move || Ok(Replica::open_shared(&pb, None, idb, ReplicaConfig::default())?),
+        move || {
+            Ok(Replica::open_shared(
+                &pb,
+                None,
+                idb,
+                ReplicaConfig::default(),
+            )?)
+        },
         url.clone(),
         Box::new(move || {
             let _ = note.send(());
         }),
     );
     let live_a = LiveWorker::spawn(
-        move || Ok(Replica::open_shared(&pa, None, ida, ReplicaConfig::default())?),
+        move || {
+            Ok(Replica::open_shared(
+                &pa,
+                None,
+                ida,
+                ReplicaConfig::default(),
+            )?)
+        },
         url,
         Box::new(|| {}),
     );

@@ -48,16 +48,49 @@ fn s3() -> Rig {
     }
 }
 
-fn sync_of(bucket: &Bucket, dev: &mut Dev) -> BucketSync {
-    let id = dev.r().engine().unwrap().workspace_id();
-    BucketSync::new(bucket.clone(), id).unwrap()
+impl Rig {
+    /// Every file the bucket's storage holds, read raw.
+    fn raw_objects(&self) -> Vec<Vec<u8>> {
+        let root = match (&self._dir, &self._server) {
+            (Some(d), _) => d.path().to_path_buf(),
+            (None, Some(s)) => s.root().to_path_buf(),
+            _ => unreachable!("a rig has storage"),
+        };
+        let mut out = Vec::new();
+        let mut stack = vec![root];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(std::fs::read(p).unwrap());
+                }
+            }
+        }
+        out
+    }
 }
 
-/// A new device of `wallet` made from the bucket alone: the genesis, then whatever the bucket holds.
+fn sync_of(bucket: &Bucket, dev: &mut Dev) -> BucketSync {
+    BucketSync::for_replica(bucket.clone(), dev.r()).unwrap()
+}
+
+/// A new device of `wallet` made from the bucket alone: the genesis, then whatever the bucket
+/// holds. A new member is invited (the code's secret opens the keys); a second device of a member
+/// gets the keys from the member's other device once that one syncs.
 fn join_from_bucket(bucket: &Bucket, owner: &mut Dev, wallet: &LocalWallet) -> Dev {
-    let id = owner.r().engine().unwrap().workspace_id();
-    let sync = BucketSync::new(bucket.clone(), id).unwrap();
+    let is_member = owner
+        .r()
+        .members()
+        .unwrap()
+        .role(&wallet.address())
+        .is_some();
+    let secret = (!is_member).then(|| owner.r().invite(wallet.address(), Role::Editor).unwrap());
+    let sync = sync_of(bucket, owner);
+    sync.round(owner.r()).unwrap();
     let genesis = sync.fetch_genesis().expect("genesis from the bucket");
+    let carrier = owner.r().sync_value("carrier.key").unwrap().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let device = acl_common::device(wallet);
     let mut replica = Replica::join_shared(
@@ -68,12 +101,19 @@ fn join_from_bucket(bucket: &Bucket, owner: &mut Dev, wallet: &LocalWallet) -> D
         acl_common::config(),
     )
     .unwrap();
+    replica.set_sync_value("carrier.key", &carrier).unwrap();
     sync.round(&mut replica).unwrap();
     assert!(
         replica.my_role().is_some(),
         "a member once the ops are read"
     );
+    if let Some(secret) = &secret {
+        assert!(replica.redeem_invite(secret).unwrap(), "the invite opens");
+    }
     replica.publish_device().unwrap();
+    sync.round(&mut replica).unwrap();
+    // The other side answers (a key share for a second device), then the newcomer reads it.
+    sync.round(owner.r()).unwrap();
     sync.round(&mut replica).unwrap();
     Dev {
         dir,
@@ -122,8 +162,18 @@ fn three_devices_two_wallets_edit_offline_and_converge(rig: Rig, seed: u64) {
         .workspace()
         .set_body(plan, "Goals\nRisks\n")
         .unwrap();
+    laptop
+        .r()
+        .workspace()
+        .create_doc("Vault", None)
+        .and_then(|v| {
+            laptop
+                .r()
+                .workspace()
+                .set_body(v, "the secret is swordfish")
+        })
+        .unwrap();
     laptop.r().flush().unwrap();
-    laptop.r().add_member(ew.address(), Role::Editor).unwrap();
     sync_of(&rig.bucket, &mut laptop).round(laptop.r()).unwrap();
 
     // A second device of the owner, and the editor's device: from the bucket alone.
@@ -161,12 +211,40 @@ fn three_devices_two_wallets_edit_offline_and_converge(rig: Rig, seed: u64) {
         &mut [&mut laptop, &mut desktop, &mut editor],
     );
     let seen = docs(laptop.r());
-    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen.len(), 5, "{seen:?}");
     assert_eq!(docs(desktop.r()), seen);
     assert_eq!(docs(editor.r()), seen);
     let body = &seen.iter().find(|(t, _)| t == "Plan").unwrap().1;
     for who in ["laptop", "desktop", "editor"] {
         assert!(body.contains(&format!("[{who}]")), "{body}");
+    }
+    // The bucket holds ciphertext only: no text, no title, no wallet address in any form.
+    let objects = rig.raw_objects();
+    assert!(objects.len() >= 6, "{} objects", objects.len());
+    let mut needles: Vec<Vec<u8>> = [
+        "swordfish",
+        "Goals",
+        "Notes from laptop",
+        "Vault",
+        "[editor]",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    for w in [&ow, &ew] {
+        let c = w.address().to_checksum();
+        needles.push(c.clone().into_bytes());
+        needles.push(c[2..].to_lowercase().into_bytes());
+        needles.push(w.address().as_bytes().to_vec());
+    }
+    for o in &objects {
+        for n in &needles {
+            assert!(
+                !o.windows(n.len()).any(|w| w == n.as_slice()),
+                "an object in the bucket holds {:?}",
+                String::from_utf8_lossy(n)
+            );
+        }
     }
     for d in [&mut laptop, &mut desktop, &mut editor] {
         assert!(d.r().quarantine().is_empty());
@@ -203,7 +281,6 @@ fn damaged_swapped_and_foreign_objects_are_quarantined_and_sync_goes_on() {
 
     let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
     let mut owner = found(&ow);
-    owner.r().add_member(ew.address(), Role::Editor).unwrap();
     sync_of(&clean, &mut owner).round(owner.r()).unwrap();
     let mut editor = join_from_bucket(&clean, &mut owner, &ew);
 
@@ -266,17 +343,75 @@ fn a_join_code_for_another_bucket_or_a_tampered_genesis_is_refused() {
     let mut owner = found(&ow);
     sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
     // Another workspace's id: nothing there.
-    let other = found(&LocalWallet::generate());
-    let id = other
-        .replica
-        .as_ref()
-        .unwrap()
-        .engine()
-        .unwrap()
-        .workspace_id();
-    let err = BucketSync::new(rig.bucket.clone(), id)
-        .unwrap()
+    let mut other = found(&LocalWallet::generate());
+    let err = sync_of(&rig.bucket, &mut other)
         .fetch_genesis()
         .unwrap_err();
     assert!(err.to_string().contains("holds no workspace"), "{err}");
+    // The right workspace with the wrong key: the genesis does not open.
+    let id = owner.r().engine().unwrap().workspace_id();
+    let wrong = weft::sync::seal::CarrierKey::generate();
+    let err = BucketSync::new(rig.bucket.clone(), id, wrong)
+        .unwrap()
+        .fetch_genesis()
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be read"), "{err}");
+}
+
+#[test]
+fn a_removed_member_s_new_device_cannot_read_what_was_written_after() {
+    let rig = folder();
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    owner.r().workspace().create_doc("Before", None).unwrap();
+    owner.r().flush().unwrap();
+    sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+    let mut editor = join_from_bucket(&rig.bucket, &mut owner, &ew);
+    assert!(titles(editor.r()).contains(&"Before".to_string()));
+    let old_epoch = owner.r().engine().unwrap().current_epoch();
+    owner.r().remove_member(ew.address()).unwrap();
+    let after = owner.r().workspace().create_doc("After", None).unwrap();
+    owner
+        .r()
+        .workspace()
+        .set_body(after, "the secret is swordfish")
+        .unwrap();
+    owner.r().flush().unwrap();
+    sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+    assert!(
+        owner.r().engine().unwrap().current_epoch() > old_epoch,
+        "the key rotated"
+    );
+
+    // The removed member pairs a new device and reads the bucket with the carrier key they kept.
+    let carrier = editor.r().sync_value("carrier.key").unwrap().unwrap();
+    let sync = sync_of(&rig.bucket, &mut editor);
+    let genesis = sync.fetch_genesis().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let device = acl_common::device(&ew);
+    let mut fresh = Replica::join_shared(
+        &dir.path().join("weft.db"),
+        None,
+        &genesis,
+        device.identity.clone(),
+        acl_common::config(),
+    )
+    .unwrap();
+    fresh.set_sync_value("carrier.key", &carrier).unwrap();
+    sync.round(&mut fresh).unwrap();
+    sync.round(&mut fresh).unwrap();
+    assert_eq!(fresh.my_role(), None);
+    assert!(
+        fresh.publish_device().is_err(),
+        "a removed member cannot add a device"
+    );
+    assert!(!titles(&fresh).contains(&"After".to_string()));
+    // Their old device, syncing again, cannot read it either.
+    sync.round(editor.r()).unwrap();
+    assert!(!titles(editor.r()).contains(&"After".to_string()));
+    let waiting = editor.r().engine().unwrap().pending();
+    assert!(
+        waiting.iter().any(|p| p.missing.epoch.is_some()),
+        "what was written after waits for a key they will never get: {waiting:?}"
+    );
 }

@@ -13,7 +13,7 @@ use shared_common::*;
 use weft::acl::Role;
 use weft::identity::LocalWallet;
 use weft::store::Replica;
-use weft::sync::live::{room_of, LiveWorker};
+use weft::sync::live::LiveWorker;
 
 /// A relay on a free port, on its own thread; returns its URL.
 fn relay() -> (
@@ -75,7 +75,7 @@ fn pair(relay: &str) -> (Dev, Dev, LiveWorker, LiveWorker) {
     let mut editor = join(&owner, &ew);
     carry(&mut owner, &mut editor);
     editor.r().publish_device().unwrap();
-    carry(&mut editor, &mut owner);
+    settle(&mut editor, &mut owner);
     let (a, b) = (live(&owner, relay), live(&editor, relay));
     wait_online(&a);
     wait_online(&b);
@@ -83,7 +83,12 @@ fn pair(relay: &str) -> (Dev, Dev, LiveWorker, LiveWorker) {
 }
 
 fn doc_id(r: &Replica) -> weft::model::ItemId {
-    r.workspace().docs(false)[0].id
+    r.workspace()
+        .docs(false)
+        .into_iter()
+        .find(|d| d.title == "Trace")
+        .expect("the Trace doc")
+        .id
 }
 
 fn text(dev: &mut Dev) -> String {
@@ -184,7 +189,8 @@ fn a_real_editing_trace_split_between_two_live_clients_arrives_intact() {
 fn garbage_in_the_room_is_quarantined_and_the_client_stays_connected() {
     let (url, relay_thread, stop) = relay();
     let (mut owner, mut editor, a, _b) = pair(&url);
-    let room = room_of(&owner.r().engine().unwrap().workspace_id());
+    let id = owner.r().engine().unwrap().workspace_id();
+    let room = weft::sync::share::carrier_key(owner.r()).unwrap().room(&id);
     // Someone who knows the room sends junk.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -216,6 +222,104 @@ fn garbage_in_the_room_is_quarantined_and_the_client_stays_connected() {
         .unwrap();
     editor.r().flush().unwrap();
     wait_text(&mut owner, "after the junk");
+    let _ = stop.send(());
+    relay_thread.join().unwrap();
+}
+
+/// Every byte of `blobs` is free of each needle.
+fn assert_no_plaintext(what: &str, blobs: &[Vec<u8>], needles: &[Vec<u8>]) {
+    for b in blobs {
+        for n in needles {
+            assert!(
+                !b.windows(n.len()).any(|w| w == n.as_slice()),
+                "{what} holds {:?}",
+                String::from_utf8_lossy(n)
+            );
+        }
+    }
+}
+
+#[test]
+fn every_frame_the_relay_forwards_is_ciphertext() {
+    use futures::StreamExt;
+    let (url, relay_thread, stop) = relay();
+    let (mut owner, mut editor, _a, _b) = pair(&url);
+    let id = owner.r().engine().unwrap().workspace_id();
+    let room = weft::sync::share::carrier_key(owner.r()).unwrap().room(&id);
+    let room_url = weft::sync::room::room_url(&url, &room).unwrap();
+    // A listener in the room records everything the relay forwards.
+    let (frames_tx, frames_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let listener = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(room_url).await.unwrap();
+            tokio::pin!(done_rx);
+            loop {
+                tokio::select! {
+                    _ = &mut done_rx => return,
+                    m = ws.next() => match m {
+                        Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b))) => {
+                            let _ = frames_tx.send(b.to_vec());
+                        }
+                        Some(Ok(_)) => {}
+                        _ => return,
+                    },
+                }
+            }
+        });
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // A reconnect makes both say hello and answer with everything they hold.
+    let doc = doc_id(owner.r());
+    owner
+        .r()
+        .workspace()
+        .set_body(doc, "the secret is swordfish")
+        .unwrap();
+    owner
+        .r()
+        .workspace()
+        .create_doc("Quarterly plan", None)
+        .unwrap();
+    owner.r().flush().unwrap();
+    wait_text(&mut editor, "the secret is swordfish");
+    let editor_doc = doc_id(editor.r());
+    editor
+        .r()
+        .workspace()
+        .append_body(editor_doc, " and the door code")
+        .unwrap();
+    editor.r().flush().unwrap();
+    wait_text(&mut owner, "the secret is swordfish and the door code");
+    let live_c = live(&editor, &url); // a third connection: its Hello is answered with the whole log
+    wait_online(&live_c);
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = done_tx.send(());
+    listener.join().unwrap();
+    let frames: Vec<Vec<u8>> = frames_rx.try_iter().collect();
+    assert!(
+        frames.len() >= 4,
+        "the listener saw the traffic: {}",
+        frames.len()
+    );
+    let mut needles: Vec<Vec<u8>> = vec![
+        b"swordfish".to_vec(),
+        b"door code".to_vec(),
+        b"Quarterly plan".to_vec(),
+        b"Trace".to_vec(),
+    ];
+    for dev in [&owner, &editor] {
+        let a = dev.device.identity.address();
+        needles.push(a.to_checksum().into_bytes());
+        needles.push(a.to_checksum().to_lowercase().into_bytes());
+        needles.push(a.to_checksum()[2..].to_lowercase().into_bytes());
+        needles.push(a.as_bytes().to_vec());
+    }
+    assert_no_plaintext("a relayed frame", &frames, &needles);
     let _ = stop.send(());
     relay_thread.join().unwrap();
 }

@@ -45,11 +45,11 @@ fn team() -> (Dev, Dev) {
     let mut editor = join_as(&owner, fixed_device(&ew, 12));
     carry(&mut owner, &mut editor);
     editor.r().publish_device().unwrap();
-    carry(&mut editor, &mut owner);
+    settle(&mut editor, &mut owner);
     let mut viewer = join_as(&owner, fixed_device(&vw, 13));
     carry(&mut owner, &mut viewer);
     viewer.r().publish_device().unwrap();
-    carry(&mut viewer, &mut owner);
+    settle(&mut viewer, &mut owner);
     let forged = rogue(&mut viewer, 2, |ws| {
         ws.create_doc("Forged", None).unwrap();
     });

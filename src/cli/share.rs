@@ -74,8 +74,11 @@ pub fn sync(
         None
     };
     let url = bucket_url(ctx, &replica)?;
-    let sync = BucketSync::open(&url, workspace_id(&replica)?)
-        .with_context(|| format!("opening the bucket {url}"))?;
+    let sync = BucketSync::for_replica(
+        crate::sync::bucket::Bucket::open(&url)
+            .with_context(|| format!("opening the bucket {url}"))?,
+        &replica,
+    )?;
     loop {
         match sync.round(&mut replica) {
             Ok(report) => {
@@ -113,17 +116,18 @@ pub fn invite(ctx: &Context, address: &str, role: &str) -> anyhow::Result<()> {
     })?;
     let mut replica = ctx.open()?;
     let id = workspace_id(&replica)?;
-    match replica.members().and_then(|m| m.role(&address)) {
-        Some(r) if r == role => {}
+    // A new member gets an invite, whose secret (in the code) opens the keys at once; an
+    // existing member's new device gets the keys from a member device once that one syncs.
+    let secret = match replica.members().and_then(|m| m.role(&address)) {
+        Some(r) if r == role => None,
         Some(_) => {
             replica.change_role(address, role)?;
+            None
         }
-        None => {
-            replica.add_member(address, role)?;
-        }
-    }
+        None => Some(replica.invite(address, role)?),
+    };
     let url = bucket_url(ctx, &replica)?;
-    let sync = BucketSync::open(&url, id)?;
+    let sync = BucketSync::for_replica(crate::sync::bucket::Bucket::open(&url)?, &replica)?;
     sync.round(&mut replica)
         .context("the invite is recorded here but could not reach the bucket; run `weft sync` before sharing the code")?;
     let code = JoinCode {
@@ -131,7 +135,8 @@ pub fn invite(ctx: &Context, address: &str, role: &str) -> anyhow::Result<()> {
         workspace: id.to_string(),
         bucket: url,
         relay: replica.sync_value("relay.url")?,
-        secret: None,
+        carrier: crate::sync::share::carrier_key(&replica)?.to_hex(),
+        secret: secret.map(|s| hex::encode(s.as_bytes())),
     };
     let text = code.encode();
     #[derive(Serialize)]
@@ -179,13 +184,28 @@ pub fn join(ctx: &Context, code: &str, name: Option<String>) -> anyhow::Result<(
         .workspace
         .parse()
         .map_err(|_| anyhow::anyhow!("the join code names no valid workspace id"))?;
-    let sync = BucketSync::open(&code.bucket, id)
+    let carrier = crate::sync::seal::CarrierKey::from_hex(&code.carrier)
+        .ok_or_else(|| anyhow::anyhow!("the join code carries no valid key"))?;
+    let secret = match &code.secret {
+        Some(s) => Some(
+            hex::decode(s)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(crate::crypto::InviteSecret::from_bytes)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("the join code's secret is damaged; copy it again")
+                })?,
+        ),
+        None => None,
+    };
+    let sync = BucketSync::open(&code.bucket, id, carrier.clone())
         .with_context(|| format!("opening the bucket {}", code.bucket))?;
     let genesis = sync.fetch_genesis()?;
     let key = ctx.secret()?.db_key();
     let mut replica =
         Replica::join_shared(&path, Some(&key), &genesis, me, ReplicaConfig::default())?;
     replica.set_sync_value("bucket.url", &code.bucket)?;
+    replica.set_sync_value("carrier.key", &carrier.to_hex())?;
     if let Some(relay) = &code.relay {
         replica.set_sync_value("relay.url", relay)?;
     }
@@ -197,6 +217,11 @@ pub fn join(ctx: &Context, code: &str, name: Option<String>) -> anyhow::Result<(
             my_address.to_checksum()
         );
     };
+    if let Some(secret) = &secret {
+        if !replica.redeem_invite(secret)? {
+            eprintln!("note: the invite has not reached the bucket yet; the keys arrive with the next `weft sync`");
+        }
+    }
     let me_device = replica.engine().map(|e| e.identity().device());
     let published = me_device.is_some_and(|d| {
         replica

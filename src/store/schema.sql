@@ -68,3 +68,8 @@ CREATE TABLE IF NOT EXISTS sync_state (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- Epoch keys this device holds for a shared workspace (the file is encrypted as a whole).
+CREATE TABLE IF NOT EXISTS epoch_keys (
+    epoch INTEGER PRIMARY KEY,
+    key   BLOB NOT NULL
+);

@@ -95,10 +95,12 @@ impl Replica {
         // The founding commit was made before the store subscribed: nothing to queue.
         replica.lock_unsaved().clear();
         let genesis = founding.genesis.encode();
+        let rotation = founding.rotation.encode();
         let first = founding.first.encode();
         let sql = replica.sql_owned();
         let tx = replica.conn.transaction().map_err(&sql)?;
         insert_op(&tx, &genesis, ORIGIN_GENESIS).map_err(&sql)?;
+        insert_op(&tx, &rotation, ORIGIN_LOCAL).map_err(&sql)?;
         insert_envelope(&tx, &first, ORIGIN_LOCAL).map_err(&sql)?;
         tx.commit().map_err(&sql)?;
         let address = engine.identity().address().to_checksum();
@@ -108,7 +110,12 @@ impl Replica {
             last_env_row: 0,
         });
         replica.set_sync_value("member.address", &address)?;
+        // The key that seals what the carriers see (see `sync::seal`); members get it in join codes.
+        let mut carrier = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut carrier);
+        replica.set_sync_value("carrier.key", &hex::encode(carrier))?;
         replica.catch_up()?;
+        replica.after_engine()?;
         replica.reindex_all()?;
         Ok(replica)
     }
@@ -190,7 +197,12 @@ impl Replica {
         };
         let actor = me.address().to_checksum();
         let clock = config.clock;
-        let engine = acl::Replica::join(&genesis, me, config)?;
+        let mut engine = acl::Replica::join(&genesis, me, config)?;
+        let keys = read_keys(&conn).map_err(|source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        engine.install_keys(&keys, now());
         let ws = Workspace::open_replica(engine.workspace().loro().clone(), &actor, clock);
         let mut replica = Self::assemble(conn, path, ws, 0)?;
         replica.gate = Some(Gate {
@@ -199,6 +211,7 @@ impl Replica {
             last_env_row: 0,
         });
         replica.catch_up()?;
+        replica.after_engine()?;
         // The replay marked everything dirty; the index is already current on disk.
         *replica.dirty.lock().unwrap_or_else(|p| p.into_inner()) = search::Dirty::default();
         Ok(replica)
@@ -324,8 +337,42 @@ impl Replica {
             gate.last_env_row = env.row;
             gate.acl.receive_envelope(&env.bytes, t);
         }
-        self.reattach_if_rebuilt();
+        self.after_engine()?;
         Ok(true)
+    }
+
+    /// After any call into the engine: keep the ops and envelopes it produced on its own
+    /// (automatic key rotations and shares, edits sealed before a rebuild) and the keys it
+    /// learned, then follow its document if it rebuilt it.
+    pub(super) fn after_engine(&mut self) -> Result<(), StoreError> {
+        self.store_outbox()?;
+        self.save_keys()?;
+        self.reattach_if_rebuilt();
+        Ok(())
+    }
+
+    fn save_keys(&mut self) -> Result<(), StoreError> {
+        let Some(gate) = self.gate.as_ref() else {
+            return Ok(());
+        };
+        let keys = gate.acl.epoch_keys();
+        let sql = self.sql_owned();
+        let saved: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM epoch_keys", [], |r| r.get(0))
+            .map_err(&sql)?;
+        if saved as usize == keys.len() {
+            return Ok(());
+        }
+        for (epoch, key) in keys {
+            self.conn
+                .execute(
+                    "INSERT OR REPLACE INTO epoch_keys (epoch, key) VALUES (?1, ?2)",
+                    params![epoch, key.as_bytes().as_slice()],
+                )
+                .map_err(&sql)?;
+        }
+        Ok(())
     }
 
     /// After the engine rebuilt its document (a change it had applied became void), edit the
@@ -388,8 +435,7 @@ impl Replica {
                 }
             }
             self.lock_unsaved().clear();
-            self.store_outbox()?;
-            self.reattach_if_rebuilt();
+            self.after_engine()?;
         }
         let dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
         if !dirty.is_empty() {
@@ -477,7 +523,7 @@ impl Replica {
                 None if envelope => Some(gate.acl.receive_envelope(bytes, now())),
                 None => None,
             };
-            self.reattach_if_rebuilt();
+            self.after_engine()?;
             let dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
             if !dirty.is_empty() {
                 search::reindex(&self.conn, &self.ws, &dirty).map_err(&sql)?;
@@ -509,8 +555,7 @@ impl Replica {
             let op = act(&mut gate.acl, now())?;
             let row = insert_op(&self.conn, &op.encode(), ORIGIN_LOCAL).map_err(&sql)?;
             gate.last_op_row = gate.last_op_row.max(row);
-            self.store_outbox()?;
-            self.reattach_if_rebuilt();
+            self.after_engine()?;
             Ok(op)
         })();
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
@@ -519,6 +564,38 @@ impl Replica {
         ended?;
         self.data_version = super::data_version(&self.conn).map_err(&sql)?;
         Ok(op)
+    }
+
+    /// Invite `member` with `role`: the op grants it, and the secret opens the keys for whoever
+    /// holds the join code.
+    pub fn invite(
+        &mut self,
+        member: Address,
+        role: Role,
+    ) -> Result<crate::crypto::InviteSecret, ShareError> {
+        let mut secret = None;
+        self.member_action(|e, t| {
+            let (op, s) = e.invite(member, role, t)?;
+            secret = Some(s);
+            Ok(op)
+        })?;
+        secret
+            .ok_or_else(|| ShareError::Store(StoreError::Home("the invite made no secret".into())))
+    }
+
+    /// Open an invite's keys with the secret from a join code. Returns whether it opened (the
+    /// invite may not have arrived yet).
+    pub fn redeem_invite(
+        &mut self,
+        secret: &crate::crypto::InviteSecret,
+    ) -> Result<bool, ShareError> {
+        let gate = self.gate.as_mut().ok_or(ShareError::NotShared)?;
+        let opened = matches!(
+            gate.acl.redeem_invite(secret, now())?,
+            acl::keys::Redemption::Opened { .. }
+        );
+        self.after_engine()?;
+        Ok(opened)
     }
 
     /// Add `member` with `role`.
@@ -710,4 +787,18 @@ fn insert_envelope(
 
 fn insert_op(conn: &rusqlite::Connection, bytes: &[u8], origin: &str) -> rusqlite::Result<i64> {
     insert_input(conn, "acl_ops", bytes, origin).map(|r| r.unwrap_or(0))
+}
+
+fn read_keys(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(u32, crate::crypto::EpochKey)>> {
+    let mut stmt = conn.prepare("SELECT epoch, key FROM epoch_keys ORDER BY epoch")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(e, k)| {
+            let bytes: [u8; 32] = k.try_into().ok()?;
+            Some((e, crate::crypto::EpochKey::from_bytes(bytes)))
+        })
+        .collect())
 }

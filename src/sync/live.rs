@@ -184,14 +184,23 @@ impl Holdings {
     }
 }
 
-/// The room of a workspace: derived from its id, so every member finds it and nobody else can
-/// guess it from anything the relay sees.
-pub fn room_of(workspace: &crate::crypto::WorkspaceId) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(b"weft/room/v1\0");
-    h.update(workspace.as_bytes());
-    h.finalize().into()
+/// Seals frames for the room and opens them (see [`super::seal`]): the relay sees ciphertext.
+#[derive(Clone, Debug)]
+pub struct Sealer {
+    pub key: super::seal::CarrierKey,
+    pub id: crate::crypto::WorkspaceId,
+}
+
+impl Sealer {
+    /// A frame's bytes as sent.
+    pub fn seal(&self, frame: &Frame) -> Vec<u8> {
+        self.key.seal(&self.id, b"frame", &frame.encode())
+    }
+
+    /// A received frame.
+    pub fn open(&self, bytes: &[u8]) -> Result<Frame, String> {
+        Frame::decode(&self.key.open(&self.id, b"frame", bytes)?)
+    }
 }
 
 /// Where the live connection stands, for the status bar.
@@ -282,8 +291,11 @@ where
         .engine()
         .ok_or_else(|| anyhow::anyhow!("this workspace is not shared"))?;
     let me = engine.identity().device();
-    let room = room_of(&engine.workspace_id());
+    let id = engine.workspace_id();
+    let key = super::share::carrier_key(&replica)?;
+    let room = key.room(&id);
     let url = room::room_url(&relay, &room)?;
+    let sealer = Sealer { key, id };
     let mut conn = room::connect(url)?;
     let mut held = Holdings::default();
     held.update(&replica)?;
@@ -311,7 +323,7 @@ where
                             s.offline = None;
                         }
                         let hello = Frame::Hello { device: me, seqs: held.seqs() };
-                        let _ = conn.tx.send(hello.encode()).await;
+                        let _ = conn.tx.send(sealer.seal(&hello)).await;
                     }
                     RoomEvent::Disconnected { reason, retry_in } => {
                         let mut s = lock(&status);
@@ -319,7 +331,7 @@ where
                         s.offline = Some(format!("{reason}; retrying in {:.1}s", retry_in.as_secs_f32()));
                     }
                     RoomEvent::Frame(bytes) => {
-                        let arrived = on_frame(&mut replica, &mut held, &conn.tx, &bytes).await?;
+                        let arrived = on_frame(&mut replica, &mut held, &sealer, &conn.tx, &bytes).await?;
                         if arrived {
                             lock(&status).received += 1;
                             changed();
@@ -330,10 +342,10 @@ where
             p = pokes.recv() => {
                 if p.is_none() { return Ok(()) }
                 while pokes.try_recv().is_ok() {}
-                send_local(&mut replica, &mut held, &mut op_mark, &mut env_mark, me, &conn.tx).await?;
+                send_local(&mut replica, &mut held, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;
             }
             _ = tick.tick() => {
-                send_local(&mut replica, &mut held, &mut op_mark, &mut env_mark, me, &conn.tx).await?;
+                send_local(&mut replica, &mut held, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;
             }
         }
     }
@@ -347,13 +359,14 @@ async fn send_local(
     op_mark: &mut i64,
     env_mark: &mut i64,
     me: DeviceId,
+    sealer: &Sealer,
     tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> anyhow::Result<()> {
     let arrived = replica.refresh()?;
     let _ = arrived;
     for (row, bytes) in replica.inputs(SharedTable::AclOps, *op_mark)? {
         *op_mark = row;
-        let _ = tx.send(Frame::AclOp(bytes).encode()).await;
+        let _ = tx.send(sealer.seal(&Frame::AclOp(bytes))).await;
     }
     held.update(replica)?;
     // Its own mark: rows indexed while answering peers must still be sent.
@@ -361,7 +374,7 @@ async fn send_local(
         *env_mark = row;
         let mine = Envelope::decode(&bytes).is_ok_and(|e| e.header().device == me);
         if mine {
-            let _ = tx.send(Frame::Envelope(bytes).encode()).await;
+            let _ = tx.send(sealer.seal(&Frame::Envelope(bytes))).await;
         }
     }
     Ok(())
@@ -371,11 +384,12 @@ async fn send_local(
 async fn on_frame(
     replica: &mut Replica,
     held: &mut Holdings,
+    sealer: &Sealer,
     tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
     bytes: &[u8],
 ) -> anyhow::Result<bool> {
     use crate::acl::Outcome;
-    let frame = match Frame::decode(bytes) {
+    let frame = match sealer.open(bytes) {
         Ok(f) => f,
         Err(why) => {
             // Kept in quarantine like any unreadable input; the connection stays.
@@ -387,21 +401,21 @@ async fn on_frame(
     match frame {
         Frame::Hello { seqs, .. } => {
             for (_, op) in replica.inputs(SharedTable::AclOps, 0)? {
-                let _ = tx.send(Frame::AclOp(op).encode()).await;
+                let _ = tx.send(sealer.seal(&Frame::AclOp(op))).await;
             }
-            answer(replica, held, tx, &seqs).await?;
+            answer(replica, held, sealer, tx, &seqs).await?;
             // If they hold what we lack, ask.
             let ours = held.seqs();
             if seqs
                 .iter()
                 .any(|(d, s)| *s > ours.get(d).copied().unwrap_or(0))
             {
-                let _ = tx.send(Frame::Want { seqs: ours }.encode()).await;
+                let _ = tx.send(sealer.seal(&Frame::Want { seqs: ours })).await;
             }
             Ok(false)
         }
         Frame::Want { seqs } => {
-            answer(replica, held, tx, &seqs).await?;
+            answer(replica, held, sealer, tx, &seqs).await?;
             Ok(false)
         }
         Frame::Envelope(env) => {
@@ -427,13 +441,14 @@ async fn on_frame(
 async fn answer(
     replica: &mut Replica,
     held: &mut Holdings,
+    sealer: &Sealer,
     tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
     seqs: &BTreeMap<DeviceId, u64>,
 ) -> anyhow::Result<()> {
     held.update(replica)?;
     for row in held.missing_for(seqs) {
         if let Some(bytes) = replica.input_at(SharedTable::Envelopes, row)? {
-            let _ = tx.send(Frame::Envelope(bytes).encode()).await;
+            let _ = tx.send(sealer.seal(&Frame::Envelope(bytes))).await;
         }
     }
     Ok(())

@@ -2,5 +2,6 @@
 pub mod bucket;
 pub mod live;
 pub mod room;
+pub mod seal;
 pub mod share;
 pub mod worker;

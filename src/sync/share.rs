@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 
 use super::bucket::{self, keys, Bucket, BucketError, LogKey, PutNew};
+use super::seal::CarrierKey;
 use crate::acl::AclOp;
 use crate::crypto::{Envelope, WorkspaceId};
 use crate::store::{Replica, SharedTable, StoreError};
@@ -149,6 +150,9 @@ pub struct JoinCode {
     /// The relay URL, if the workspace has one.
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub relay: Option<String>,
+    /// The carrier key (hex): opens what the bucket and the relay hold.
+    #[serde(rename = "k")]
+    pub carrier: String,
     /// A one-time secret opening the invite's key lockbox, when there is one.
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -181,6 +185,9 @@ impl JoinCode {
         if code.workspace.parse::<WorkspaceId>().is_err() {
             return Err("the join code names no valid workspace id".into());
         }
+        if CarrierKey::from_hex(&code.carrier).is_none() {
+            return Err("the join code carries no valid key; copy it again, whole".into());
+        }
         Ok(code)
     }
 }
@@ -200,12 +207,22 @@ fn seen_key(device_hex: &str) -> String {
 pub struct BucketSync {
     bucket: Bucket,
     ws: String,
+    id: WorkspaceId,
+    key: CarrierKey,
     rt: tokio::runtime::Runtime,
 }
 
+/// The carrier key a shared workspace keeps.
+pub fn carrier_key(replica: &Replica) -> Result<CarrierKey, SyncError> {
+    replica
+        .sync_value("carrier.key")?
+        .and_then(|k| CarrierKey::from_hex(&k))
+        .ok_or_else(|| SyncError::Other("this workspace has no carrier key; it cannot sync".into()))
+}
+
 impl BucketSync {
-    /// Sync `workspace` through `bucket`.
-    pub fn new(bucket: Bucket, workspace: WorkspaceId) -> Result<Self, SyncError> {
+    /// Sync `workspace` through `bucket`, sealing what goes there with `key`.
+    pub fn new(bucket: Bucket, workspace: WorkspaceId, key: CarrierKey) -> Result<Self, SyncError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -213,13 +230,28 @@ impl BucketSync {
         Ok(Self {
             bucket,
             ws: hex::encode(workspace.as_bytes()),
+            id: workspace,
+            key,
             rt,
         })
     }
 
+    /// Sync `replica`'s workspace through `bucket`.
+    pub fn for_replica(bucket: Bucket, replica: &Replica) -> Result<Self, SyncError> {
+        let id = replica
+            .engine()
+            .map(|e| e.workspace_id())
+            .ok_or_else(|| SyncError::Other("not a shared workspace".into()))?;
+        Self::new(bucket, id, carrier_key(replica)?)
+    }
+
     /// Open the bucket at `url` for `workspace`.
-    pub fn open(url: &str, workspace: WorkspaceId) -> Result<Self, SyncError> {
-        Self::new(Bucket::open(url)?, workspace)
+    pub fn open(url: &str, workspace: WorkspaceId, key: CarrierKey) -> Result<Self, SyncError> {
+        Self::new(Bucket::open(url)?, workspace, key)
+    }
+
+    fn seal(&self, kind: &[u8], bytes: &[u8]) -> Vec<u8> {
+        self.key.seal(&self.id, kind, bytes)
     }
 
     /// The bucket.
@@ -238,6 +270,11 @@ impl BucketSync {
                 &self.ws[..12]
             ))
         })?;
+        let bytes = self.key.open(&self.id, b"genesis", &bytes).map_err(|e| {
+            SyncError::Other(format!(
+                "the workspace's genesis cannot be read with the join code's key ({e})"
+            ))
+        })?;
         let op = AclOp::decode(&bytes)
             .map_err(|e| SyncError::Other(format!("the workspace's genesis is unreadable: {e}")))?;
         if hex::encode(op.id().as_bytes()) != self.ws {
@@ -254,6 +291,8 @@ impl BucketSync {
         let mut report = Report::default();
         self.upload(replica, &mut report)?;
         self.download(replica, &mut report)?;
+        // What arrived may have made this device answer (a key share, a rotation): send it now.
+        self.upload(replica, &mut report)?;
         Ok(report)
     }
 
@@ -267,7 +306,8 @@ impl BucketSync {
     fn upload(&self, replica: &mut Replica, report: &mut Report) -> Result<(), SyncError> {
         if replica.sync_value("bucket.genesis")?.is_none() {
             if let Some(genesis) = replica.genesis()? {
-                self.put_new(&keys::genesis_key(&self.ws), genesis, report)?;
+                let sealed = self.seal(b"genesis", &genesis);
+                self.put_new(&keys::genesis_key(&self.ws), sealed, report)?;
                 replica.set_sync_value("bucket.genesis", "1")?;
             }
         }
@@ -282,7 +322,8 @@ impl BucketSync {
                 continue;
             }
             let key = keys::acl_key(&self.ws, &hex::encode(op.id().as_bytes()));
-            self.put_new(&key, bytes, report)?;
+            let sealed = self.seal(b"acl", &bytes);
+            self.put_new(&key, sealed, report)?;
             replica.set_sync_value("bucket.up.ops", &row.to_string())?;
         }
         let env_mark = Self::mark(replica, "bucket.up.envelopes")?;
@@ -304,7 +345,7 @@ impl BucketSync {
         let last_row = mine.iter().map(|(r, _, _)| *r).max();
         for (first, items) in plan_segments(&by_seq) {
             let key = keys::log_key(&self.ws, &device_hex, first);
-            let body = encode_segment(&items);
+            let body = self.seal(b"log", &encode_segment(&items));
             match self
                 .rt
                 .block_on(self.bucket.put_new(&key, Bytes::from(body)))?
@@ -315,7 +356,10 @@ impl BucketSync {
                     // Another process of this device uploaded a segment starting here; what it
                     // holds is in the bucket, and the rest goes up under its own first seq.
                     let existing = self.rt.block_on(self.bucket.get(&key))?;
-                    let held: BTreeSet<Vec<u8>> = existing
+                    let opened = existing
+                        .as_deref()
+                        .and_then(|b| self.key.open(&self.id, b"log", b).ok());
+                    let held: BTreeSet<Vec<u8>> = opened
                         .as_deref()
                         .and_then(|b| decode_segment(b).ok())
                         .map(|v| v.into_iter().map(<[u8]>::to_vec).collect())
@@ -375,6 +419,10 @@ impl BucketSync {
                 continue;
             };
             report.downloaded += 1;
+            let bytes = match self.key.open(&self.id, b"acl", &bytes) {
+                Ok(b) => Bytes::from(b),
+                Err(_) => bytes,
+            };
             let op = AclOp::decode(&bytes).ok();
             let known = op
                 .as_ref()
@@ -467,6 +515,10 @@ impl BucketSync {
         };
         report.downloaded += 1;
         let label = self.bucket.label().to_string();
+        let Ok(bytes) = self.key.open(&self.id, b"log", &bytes) else {
+            self.receive(replica, &label, &bytes, report)?;
+            return Ok(false);
+        };
         let Ok(envelopes) = decode_segment(&bytes) else {
             self.receive(replica, &label, &bytes, report)?;
             return Ok(false);

@@ -97,10 +97,10 @@ where
         Ok(r) => r,
         Err(e) => return fail(format!("cannot open the workspace for syncing: {e:#}")),
     };
-    let Some(id) = replica.engine().map(|e| e.workspace_id()) else {
-        return fail("this workspace is not shared".into());
-    };
-    let sync = match BucketSync::open(&url, id) {
+    let sync = match super::bucket::Bucket::open(&url)
+        .map_err(super::share::SyncError::from)
+        .and_then(|b| BucketSync::for_replica(b, &replica))
+    {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot open the bucket: {e}")),
     };

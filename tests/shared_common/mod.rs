@@ -91,6 +91,15 @@ pub fn join_as(from: &Dev, device: Device) -> Dev {
         config(),
     )
     .expect("join");
+    // The join code hands over the carrier key.
+    let carrier = from
+        .replica
+        .as_ref()
+        .unwrap()
+        .sync_value("carrier.key")
+        .unwrap()
+        .expect("carrier key");
+    replica.set_sync_value("carrier.key", &carrier).unwrap();
     Dev {
         dir,
         device,
@@ -98,11 +107,11 @@ pub fn join_as(from: &Dev, device: Device) -> Dev {
     }
 }
 
-/// Deliver everything `from` wrote itself to `to`, as a carrier would.
+/// Deliver everything `from` holds to `to`, as a live peer answering a Hello would.
 pub fn carry(from: &mut Dev, to: &mut Dev) -> Vec<Outcome> {
     let src = from.r();
-    let ops = src.local_inputs(SharedTable::AclOps, 0).unwrap();
-    let envs = src.local_inputs(SharedTable::Envelopes, 0).unwrap();
+    let ops = src.inputs(SharedTable::AclOps, 0).unwrap();
+    let envs = src.inputs(SharedTable::Envelopes, 0).unwrap();
     let dst = to.r();
     for (_, op) in ops {
         dst.receive_acl_op("test", &op).unwrap();
@@ -144,10 +153,17 @@ pub fn rogue(dev: &mut Dev, seq: u64, edit: impl FnOnce(&Workspace)) -> Vec<u8> 
     edit(&ws);
     ws.commit();
     let payload = ws.loro().export(ExportMode::updates(&before)).unwrap();
+    let epoch = engine.current_epoch();
+    let epoch_key = engine
+        .epoch_keys()
+        .into_iter()
+        .find(|(e, _)| *e == epoch)
+        .map(|(_, k)| k)
+        .expect("the current key");
     let header = EnvelopeHeader {
         version: HEADER_VERSION,
         workspace: engine.workspace_id(),
-        epoch: 0,
+        epoch,
         device: key.id(),
         cert_hash: engine.identity().cert_hash(),
         seq,
@@ -156,5 +172,16 @@ pub fn rogue(dev: &mut Dev, seq: u64, edit: impl FnOnce(&Workspace)) -> Vec<u8> 
         acl_heads: engine.log().heads(),
         nonce: vec![],
     };
-    Envelope::seal(header, payload, &key).unwrap().encode()
+    Envelope::seal_encrypted(header, &payload, &key, &epoch_key)
+        .unwrap()
+        .encode()
+}
+
+/// Carry both ways until neither has anything new for the other (key shares and rotations are
+/// answers to what the other wrote).
+pub fn settle(a: &mut Dev, b: &mut Dev) {
+    for _ in 0..3 {
+        carry(a, b);
+        carry(b, a);
+    }
 }
