@@ -25,7 +25,9 @@ struct Tmux {
 
 impl Tmux {
     fn start(home: &Path) -> Self {
-        let socket = format!("weft-e2e-{}", std::process::id());
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = format!("weft-e2e-{}-{n}", std::process::id());
         let t = Tmux { socket };
         let ok = Command::new("tmux")
             .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30"])

@@ -191,14 +191,11 @@ impl Context {
     }
 
     /// What starts live sync for workspace `name` through its relay, if it has one.
-    #[allow(clippy::type_complexity)]
     pub fn live_starter(
         &self,
         name: &str,
         replica: &Replica,
-    ) -> anyhow::Result<
-        Option<Box<dyn FnOnce(Box<dyn Fn() + Send>) -> crate::sync::live::LiveWorker>>,
-    > {
+    ) -> anyhow::Result<Option<crate::sync::live::LiveStarter>> {
         if replica.engine().is_none() {
             return Ok(None);
         }

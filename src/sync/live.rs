@@ -203,6 +203,9 @@ impl Sealer {
     }
 }
 
+/// What starts a [`LiveWorker`], given what to call when something arrives.
+pub type LiveStarter = Box<dyn FnOnce(Box<dyn Fn() + Send>) -> LiveWorker>;
+
 /// Where the live connection stands, for the status bar.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveStatus {

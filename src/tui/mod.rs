@@ -143,7 +143,7 @@ pub fn run_with(
     theme: Option<&str>,
     pairer: Option<Box<dyn Pairer>>,
     sync: Option<crate::sync::worker::SyncWorker>,
-    live: Option<Box<dyn FnOnce(Box<dyn Fn() + Send>) -> crate::sync::live::LiveWorker>>,
+    live: Option<crate::sync::live::LiveStarter>,
 ) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(
