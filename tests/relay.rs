@@ -145,12 +145,20 @@ async fn frames_reach_everyone_else_in_the_room_unchanged_and_no_one_else() {
 
     // Had the relay echoed a's frame back to a, it would be queued before b's reply.
     send(&mut b, b"reply").await;
-    assert_eq!(next_frame(&mut a).await, b"reply", "a got its own frame back");
+    assert_eq!(
+        next_frame(&mut a).await,
+        b"reply",
+        "a got its own frame back"
+    );
     assert_eq!(next_frame(&mut c).await, b"reply");
 
     // Had room one's frames leaked into room two, d would see them before e's frame.
     send(&mut e, b"room two").await;
-    assert_eq!(next_frame(&mut d).await, b"room two", "a frame crossed rooms");
+    assert_eq!(
+        next_frame(&mut d).await,
+        b"room two",
+        "a frame crossed rooms"
+    );
 
     // An empty frame is a frame.
     send(&mut c, b"").await;
@@ -205,11 +213,17 @@ async fn an_oversized_frame_closes_that_connection_with_1009_and_the_room_carrie
     let mut c = relay.join(&room).await;
     let at_limit = vec![7u8; 64 * 1024];
     send(&mut c, &at_limit).await;
-    assert!(next_frame(&mut b).await == at_limit, "a frame at the limit passes");
+    assert!(
+        next_frame(&mut b).await == at_limit,
+        "a frame at the limit passes"
+    );
     send(&mut c, &vec![8u8; 64 * 1024 + 1]).await;
     let (code, reason) = closed_with(&mut c).await;
     assert_eq!(code, CloseCode::Size);
-    assert!(reason.contains("65536"), "the reason gives the limit: {reason}");
+    assert!(
+        reason.contains("65536"),
+        "the reason gives the limit: {reason}"
+    );
     assert!(next_frame(&mut a).await == at_limit);
     still_talking(&mut a, &mut b).await;
 }
@@ -418,7 +432,10 @@ async fn a_client_that_never_answers_pings_is_closed_and_one_that_does_stays() {
         panic!("plain TCP expected");
     };
     let (pings, code, reason) = within("the quiet client to be closed", raw_close(raw)).await;
-    assert!(pings >= 2, "the relay pinged before giving up ({pings} pings)");
+    assert!(
+        pings >= 2,
+        "the relay pinged before giving up ({pings} pings)"
+    );
     assert_eq!(code, 1001);
     assert!(reason.contains("idle"), "{reason}");
     let mut late = relay.join(&room).await;
@@ -594,9 +611,12 @@ async fn weft(args: &[&str]) -> std::process::Output {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = common::weft_command(home.path());
     cmd.args(args).stdin(Stdio::null());
-    within("weft to finish", tokio::process::Command::from(cmd).output())
-        .await
-        .expect("run weft")
+    within(
+        "weft to finish",
+        tokio::process::Command::from(cmd).output(),
+    )
+    .await
+    .expect("run weft")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -618,7 +638,7 @@ async fn check_reports_a_round_trip_through_a_running_relay() {
     assert_eq!(report["ok"], true);
     assert!(report["round_trip_ms"].as_f64().unwrap() > 0.0);
 
-    // The relay's log has the connections, and neither the frames nor the room ids.
+    // The binary answers health checks too.
     let (_, body) = http_get(relay.addr, "/health").await;
     assert_eq!(body.trim(), "ok");
     stop_with_sigterm(relay).await;
@@ -629,10 +649,16 @@ async fn stop_with_sigterm(mut relay: RelayProcess) -> Vec<String> {
     let pid = relay.child.id().expect("still running") as i32;
     // SAFETY: sending a signal to a child process we started and have not reaped.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let status = within("the relay to exit", relay.child.wait()).await.unwrap();
+    let status = within("the relay to exit", relay.child.wait())
+        .await
+        .unwrap();
     assert!(status.success(), "weft relay exited with {status}");
     let log = within("the log", relay.log).await.unwrap();
-    assert_eq!(log.last().map(String::as_str), Some("weft relay stopped"), "{log:#?}");
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("weft relay stopped"),
+        "{log:#?}"
+    );
     log
 }
 
@@ -641,8 +667,12 @@ async fn the_log_names_connections_but_not_rooms_or_frames() {
     let relay = RelayProcess::start("127.0.0.1:0", &[]).await;
     let room = [0x5au8; 32];
     let url = room_url(&relay.url(), &room).unwrap();
-    let (mut a, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
-    let (mut b, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    let (mut a, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let (mut b, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
     send(&mut a, b"secret-frame-contents").await;
     assert_eq!(next_frame(&mut b).await, b"secret-frame-contents");
     a.close(None).await.unwrap();
@@ -652,9 +682,18 @@ async fn the_log_names_connections_but_not_rooms_or_frames() {
     while b.next().await.is_some() {}
     let log = stop_with_sigterm(relay).await.join("\n");
     assert!(log.contains("joined"), "{log}");
-    assert!(log.contains("5a5a5a"), "a short room prefix is logged: {log}");
-    assert!(!log.contains(&hex::encode(room)), "the whole room id leaked: {log}");
-    assert!(!log.contains(&"5a".repeat(8)), "too much of the room id: {log}");
+    assert!(
+        log.contains("5a5a5a"),
+        "a short room prefix is logged: {log}"
+    );
+    assert!(
+        !log.contains(&hex::encode(room)),
+        "the whole room id leaked: {log}"
+    );
+    assert!(
+        !log.contains(&"5a".repeat(8)),
+        "too much of the room id: {log}"
+    );
     assert!(!log.contains("secret-frame-contents"), "{log}");
 }
 
@@ -777,7 +816,6 @@ async fn a_room_handle_reports_why_it_cannot_connect_and_stops_when_dropped() {
         other => panic!("expected Disconnected, got {other:?}"),
     }
     assert!(room::connect("http://example.com".into()).is_err());
-
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

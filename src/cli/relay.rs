@@ -143,7 +143,10 @@ pub fn run(args: &RelayArgs, json: bool) -> anyhow::Result<()> {
 
 async fn serve(args: &RelayArgs) -> anyhow::Result<()> {
     let limits = args.limits.limits()?;
-    limits.check().context("these limits cannot work together")?;
+    limits
+        .check()
+        .context("these limits cannot work together")?;
+    let stop = stop_signal()?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -165,7 +168,7 @@ async fn serve(args: &RelayArgs) -> anyhow::Result<()> {
         ping_interval_secs = limits.ping_interval.as_secs(),
         "limits"
     );
-    crate::relay::serve(listener, limits, stop_signal())
+    crate::relay::serve(listener, limits, stop)
         .await
         .context("running the relay")?;
     println!("weft relay stopped");
@@ -184,31 +187,30 @@ fn log_to_stdout() {
         .try_init();
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-fn stop_signal() -> impl Future<Output = ()> {
-    async {
-        let ctrl_c = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                // No Ctrl-C handler: rely on SIGTERM (or being killed).
-                std::future::pending::<()>().await;
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called, before the
+/// relay announces itself, so that a signal sent right after the first line is not missed.
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("installing the Ctrl-C handler")?;
+        let mut terminate =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-        };
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        () = ctrl_c => {}
-                        _ = term.recv() => {}
-                    }
-                }
-                Err(_) => ctrl_c.await,
-            }
-        }
-        #[cfg(not(unix))]
-        ctrl_c.await;
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No Ctrl-C handler: run until killed.
+            std::future::pending::<()>().await;
+        }
+    })
 }
 
 /// How long `--check` waits for each step.
@@ -261,9 +263,8 @@ async fn check(relay: &str, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open(relay: &str, url: &str) -> anyhow::Result<Ws> {
     let connect = tokio_tungstenite::connect_async_with_config(url, None, true);

@@ -241,10 +241,7 @@ mod tests {
         assert!(matches!(route(b"GET\r\n\r\n"), Route::Refuse(400, _)));
         assert!(matches!(route(b""), Route::Refuse(400, _)));
         let plain_get = format!("GET /r/{ROOM} HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert!(matches!(
-            route(plain_get.as_bytes()),
-            Route::Refuse(426, _)
-        ));
+        assert!(matches!(route(plain_get.as_bytes()), Route::Refuse(426, _)));
     }
 
     #[tokio::test]

@@ -68,7 +68,10 @@ impl RelayLimits {
             ("bytes per second", self.bytes_per_second == 0),
             ("byte burst", self.byte_burst == 0),
             ("max connections", self.max_connections == 0),
-            ("max connections per room", self.max_connections_per_room == 0),
+            (
+                "max connections per room",
+                self.max_connections_per_room == 0,
+            ),
             ("idle timeout", self.idle_timeout.is_zero()),
             ("ping interval", self.ping_interval.is_zero()),
             ("queue frames", self.queue_frames == 0),
@@ -213,6 +216,9 @@ mod tests {
         let t0 = Instant::now();
         let mut b = TokenBucket::new(1.0, 10.0, t0);
         assert!(!b.take(11.0, t0));
-        assert!(b.take(10.0, t0), "the refused request did not drain the bucket");
+        assert!(
+            b.take(10.0, t0),
+            "the refused request did not drain the bucket"
+        );
     }
 }

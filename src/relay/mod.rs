@@ -153,7 +153,10 @@ pub async fn serve(
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(left = tasks.len(), "connections still open at shutdown: dropped");
+        tracing::warn!(
+            left = tasks.len(),
+            "connections still open at shutdown: dropped"
+        );
     }
     Ok(())
 }
@@ -190,7 +193,7 @@ async fn handle(
             let _ = http::respond(&mut stream, 200, "ok").await;
         }
         http::Route::Refuse(status, why) => {
-            tracing::info!(%peer, status, "refused a request");
+            tracing::debug!(%peer, status, "refused a request");
             let _ = http::respond(&mut stream, status, why).await;
         }
         http::Route::Room(room) => {

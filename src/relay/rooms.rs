@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio_tungstenite::tungstenite::Bytes;
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Bytes;
 
 use super::RoomId;
 
@@ -172,7 +172,10 @@ mod tests {
             }
         );
         assert_eq!(r2.try_recv().unwrap(), f);
-        assert!(r1.try_recv().is_err(), "the sender does not get its own frame");
+        assert!(
+            r1.try_recv().is_err(),
+            "the sender does not get its own frame"
+        );
         assert!(r3.try_recv().is_err(), "another room gets nothing");
     }
 

@@ -74,11 +74,12 @@ fn check_url(url: &str) -> Result<String, RoomUrlError> {
     if trimmed.contains('#') {
         return Err(RoomUrlError::Extra(url.into()));
     }
-    let uri: Uri = trimmed
-        .parse()
-        .map_err(|e: tokio_tungstenite::tungstenite::http::uri::InvalidUri| {
-            RoomUrlError::Invalid(url.into(), e.to_string())
-        })?;
+    let uri: Uri =
+        trimmed
+            .parse()
+            .map_err(|e: tokio_tungstenite::tungstenite::http::uri::InvalidUri| {
+                RoomUrlError::Invalid(url.into(), e.to_string())
+            })?;
     match uri.scheme_str() {
         Some("ws" | "wss") => {}
         _ => return Err(RoomUrlError::Scheme(url.into())),
@@ -265,9 +266,8 @@ fn connect_error(e: &WsError) -> String {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Carry frames both ways until the connection ends; returns why, or `None` if the handle was
 /// dropped (the connection is then closed politely).
