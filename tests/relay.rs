@@ -708,6 +708,16 @@ async fn check_fails_clearly_when_no_relay_is_there() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot reach the relay"), "{stderr}");
 
+    // TLS spoken to a plain relay is turned away at its first byte, not left waiting.
+    let relay = Relay::start(RelayLimits::default()).await;
+    let out = weft(&["relay", "--check", &format!("wss://{}", relay.addr)]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach the relay at wss://"),
+        "{stderr}"
+    );
+
     let out = weft(&["relay", "--check", "http://127.0.0.1:1"]).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

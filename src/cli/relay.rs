@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context as _};
 use clap::Args;
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::relay::RelayLimits;
 use crate::sync::room::room_url;
@@ -270,11 +270,12 @@ async fn open(relay: &str, url: &str) -> anyhow::Result<Ws> {
     let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
     match tokio::time::timeout(CHECK_TIMEOUT, connect).await {
         Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response))) => bail!(
+        Ok(Err(WsError::Io(e))) => bail!("cannot reach the relay at {relay}: {e}"),
+        Ok(Err(WsError::Http(response))) => bail!(
             "the relay at {relay} refused the connection: HTTP {}",
             response.status()
         ),
-        Ok(Err(e)) => Err(anyhow!(e).context(format!("cannot reach the relay at {relay}"))),
+        Ok(Err(e)) => bail!("connecting to the relay at {relay} failed: {e}"),
         Err(_) => bail!(
             "no answer from the relay at {relay} within {} s",
             CHECK_TIMEOUT.as_secs()
@@ -294,9 +295,7 @@ async fn next_frame(ws: &mut Ws, relay: &str) -> anyhow::Result<Vec<u8>> {
                     bail!("the relay at {relay} closed the connection ({why})")
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    return Err(anyhow!(e).context(format!("reading from the relay at {relay}")))
-                }
+                Some(Err(e)) => bail!("lost the connection to the relay at {relay}: {e}"),
                 None => bail!("the relay at {relay} closed the connection"),
             }
         }
