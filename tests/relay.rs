@@ -638,7 +638,7 @@ async fn check_reports_a_round_trip_through_a_running_relay() {
     assert_eq!(report["ok"], true);
     assert!(report["round_trip_ms"].as_f64().unwrap() > 0.0);
 
-    // The relay's log has the connections, and neither the frames nor the room ids.
+    // The binary answers health checks too.
     let (_, body) = http_get(relay.addr, "/health").await;
     assert_eq!(body.trim(), "ok");
     stop_with_sigterm(relay).await;
@@ -707,6 +707,16 @@ async fn check_fails_clearly_when_no_relay_is_there() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot reach the relay"), "{stderr}");
+
+    // TLS spoken to a plain relay is turned away at its first byte, not left waiting.
+    let relay = Relay::start(RelayLimits::default()).await;
+    let out = weft(&["relay", "--check", &format!("wss://{}", relay.addr)]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach the relay at wss://"),
+        "{stderr}"
+    );
 
     let out = weft(&["relay", "--check", "http://127.0.0.1:1"]).await;
     assert!(!out.status.success());

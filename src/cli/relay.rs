@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context as _};
 use clap::Args;
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::relay::RelayLimits;
 use crate::sync::room::room_url;
@@ -146,6 +146,7 @@ async fn serve(args: &RelayArgs) -> anyhow::Result<()> {
     limits
         .check()
         .context("these limits cannot work together")?;
+    let stop = stop_signal()?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -167,7 +168,7 @@ async fn serve(args: &RelayArgs) -> anyhow::Result<()> {
         ping_interval_secs = limits.ping_interval.as_secs(),
         "limits"
     );
-    crate::relay::serve(listener, limits, stop_signal())
+    crate::relay::serve(listener, limits, stop)
         .await
         .context("running the relay")?;
     println!("weft relay stopped");
@@ -186,31 +187,30 @@ fn log_to_stdout() {
         .try_init();
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-fn stop_signal() -> impl Future<Output = ()> {
-    async {
-        let ctrl_c = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                // No Ctrl-C handler: rely on SIGTERM (or being killed).
-                std::future::pending::<()>().await;
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called, before the
+/// relay announces itself, so that a signal sent right after the first line is not missed.
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("installing the Ctrl-C handler")?;
+        let mut terminate =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-        };
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        () = ctrl_c => {}
-                        _ = term.recv() => {}
-                    }
-                }
-                Err(_) => ctrl_c.await,
-            }
-        }
-        #[cfg(not(unix))]
-        ctrl_c.await;
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No Ctrl-C handler: run until killed.
+            std::future::pending::<()>().await;
+        }
+    })
 }
 
 /// How long `--check` waits for each step.
@@ -270,11 +270,12 @@ async fn open(relay: &str, url: &str) -> anyhow::Result<Ws> {
     let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
     match tokio::time::timeout(CHECK_TIMEOUT, connect).await {
         Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response))) => bail!(
+        Ok(Err(WsError::Io(e))) => bail!("cannot reach the relay at {relay}: {e}"),
+        Ok(Err(WsError::Http(response))) => bail!(
             "the relay at {relay} refused the connection: HTTP {}",
             response.status()
         ),
-        Ok(Err(e)) => Err(anyhow!(e).context(format!("cannot reach the relay at {relay}"))),
+        Ok(Err(e)) => bail!("connecting to the relay at {relay} failed: {e}"),
         Err(_) => bail!(
             "no answer from the relay at {relay} within {} s",
             CHECK_TIMEOUT.as_secs()
@@ -294,9 +295,7 @@ async fn next_frame(ws: &mut Ws, relay: &str) -> anyhow::Result<Vec<u8>> {
                     bail!("the relay at {relay} closed the connection ({why})")
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    return Err(anyhow!(e).context(format!("reading from the relay at {relay}")))
-                }
+                Some(Err(e)) => bail!("lost the connection to the relay at {relay}: {e}"),
                 None => bail!("the relay at {relay} closed the connection"),
             }
         }

@@ -407,6 +407,19 @@ async fn write_out(
     }
 }
 
+/// A close frame's reason must fit a control frame: at most 123 bytes after the code.
+fn close_reason(reason: &str) -> &str {
+    const MAX: usize = 123;
+    if reason.len() <= MAX {
+        return reason;
+    }
+    let mut end = MAX;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
 /// Send our close frame, if we are the ones closing, and let the client see it before the socket
 /// goes: wait for its reply (or discard what it still sends) for a moment.
 async fn finish(ws: &mut Ws, ending: &Ending) {
@@ -425,7 +438,7 @@ async fn finish(ws: &mut Ws, ending: &Ending) {
         } => {
             let frame = CloseFrame {
                 code: *code,
-                reason: reason.as_str().into(),
+                reason: close_reason(reason).into(),
             };
             if tokio::time::timeout(CLOSE_GRACE, ws.close(Some(frame)))
                 .await
@@ -447,5 +460,18 @@ async fn finish(ws: &mut Ws, ending: &Ending) {
             })
             .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::close_reason;
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        assert_eq!(close_reason("too slow"), "too slow");
+        let long = "é".repeat(100);
+        let cut = close_reason(&long);
+        assert!(cut.len() <= 123 && long.starts_with(cut) && cut.len() >= 121);
     }
 }

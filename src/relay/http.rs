@@ -23,25 +23,38 @@ pub(crate) enum Route {
     Refuse(u16, &'static str),
 }
 
-/// Read the request head (up to the blank line). Returns everything read, which may run past the
-/// head, or `None` if the client closed first. A head over [`MAX_HEAD`] is an error.
-pub(crate) async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Option<Vec<u8>>> {
+/// What came in before the request head's blank line.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Head {
+    /// The whole head, and whatever was read past it.
+    Complete(Vec<u8>),
+    /// The client closed first.
+    Closed,
+    /// No blank line within [`MAX_HEAD`] bytes.
+    TooLong,
+    /// The first byte cannot start an HTTP request (a TLS handshake, say): no use waiting.
+    NotHttp,
+}
+
+/// Read the request head, up to the blank line.
+pub(crate) async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Head> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
-            return Ok(None);
+            return Ok(Head::Closed);
         }
         buf.extend_from_slice(&chunk[..n]);
+        // Every HTTP method starts with an uppercase letter; a TLS ClientHello starts with 0x16.
+        if !buf[0].is_ascii_uppercase() {
+            return Ok(Head::NotHttp);
+        }
         if find_blank_line(&buf).is_some() {
-            return Ok(Some(buf));
+            return Ok(Head::Complete(buf));
         }
         if buf.len() > MAX_HEAD {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "request head too long",
-            ));
+            return Ok(Head::TooLong);
         }
     }
 }
@@ -256,19 +269,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn read_head_stops_at_the_blank_line_and_bounds_its_size() {
+    async fn read_head_stops_at_the_blank_line_and_gives_up_early_on_non_http() {
         let (mut client, mut server) = tokio::io::duplex(64 * 1024);
         client
             .write_all(b"GET /health HTTP/1.1\r\n\r\nextra")
             .await
             .unwrap();
-        let head = read_head(&mut server).await.unwrap().unwrap();
+        let Head::Complete(head) = read_head(&mut server).await.unwrap() else {
+            panic!("a complete head");
+        };
         assert!(head.starts_with(b"GET /health"));
         let (mut client, mut server) = tokio::io::duplex(64 * 1024);
-        client.write_all(&[b'a'; MAX_HEAD + 10]).await.unwrap();
-        assert!(read_head(&mut server).await.is_err());
+        client.write_all(&[b'A'; MAX_HEAD + 10]).await.unwrap();
+        assert_eq!(read_head(&mut server).await.unwrap(), Head::TooLong);
+        let (mut client, mut server) = tokio::io::duplex(64);
+        client.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+        assert_eq!(read_head(&mut server).await.unwrap(), Head::NotHttp);
         let (client, mut server) = tokio::io::duplex(64);
         drop(client);
-        assert!(read_head(&mut server).await.unwrap().is_none());
+        assert_eq!(read_head(&mut server).await.unwrap(), Head::Closed);
     }
 }

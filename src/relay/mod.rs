@@ -173,10 +173,15 @@ async fn handle(
         tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
     }
     let head = match tokio::time::timeout(HANDSHAKE_TIMEOUT, http::read_head(&mut stream)).await {
-        Ok(Ok(Some(head))) => head,
-        Ok(Ok(None)) => return,
-        Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+        Ok(Ok(http::Head::Complete(head))) => head,
+        Ok(Ok(http::Head::Closed)) => return,
+        Ok(Ok(http::Head::TooLong)) => {
             let _ = http::respond(&mut stream, 431, "request head too long").await;
+            return;
+        }
+        Ok(Ok(http::Head::NotHttp)) => {
+            tracing::debug!(%peer, "not HTTP (TLS to a plain relay?)");
+            let _ = http::respond(&mut stream, 400, "this relay speaks plain HTTP and ws://").await;
             return;
         }
         Ok(Err(e)) => {
@@ -193,7 +198,7 @@ async fn handle(
             let _ = http::respond(&mut stream, 200, "ok").await;
         }
         http::Route::Refuse(status, why) => {
-            tracing::info!(%peer, status, "refused a request");
+            tracing::debug!(%peer, status, "refused a request");
             let _ = http::respond(&mut stream, status, why).await;
         }
         http::Route::Room(room) => {

@@ -253,6 +253,7 @@ async fn keep_connected(
     }
 }
 
+/// Why a connection attempt failed, in a user's words.
 fn connect_error(e: &WsError) -> String {
     match e {
         WsError::Io(e) => format!("cannot reach the relay: {e}"),
