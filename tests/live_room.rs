@@ -106,9 +106,15 @@ fn wait_text(dev: &mut Dev, want: &str) {
         }
         assert!(
             Instant::now() < deadline,
-            "the live copy never caught up: {} chars of {}",
+            "the live copy never caught up: {} chars of {}; pending {:?}; refused {:?}",
             got.chars().count(),
-            want.chars().count()
+            want.chars().count(),
+            dev.r().engine().unwrap().pending(),
+            dev.r()
+                .quarantine()
+                .iter()
+                .map(|q| q.reason.to_string())
+                .collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -403,18 +403,12 @@ async fn on_frame(
     };
     match frame {
         Frame::Hello { seqs, .. } => {
-            for (_, op) in replica.inputs(SharedTable::AclOps, 0)? {
-                let _ = tx.send(sealer.seal(&Frame::AclOp(op))).await;
-            }
+            // Answer, and ask back: a peer that was here before us holds what we lack (its
+            // membership ops included), and its own hello may have gone out before we joined.
             answer(replica, held, sealer, tx, &seqs).await?;
-            // If they hold what we lack, ask.
-            let ours = held.seqs();
-            if seqs
-                .iter()
-                .any(|(d, s)| *s > ours.get(d).copied().unwrap_or(0))
-            {
-                let _ = tx.send(sealer.seal(&Frame::Want { seqs: ours })).await;
-            }
+            let _ = tx
+                .send(sealer.seal(&Frame::Want { seqs: held.seqs() }))
+                .await;
             Ok(false)
         }
         Frame::Want { seqs } => {
@@ -448,6 +442,9 @@ async fn answer(
     tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
     seqs: &BTreeMap<DeviceId, u64>,
 ) -> anyhow::Result<()> {
+    for (_, op) in replica.inputs(SharedTable::AclOps, 0)? {
+        let _ = tx.send(sealer.seal(&Frame::AclOp(op))).await;
+    }
     held.update(replica)?;
     for row in held.missing_for(seqs) {
         if let Some(bytes) = replica.input_at(SharedTable::Envelopes, row)? {
