@@ -123,7 +123,8 @@ pub struct RoomHandle {
 /// Fails at once only if `url` is not a usable `ws://` or `wss://` URL; everything else (relay
 /// unreachable, refused, full) is reported as [`RoomEvent::Disconnected`] and retried.
 ///
-/// Spawns a task on the current tokio runtime: call it from within one.
+/// Spawns a task on the current tokio runtime, so it must be called from within one (it panics
+/// otherwise, as `tokio::spawn` does).
 pub fn connect(url: String) -> Result<RoomHandle, RoomUrlError> {
     check_url(&url)?;
     let (tx, frames) = mpsc::channel(SEND_QUEUE);
