@@ -320,7 +320,14 @@ pub fn first_run(ctx: &Context, theme: Option<&str>) -> anyhow::Result<()> {
         } else {
             None
         };
-        return crate::tui::run_with(replica, &ctx.home, &name, theme, Some(pairer), sync);
+        let blobs = match super::attach::blobs(ctx, &replica) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::warn!(error = %e, "attachments cannot be fetched in this session");
+                None
+            }
+        };
+        return crate::tui::run_with(replica, &ctx.home, &name, theme, Some(pairer), sync, blobs);
     }
     let replica = ctx.open()?;
     let ws = replica.workspace();
