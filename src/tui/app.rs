@@ -126,6 +126,8 @@ pub struct App {
     pub(crate) pairer: Option<Box<dyn super::pairing::Pairer>>,
     /// Background bucket sync, when the workspace is shared.
     pub(crate) sync: Option<crate::sync::worker::SyncWorker>,
+    /// Attachments being saved in the background, and where their content comes from.
+    pub(crate) downloads: super::attachments::Downloads,
 }
 
 impl std::fmt::Debug for App {
@@ -176,6 +178,7 @@ impl App {
             dirty: true,
             pairer: None,
             sync: None,
+            downloads: Default::default(),
         }
     }
 

@@ -14,6 +14,7 @@
 //! (restore, purge, detached comments), a doc's history (browse, restore as a new change).
 
 pub mod app;
+mod attachments;
 mod board;
 mod card;
 pub mod commands;
@@ -132,10 +133,11 @@ pub fn run(
     workspace: &str,
     theme: Option<&str>,
 ) -> anyhow::Result<()> {
-    run_with(replica, home, workspace, theme, None, None)
+    run_with(replica, home, workspace, theme, None, None, None)
 }
 
-/// [`run`], with the home's identity files so the app can pair a wallet (`P`).
+/// [`run`], with the home's identity files so the app can pair a wallet (`P`), a background sync
+/// worker, and where attachments are fetched from.
 pub fn run_with(
     replica: Replica,
     home: &Home,
@@ -143,6 +145,7 @@ pub fn run_with(
     theme: Option<&str>,
     pairer: Option<Box<dyn Pairer>>,
     sync: Option<crate::sync::worker::SyncWorker>,
+    blobs: Option<crate::sync::blobs::Blobs>,
 ) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(
@@ -157,6 +160,9 @@ pub fn run_with(
     }
     if let Some(w) = sync {
         app.set_sync(w);
+    }
+    if let Some(b) = blobs {
+        app.set_blobs(b);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
