@@ -382,7 +382,11 @@ impl Workspace {
     }
 
     fn attachment_view(&self, item: ItemId, id: &str, m: &LoroMap) -> AttachmentView {
-        let u64_of = |k: &str| get_i64(m, k).and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        let u64_of = |k: &str| {
+            get_i64(m, k)
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0)
+        };
         AttachmentView {
             id: AttachmentId(id.to_string()),
             item,
@@ -528,7 +532,10 @@ mod tests {
         ws.remove_attachment(doc, &id).unwrap();
         assert!(ws.attachments(doc).is_empty());
         let all = ws.all_attachments(doc);
-        assert_eq!(all[0].removed.as_ref().map(|m| m.by.as_str()), Some("alice"));
+        assert_eq!(
+            all[0].removed.as_ref().map(|m| m.by.as_str()),
+            Some("alice")
+        );
         assert!(ws.remove_attachment(doc, &id).is_err(), "already removed");
         ws.restore_attachment(doc, &id).unwrap();
         assert_eq!(ws.attachments(doc).len(), 1);
@@ -551,7 +558,11 @@ mod tests {
             .unwrap();
         ws.attach(card, meta("notes.txt", 0)).unwrap();
         assert_eq!(ws.attachments(card)[0].mime, "text/plain");
-        assert_eq!(ws.attachments(card)[0].chunks, 1, "an empty file has one chunk");
+        assert_eq!(
+            ws.attachments(card)[0].chunks,
+            1,
+            "an empty file has one chunk"
+        );
         assert!(matches!(
             ws.attach(board, meta("x", 1)),
             Err(ModelError::WrongKind { .. })

@@ -24,8 +24,7 @@ use loro::{LoroDoc, LoroMap, LoroText, LoroTree, TreeID, VersionVector};
 
 pub use attachments::{
     chunk_count, clean_attachment_name, guess_mime, human_size, safe_file_name, AttachmentId,
-    AttachmentMeta, AttachmentView,
-    DEFAULT_MIME, MAX_CHUNK_SIZE,
+    AttachmentMeta, AttachmentView, DEFAULT_MIME, MAX_CHUNK_SIZE,
 };
 pub use boards::{BoardView, CardFields, CardView, ColumnView};
 pub use comments::{CommentId, CommentView};

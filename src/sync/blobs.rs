@@ -50,7 +50,9 @@ const CACHE_AAD: &[u8] = b"weft/blob-cache/v1";
 pub enum BlobError {
     #[error("{path}: no such file")]
     NoFile { path: PathBuf },
-    #[error("{path} is a folder, not a file; attach the files in it one by one, or an archive of it")]
+    #[error(
+        "{path} is a folder, not a file; attach the files in it one by one, or an archive of it"
+    )]
     Folder { path: PathBuf },
     #[error("{path} is not a regular file")]
     NotAFile { path: PathBuf },
@@ -60,7 +62,9 @@ pub enum BlobError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} changed while it was being uploaded; attach it again once nothing writes to it")]
+    #[error(
+        "{path} changed while it was being uploaded; attach it again once nothing writes to it"
+    )]
     Changed { path: PathBuf },
     #[error("{path} is too large to attach ({size} bytes)")]
     TooLarge { path: PathBuf, size: u64 },
@@ -71,7 +75,9 @@ pub enum BlobError {
         #[source]
         source: BucketError,
     },
-    #[error("{path} already exists; save under another name with --out, or replace it with --force")]
+    #[error(
+        "{path} already exists; save under another name with --out, or replace it with --force"
+    )]
     Exists { path: PathBuf },
     #[error("writing {path}: {source}")]
     Write {
@@ -95,7 +101,11 @@ pub enum BlobError {
         "attachment {name:?}: chunk {index} of {total} in the bucket is damaged or not this \
          attachment's (it does not decrypt); nothing was saved"
     )]
-    Tampered { name: String, index: u32, total: u32 },
+    Tampered {
+        name: String,
+        index: u32,
+        total: u32,
+    },
     #[error(
         "attachment {name:?}: the content does not match its SHA-256 (the description or the \
          content was altered); nothing was saved"
@@ -211,11 +221,7 @@ impl BlobCache {
     fn load(&self, workspace: &str, blob: &str, index: u32, total: u32) -> Option<Vec<u8>> {
         let path = self.chunk_path(workspace, blob, index)?;
         let sealed = std::fs::read(&path).ok()?;
-        let plain = open_in_place(
-            &self.key,
-            &Self::aad(workspace, blob, index, total),
-            sealed,
-        );
+        let plain = open_in_place(&self.key, &Self::aad(workspace, blob, index, total), sealed);
         if plain.is_none() {
             tracing::warn!(path = %path.display(), "a cached attachment chunk does not decrypt; fetching it again");
         }
@@ -383,7 +389,10 @@ impl Blobs {
             })?;
         let blob = hex::encode(rand::random::<[u8; 16]>());
         let key: [u8; 32] = rand::random();
-        match self.upload_chunks(path, file, size, &blob, &key, chunks).await {
+        match self
+            .upload_chunks(path, file, size, &blob, &key, chunks)
+            .await
+        {
             Ok(sha256) => Ok(AttachmentMeta {
                 name,
                 size,
@@ -575,23 +584,21 @@ impl Blobs {
                         }
                         Err(source) => return Err(BlobError::Bucket { name, source }),
                     };
-                    let plain = open_in_place(
-                        &key,
-                        &chunk_aad(&att.blob, i, total),
-                        Vec::from(sealed),
-                    )
-                    .filter(|p| p.len() == expected)
-                    .ok_or_else(|| BlobError::Tampered {
-                        name: name.clone(),
-                        index: i,
-                        total,
-                    })?;
+                    let plain =
+                        open_in_place(&key, &chunk_aad(&att.blob, i, total), Vec::from(sealed))
+                            .filter(|p| p.len() == expected)
+                            .ok_or_else(|| BlobError::Tampered {
+                                name: name.clone(),
+                                index: i,
+                                total,
+                            })?;
                     from_bucket += 1;
                     (plain, true)
                 }
             };
             hash.update(&plain);
-            out.write_all(&plain).map_err(|e| write_err(&part.path, e))?;
+            out.write_all(&plain)
+                .map_err(|e| write_err(&part.path, e))?;
             if fresh {
                 if let Some(c) = &self.cache {
                     c.store(&self.workspace, &att.blob, i, total, plain);
