@@ -16,7 +16,7 @@ use crate::model::{
     clean_attachment_name, human_size, AttachmentId, AttachmentView, ItemId, ItemKind, Workspace,
 };
 use crate::store::Replica;
-use crate::sync::blobs::{BlobCache, Blobs};
+use crate::sync::blobs::{BlobCache, BlobError, Blobs};
 
 /// Key of the sync_state value naming a workspace that is not shared in its bucket folder.
 const LOCAL_ID: &str = "attachments.local_id";
@@ -155,7 +155,22 @@ pub fn attach(ctx: &Context, file: &Path, to: &str) -> anyhow::Result<()> {
     let mut replica = ctx.open()?;
     let item = resolve_attachable(replica.workspace(), to)?;
     may_change(&replica, item)?;
-    // Refuse a name the workspace would refuse before anything is uploaded.
+    // Refuse what cannot be attached before anything is uploaded.
+    match std::fs::metadata(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(BlobError::NoFile {
+                path: file.to_path_buf(),
+            }
+            .into())
+        }
+        Ok(md) if md.is_dir() => {
+            return Err(BlobError::Folder {
+                path: file.to_path_buf(),
+            }
+            .into())
+        }
+        _ => {}
+    }
     if let Some(name) = file.file_name() {
         clean_attachment_name(&name.to_string_lossy())
             .with_context(|| format!("{} cannot be attached", file.display()))?;

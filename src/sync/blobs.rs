@@ -230,21 +230,21 @@ impl BlobCache {
 
     /// Keep `plain` (consumed: it is encrypted in place). A cache that cannot be written is not an
     /// error: the bucket still has the chunk.
-    fn store(&self, workspace: &str, blob: &str, index: u32, total: u32, plain: Vec<u8>) {
+    fn store(&self, workspace: &str, blob: &str, index: u32, total: u32, mut plain: Vec<u8>) {
         let Some(path) = self.chunk_path(workspace, blob, index) else {
             return;
         };
-        let mut buf = Vec::with_capacity(NONCE_LEN + plain.len() + TAG_LEN);
-        buf.resize(NONCE_LEN, 0);
-        buf.extend_from_slice(&plain);
-        drop(plain);
-        let written = seal_in_place(
-            &self.key,
-            &Self::aad(workspace, blob, index, total),
-            &mut buf,
-        )
-        .map_err(|e| std::io::Error::other(e.to_string()))
-        .and_then(|()| write_file_atomic(&path, &buf));
+        // Encrypted where it is and written in three parts: no second copy of the chunk.
+        let nonce: [u8; NONCE_LEN] = rand::random();
+        let cipher = XChaCha20Poly1305::new((&self.key).into());
+        let written = cipher
+            .encrypt_in_place_detached(
+                XNonce::from_slice(&nonce),
+                &Self::aad(workspace, blob, index, total),
+                &mut plain,
+            )
+            .map_err(|_| std::io::Error::other("encrypting a chunk failed"))
+            .and_then(|tag| write_file_atomic(&path, &[&nonce, &plain, &tag]));
         if let Err(e) = written {
             tracing::warn!(path = %path.display(), error = %e, "could not cache an attachment chunk");
         }
@@ -261,14 +261,17 @@ impl BlobCache {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, creating the folder.
-fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `parts` one after the other to `path` through a temporary file and a rename, creating
+/// the folder.
+fn write_file_atomic(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("no parent folder"))?;
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".tmp-{:016x}", rand::random::<u64>()));
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    let result = File::create(&tmp)
+        .and_then(|mut f| parts.iter().try_for_each(|p| f.write_all(p)))
+        .and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

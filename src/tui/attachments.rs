@@ -21,6 +21,8 @@ type Finished = (String, Result<(PathBuf, u64), String>);
 /// Saves running in the background.
 pub struct Downloads {
     blobs: Option<Blobs>,
+    /// Where saved files go: the current folder unless set.
+    folder: PathBuf,
     done_tx: mpsc::Sender<Finished>,
     done_rx: mpsc::Receiver<Finished>,
     running: usize,
@@ -39,6 +41,7 @@ impl Default for Downloads {
         let (done_tx, done_rx) = mpsc::channel();
         Downloads {
             blobs: None,
+            folder: PathBuf::from("."),
             done_tx,
             done_rx,
             running: 0,
@@ -79,6 +82,11 @@ impl App {
     /// Let the app fetch attachment content (from the cache, else the bucket) with `blobs`.
     pub fn set_blobs(&mut self, blobs: Blobs) {
         self.downloads.blobs = Some(blobs);
+    }
+
+    /// Save attachments into `folder` instead of the current folder.
+    pub fn set_save_folder(&mut self, folder: PathBuf) {
+        self.downloads.folder = folder;
     }
 
     /// Saves still running in the background.
@@ -131,11 +139,11 @@ impl App {
                         .join(", ")
                 )
             })?;
-        let dest = PathBuf::from(att.file_name());
+        let dest = self.downloads.folder.join(att.file_name());
         if std::fs::symlink_metadata(&dest).is_ok() {
             return Err(format!(
-                "{} already exists in the current folder; weft does not replace it",
-                dest.display()
+                "already exists: {} (weft does not replace it)",
+                super::sanitize::line(&dest.display().to_string())
             ));
         }
         let tx = self.downloads.done_tx.clone();
