@@ -73,7 +73,7 @@ pub enum BlobError {
         path: PathBuf,
         label: String,
         #[source]
-        source: BucketError,
+        source: Box<BucketError>,
     },
     #[error(
         "{path} already exists; save under another name with --out, or replace it with --force"
@@ -115,7 +115,7 @@ pub enum BlobError {
     Bucket {
         name: String,
         #[source]
-        source: BucketError,
+        source: Box<BucketError>,
     },
     #[error("{0}")]
     Runtime(String),
@@ -476,7 +476,7 @@ impl Blobs {
                         BlobError::Upload {
                             path: path.to_path_buf(),
                             label: self.bucket.label().to_string(),
-                            source,
+                            source: Box::new(source),
                         },
                     ))
                 }
@@ -585,7 +585,12 @@ impl Blobs {
                                 total,
                             })
                         }
-                        Err(source) => return Err(BlobError::Bucket { name, source }),
+                        Err(source) => {
+                            return Err(BlobError::Bucket {
+                                name,
+                                source: Box::new(source),
+                            })
+                        }
                     };
                     let plain =
                         open_in_place(&key, &chunk_aad(&att.blob, i, total), Vec::from(sealed))
