@@ -309,7 +309,10 @@ fn save(
         None => PathBuf::from(att.file_name()),
     };
     let blobs = blobs(ctx, &replica)?;
-    let saved = blobs.save_blocking(&att, &dest, force)?;
+    // The error may quote the attachment's name, which any member may have chosen.
+    let saved = blobs
+        .save_blocking(&att, &dest, force)
+        .map_err(|e| anyhow::anyhow!(crate::tui::sanitize::line(&e.to_string()).into_owned()))?;
     ctx.print(&saved, || {
         format!(
             "saved {} ({}) to {}",

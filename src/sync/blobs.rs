@@ -541,7 +541,7 @@ impl Blobs {
             .write(true)
             .create_new(true)
             .open(&part_path)
-            .map_err(|e| write_err(&part_path, e))?;
+            .map_err(|e| write_err(dest, e))?;
         let mut part = PartFile {
             path: part_path,
             placed: false,
