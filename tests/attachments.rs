@@ -352,6 +352,29 @@ fn attach_on_one_device_save_on_another(rig: Rig) {
     assert_eq!((saved.from_bucket, saved.from_cache), (0, 5));
     assert_eq!(sha_of(&again), sha_of(&source));
 
+    // The editor attaches a file of their own: the owner's device accepts it (an editor may).
+    let reply = files.path().join("comments.txt");
+    write_file(&reply, 12, 1_000);
+    let meta = down.upload_blocking(&reply).expect("upload");
+    editor.r().workspace().attach(doc, meta).unwrap();
+    editor.r().flush().unwrap();
+    sync_of(&rig.bucket, &mut editor).round(editor.r()).unwrap();
+    sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+    assert!(
+        owner.r().quarantine().is_empty(),
+        "{:?}",
+        owner.r().quarantine()
+    );
+    let mut names: Vec<String> = owner
+        .r()
+        .workspace()
+        .attachments(doc)
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["comments.txt", "quarterly report.pdf"]);
+
     // Neither the bucket nor either cache holds the plaintext.
     assert!(
         files_containing(&files.path().join("saved.pdf"), MARKER).len() == 1,
