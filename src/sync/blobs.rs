@@ -470,9 +470,10 @@ impl Blobs {
                         )),
                     ))
                 }
+                // The write may have happened with its reply lost: clean up this chunk too.
                 Err(source) => {
                     return Err((
-                        i,
+                        i + 1,
                         BlobError::Upload {
                             path: path.to_path_buf(),
                             label: self.bucket.label().to_string(),
