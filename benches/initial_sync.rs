@@ -46,7 +46,8 @@ fn main() {
     let started = Instant::now();
     for i in 0..changes {
         let mut text = laptop.workspace().text(doc).unwrap();
-        text.insert(i % 97, if i % 2 == 0 { "a" } else { "b" }).unwrap();
+        text.insert(i % 97, if i % 2 == 0 { "a" } else { "b" })
+            .unwrap();
         laptop.workspace().commit();
         laptop.flush().unwrap();
     }
@@ -75,7 +76,11 @@ fn main() {
     sync.round(&mut laptop).unwrap(); // the laptop shares the keys with its new device
     let last = sync.round(&mut desktop).unwrap();
     let join = t.elapsed();
-    let got = desktop.workspace().body(doc).map(|b| b.chars().count()).unwrap_or(0);
+    let got = desktop
+        .workspace()
+        .body(doc)
+        .map(|b| b.chars().count())
+        .unwrap_or(0);
     assert_eq!(got, changes, "the new device reads everything");
     let t = Instant::now();
     drop(desktop);

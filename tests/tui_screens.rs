@@ -91,6 +91,48 @@ fn card_detail() {
     snap("card", &mut app);
 }
 
+/// Two files attached to the welcome page and one to a card (descriptions only: drawing them
+/// needs no content).
+fn with_attachments(s: &Sample) {
+    let mut r = s.other_process("local");
+    let ws = r.workspace();
+    let meta = |name: &str, size: u64| weft::model::AttachmentMeta {
+        name: name.into(),
+        size,
+        mime: None,
+        sha256: "ab".repeat(32),
+        blob: "cd".repeat(16),
+        key: "ef".repeat(32),
+        chunk_size: 4 << 20,
+        chunks: weft::model::chunk_count(size, 4 << 20).unwrap_or(1) as u32,
+    };
+    ws.attach(s.ids.welcome, meta("roadmap-2026.pdf", 1_234_567))
+        .expect("attach");
+    ws.attach(s.ids.welcome, meta("whiteboard photo.jpg", 3_400_000))
+        .expect("attach");
+    ws.attach(s.ids.invite, meta("join-code.txt", 312))
+        .expect("attach");
+    r.flush().expect("flush");
+}
+
+#[test]
+fn doc_with_attachments() {
+    let s = Sample::new();
+    with_attachments(&s);
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.welcome));
+    snap("doc_attachments", &mut app);
+}
+
+#[test]
+fn card_with_attachments() {
+    let s = Sample::new();
+    with_attachments(&s);
+    let mut app = s.app();
+    app.open(Target::Card(s.ids.invite));
+    snap("card_attachments", &mut app);
+}
+
 #[test]
 fn card_description_editing() {
     let s = Sample::new();

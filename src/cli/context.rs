@@ -359,8 +359,21 @@ pub fn first_run(ctx: &Context, theme: Option<&str>) -> anyhow::Result<()> {
         } else {
             None
         };
+        let blobs = match super::attach::blobs(ctx, &replica) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::warn!(error = %e, "attachments cannot be fetched in this session");
+                None
+            }
+        };
         let live = ctx.live_starter(&name, &replica)?;
-        return crate::tui::run_with(replica, &ctx.home, &name, theme, Some(pairer), sync, live);
+        let session = crate::tui::Session {
+            pairer: Some(pairer),
+            sync,
+            live,
+            blobs,
+        };
+        return crate::tui::run_with(replica, &ctx.home, &name, theme, session);
     }
     let replica = ctx.open()?;
     let ws = replica.workspace();

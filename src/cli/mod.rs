@@ -1,5 +1,6 @@
 //! The command line: clap definitions and the headless subcommands. Every read command takes `--json`.
 
+mod attach;
 mod browser;
 mod context;
 mod doctor;
@@ -73,6 +74,25 @@ pub enum Command {
     /// The trash: list, restore, purge.
     #[command(subcommand)]
     Trash(TrashCmd),
+    /// Attach a file to a doc or card: it is encrypted and uploaded to the workspace's bucket.
+    Attach {
+        /// The file to attach.
+        file: PathBuf,
+        /// The doc or card (title or id).
+        #[arg(long, value_name = "ITEM")]
+        to: String,
+    },
+    /// List the files attached to a doc or card.
+    Attachments {
+        /// The doc or card (title or id).
+        item: String,
+        /// Include removed attachments.
+        #[arg(long)]
+        removed: bool,
+    },
+    /// Save, remove or restore a file attached to a doc or card.
+    #[command(subcommand)]
+    Attachment(AttachmentCmd),
     /// Full-text search over titles, bodies and comments.
     Search {
         query: Vec<String>,
@@ -375,6 +395,38 @@ pub enum CommentCmd {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AttachmentCmd {
+    /// Fetch an attached file (from this device's cache, else the bucket) and save it.
+    Save {
+        /// The doc or card (title or id).
+        item: String,
+        /// The attachment's name or id.
+        name: String,
+        /// Where to save it: a file, or a folder to save it in (default: the current folder, under
+        /// the attachment's name).
+        #[arg(long, short = 'o', value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Take a file off a doc or card (it can be restored).
+    Rm {
+        /// The doc or card (title or id).
+        item: String,
+        /// The attachment's name or id.
+        name: String,
+    },
+    /// Put a removed attachment back.
+    Restore {
+        /// The doc or card (title or id).
+        item: String,
+        /// The removed attachment's name or id.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TrashCmd {
     /// What is in the trash.
     Ls,
@@ -433,6 +485,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Pair(args)) => identity::pair(&ctx, args),
         Some(Command::Devices) => identity::devices(&ctx),
         Some(Command::Member(c)) => members::member(&ctx, c),
+        Some(Command::Attach { file, to }) => attach::attach(&ctx, &file, &to),
+        Some(Command::Attachments { item, removed }) => attach::list(&ctx, &item, removed),
+        Some(Command::Attachment(c)) => attach::attachment(&ctx, c),
         Some(Command::Quarantine(c)) => members::quarantine(&ctx, c),
         Some(cmd) => items::run(&ctx, cmd),
     }

@@ -102,6 +102,7 @@ fn json_files(data: &WorkspaceExport) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>>
         if file.is_some() {
             summary.body.clear();
             summary.comments.clear();
+            summary.attachments.clear();
         }
         entries.push(ManifestEntry {
             file,
@@ -417,5 +418,6 @@ fn doc_item(id: &str, parent: Option<String>, title: &str, body: String) -> Expo
         created_at: 0,
         trashed: None,
         comments: vec![],
+        attachments: vec![],
     }
 }

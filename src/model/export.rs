@@ -33,6 +33,25 @@ pub struct ExportedComment {
     pub target: Option<String>,
 }
 
+/// What an export says about an attached file: its description, not its content or its key (an
+/// export is plain text on disk; the content stays encrypted in the workspace's bucket).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExportedAttachment {
+    pub name: String,
+    pub size: u64,
+    #[serde(default)]
+    pub mime: String,
+    /// SHA-256 of the content, to check a copy of the file against.
+    #[serde(default)]
+    pub sha256: String,
+    #[serde(default)]
+    pub added_by: String,
+    #[serde(default)]
+    pub added_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<TrashMark>,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExportedItem {
     pub id: String,
@@ -59,6 +78,10 @@ pub struct ExportedItem {
     pub trashed: Option<TrashMark>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub comments: Vec<ExportedComment>,
+    /// Descriptions of attached files (docs and cards). Import does not bring them back: the
+    /// content belongs to the source workspace's bucket.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<ExportedAttachment>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -110,6 +133,20 @@ impl Workspace {
                 .map(|c| exported_comment(c, false))
                 .collect()
         };
+        let attachments_of = |id: ItemId| -> Vec<ExportedAttachment> {
+            self.all_attachments(id)
+                .into_iter()
+                .map(|a| ExportedAttachment {
+                    name: a.name,
+                    size: a.size,
+                    mime: a.mime,
+                    sha256: a.sha256,
+                    added_by: a.added_by,
+                    added_at: a.added_at,
+                    removed: a.removed,
+                })
+                .collect()
+        };
         let trashed = |status: &TrashStatus| match status {
             TrashStatus::Trashed { by, at } => Some(TrashMark {
                 by: by.clone(),
@@ -133,6 +170,7 @@ impl Workspace {
                 created_at: d.created_at,
                 trashed: trashed(&d.trash),
                 comments: comments_for(d.id),
+                attachments: attachments_of(d.id),
             });
         }
         for b in self.boards(true) {
@@ -150,6 +188,7 @@ impl Workspace {
                 created_at: 0,
                 trashed: trashed(&b.trash),
                 comments: vec![],
+                attachments: vec![],
             });
             for col in b.columns {
                 items.push(ExportedItem {
@@ -166,6 +205,7 @@ impl Workspace {
                     created_at: 0,
                     trashed: trashed(&col.trash),
                     comments: vec![],
+                    attachments: vec![],
                 });
                 for card in col.cards {
                     items.push(ExportedItem {
@@ -182,6 +222,7 @@ impl Workspace {
                         created_at: card.created_at,
                         trashed: trashed(&card.trash),
                         comments: comments_for(card.id),
+                        attachments: attachments_of(card.id),
                     });
                 }
             }

@@ -3,7 +3,9 @@
 //! Pure: no I/O, no clock of its own (the caller supplies one), no async. Every caller goes through the
 //! typed API here; nobody else names a Loro container by string. Root containers are the permission
 //! domains (see DESIGN.md): `meta` (Map), `docs` (Tree), `boards` (Tree), `comments` (Map), `trash` (Map).
+//! Attachments live in their doc's or card's node meta (see `attachments.rs`).
 
+mod attachments;
 mod boards;
 mod comments;
 mod docs;
@@ -20,10 +22,16 @@ use std::sync::Mutex;
 
 use loro::{LoroDoc, LoroMap, LoroText, LoroTree, TreeID, VersionVector};
 
+pub use attachments::{
+    chunk_count, clean_attachment_name, guess_mime, human_size, safe_file_name, AttachmentId,
+    AttachmentMeta, AttachmentView, DEFAULT_MIME, MAX_CHUNK_SIZE,
+};
 pub use boards::{BoardView, CardFields, CardView, ColumnView};
 pub use comments::{CommentId, CommentView};
 pub use docs::DocView;
-pub use export::{ExportedComment, ExportedItem, ImportReport, WorkspaceExport, EXPORT_FORMAT};
+pub use export::{
+    ExportedAttachment, ExportedComment, ExportedItem, ImportReport, WorkspaceExport, EXPORT_FORMAT,
+};
 pub use history::DocVersion;
 pub use schema::CURRENT_SCHEMA;
 pub use trash::{TrashMark, TrashStatus, TrashedItem};

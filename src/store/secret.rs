@@ -166,6 +166,12 @@ impl HomeSecret {
         hex::encode(self.derive("key-files"))
     }
 
+    /// The key of this home's attachment cache: chunks of attached files kept on this device,
+    /// each encrypted with XChaCha20-Poly1305 under this key (see `sync::blobs`).
+    pub fn attachment_cache_key(&self) -> [u8; 32] {
+        self.derive("attachment-cache")
+    }
+
     /// Encrypt a private file's contents (identity lists, attachment cache).
     pub fn seal(&self, what: &str, plaintext: &[u8]) -> Vec<u8> {
         let cipher = XChaCha20Poly1305::new(&self.derive("files").into());

@@ -1,4 +1,5 @@
 //! Sync: the transports that carry signed, encrypted changes between devices.
+pub mod blobs;
 pub mod bucket;
 pub mod live;
 pub mod room;

@@ -130,6 +130,8 @@ pub struct App {
     pub(crate) live: Option<crate::sync::live::LiveWorker>,
     /// Woken when something arrived live, so the loop looks at once.
     pub(crate) wakeup: std::sync::Arc<tokio::sync::Notify>,
+    /// Attachments being saved in the background, and where their content comes from.
+    pub(crate) downloads: super::attachments::Downloads,
 }
 
 impl std::fmt::Debug for App {
@@ -182,6 +184,7 @@ impl App {
             sync: None,
             live: None,
             wakeup: std::sync::Arc::default(),
+            downloads: Default::default(),
         }
     }
 

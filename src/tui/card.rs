@@ -17,7 +17,7 @@ use super::overlay::PromptAction;
 use super::theme::{Slot, Theme};
 use super::threads;
 use super::widgets::{fit, pane, put_line};
-use crate::model::{CardView, CommentView, ItemId, ModelError, Workspace};
+use crate::model::{AttachmentView, CardView, CommentView, ItemId, ModelError, Workspace};
 
 /// An open card.
 #[derive(Debug)]
@@ -29,6 +29,8 @@ pub struct CardDetail {
     pub editing: bool,
     pub comments: Vec<CommentView>,
     pub selected: usize,
+    /// Files attached to the card.
+    pub attachments: Vec<AttachmentView>,
 }
 
 impl CardDetail {
@@ -46,6 +48,7 @@ impl CardDetail {
         let column = ws.title(card.column).unwrap_or_default();
         Ok(CardDetail {
             id,
+            attachments: ws.attachments(id),
             comments: ws.comments_on(id),
             card,
             column,
@@ -63,6 +66,7 @@ impl CardDetail {
         }
         self.column = ws.title(self.card.column).unwrap_or_default();
         self.comments = ws.comments_on(self.id);
+        self.attachments = ws.attachments(self.id);
         self.selected = self.selected.min(self.comments.len().saturating_sub(1));
         Ok(())
     }
@@ -149,6 +153,7 @@ impl App {
                     }
                 }
             }
+            Command::CardSaveAttachment => self.ask_save_attachment(id),
             Command::CardCopyLink => {
                 self.info(format!("copied a link to “{}”", fit(&card.title, 40)));
                 return vec![Effect::Copy(card_link(&self.opts.workspace, id))];
@@ -224,7 +229,17 @@ pub fn render(app: &App, board: &str, d: &CardDetail, area: Rect, buf: &mut Buff
         d.card.due.iter().map(|v| (v.clone(), Slot::Due)).collect(),
     ));
     put_line(buf, x, 1, &Line::from(meta));
-    let rest = x.height - 3;
+    // Attachments get a row of their own under the fields, only when there are any.
+    let extra = u16::from(!d.attachments.is_empty());
+    if extra > 0 {
+        put_line(
+            buf,
+            x,
+            2,
+            &super::attachments::attachment_line(&d.attachments, wx, theme),
+        );
+    }
+    let rest = x.height - 3 - extra;
     let desc_h = (rest / 2).max(3);
     let rule = |label: &str| {
         Line::from(Span::styled(
@@ -235,8 +250,8 @@ pub fn render(app: &App, board: &str, d: &CardDetail, area: Rect, buf: &mut Buff
             theme.fg(Slot::Border),
         ))
     };
-    put_line(buf, x, 2, &rule("Description"));
-    let desc = Rect::new(x.x, x.y + 3, x.width, desc_h.saturating_sub(1));
+    put_line(buf, x, 2 + extra, &rule("Description"));
+    let desc = Rect::new(x.x, x.y + 3 + extra, x.width, desc_h.saturating_sub(1));
     if d.editing {
         d.editor.textarea().render(desc, buf);
     } else {
@@ -268,7 +283,7 @@ pub fn render(app: &App, board: &str, d: &CardDetail, area: Rect, buf: &mut Buff
             }
         }
     }
-    let cy = 3 + desc_h;
+    let cy = 3 + extra + desc_h;
     if cy >= x.height {
         return;
     }

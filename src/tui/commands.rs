@@ -129,6 +129,7 @@ commands! {
     DocRename Doc "doc.rename" ["r"] "Rename the doc";
     DocUndo Doc "doc.undo" ["u"] "Undo your last change";
     DocRedo Doc "doc.redo" ["ctrl-r"] "Redo";
+    DocSaveAttachment Doc "doc.save-attachment" ["A"] "Save an attached file into the current folder";
 
     EditorLeave Editor "editor.leave" ["esc"] "Stop editing (text is saved as you type)";
     EditorUndo Editor "editor.undo" ["alt-u"] "Undo your last change";
@@ -177,6 +178,7 @@ commands! {
     CardDown Card "card.down" ["j", "down"] "Next comment";
     CardUp Card "card.up" ["k", "up"] "Previous comment";
     CardCopyLink Card "card.copy-link" ["y"] "Copy a link to the card (OSC 52)";
+    CardSaveAttachment Card "card.save-attachment" ["A"] "Save an attached file into the current folder";
 
     TrashDown Trash "trash.down" ["j", "down"] "Next item";
     TrashUp Trash "trash.up" ["k", "up"] "Previous item";

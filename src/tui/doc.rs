@@ -17,7 +17,7 @@ use super::overlay::PromptAction;
 use super::theme::{Slot, Theme};
 use super::threads;
 use super::widgets::{fit, pane, put_line};
-use crate::model::{CommentView, ItemId, ModelError, TrashStatus, Workspace};
+use crate::model::{AttachmentView, CommentView, ItemId, ModelError, TrashStatus, Workspace};
 
 /// An open document.
 #[derive(Debug)]
@@ -36,6 +36,8 @@ pub struct DocScreen {
     pub selected_comment: usize,
     pub trashed: bool,
     pub note: Option<String>,
+    /// Files attached to the doc, shown under its title.
+    pub attachments: Vec<AttachmentView>,
 }
 
 impl DocScreen {
@@ -63,6 +65,7 @@ impl DocScreen {
             selected_comment: 0,
             trashed: false,
             note: None,
+            attachments: Vec::new(),
         };
         d.reload(ws).map_err(|why| ModelError::NotFound {
             kind: "doc",
@@ -85,6 +88,7 @@ impl DocScreen {
         if self.trashed {
             self.editing = false;
         }
+        self.attachments = ws.attachments(self.id);
         self.refresh_comments(ws);
         Ok(())
     }
@@ -235,6 +239,7 @@ impl App {
                 ));
             }
             Command::DocHistory => then = Some(Then::Open(Target::History(id))),
+            Command::DocSaveAttachment => then = Some(Then::SaveAttachment),
             Command::DocCopy => {
                 effects.push(Effect::Copy(ws.body(id).unwrap_or_default()));
                 then = Some(Then::Info("copied the doc's text to the clipboard".into()));
@@ -320,6 +325,7 @@ impl App {
             }
             Some(Then::Open(t)) => self.open(t),
             Some(Then::Changed) => self.unsaved = true,
+            Some(Then::SaveAttachment) => self.ask_save_attachment(id),
             None => {}
         }
         effects
@@ -333,6 +339,7 @@ enum Then {
     Prompt(String, PromptAction),
     Open(Target),
     Changed,
+    SaveAttachment,
 }
 
 /// Draw the doc screen into the main pane.
@@ -370,7 +377,9 @@ fn render_view(d: &DocScreen, area: Rect, buf: &mut Buffer, theme: &Theme) {
     }
     let lines = d.editor.lines();
     let width = usize::from(area.width - 2);
-    let height = usize::from(area.height);
+    // The note and the attachments line sit above the text and take its rows.
+    let header = u16::from(d.note.is_some()) + u16::from(!d.attachments.is_empty());
+    let height = usize::from(area.height.saturating_sub(header)).max(1);
     let caret = d.editor.caret().0;
     let plain = |r: usize| -> usize {
         let cells: Vec<(char, Style)> = lines[r].chars().map(|c| (c, Style::new())).collect();
@@ -395,6 +404,13 @@ fn render_view(d: &DocScreen, area: Rect, buf: &mut Buffer, theme: &Theme) {
         );
         row = 1;
     }
+    if !d.attachments.is_empty() {
+        let mut line = super::attachments::attachment_line(&d.attachments, width, theme);
+        line.spans.insert(0, Span::raw("  "));
+        put_line(buf, area, row, &line);
+        row += 1;
+    }
+    let height = height + usize::from(row);
     if lines.len() == 1 && lines[0].is_empty() {
         put_line(
             buf,

@@ -14,6 +14,7 @@
 //! (restore, purge, detached comments), a doc's history (browse, restore as a new change).
 
 pub mod app;
+mod attachments;
 mod board;
 mod card;
 pub mod commands;
@@ -132,18 +133,31 @@ pub fn run(
     workspace: &str,
     theme: Option<&str>,
 ) -> anyhow::Result<()> {
-    run_with(replica, home, workspace, theme, None, None, None)
+    run_with(replica, home, workspace, theme, Session::default())
 }
 
-/// [`run`], with the home's identity files so the app can pair a wallet (`P`).
+/// What the app is given besides the workspace, every part optional: the home's identity files
+/// so it can pair a wallet (`P`), background bucket sync, live sync, and where attachments are
+/// fetched from.
+#[derive(Default)]
+pub struct Session {
+    /// Pairs this device with a wallet from the app.
+    pub pairer: Option<Box<dyn Pairer>>,
+    /// Bucket sync in the background.
+    pub sync: Option<crate::sync::worker::SyncWorker>,
+    /// Starts live sync through the relay.
+    pub live: Option<crate::sync::live::LiveStarter>,
+    /// Where attachments are fetched from.
+    pub blobs: Option<crate::sync::blobs::Blobs>,
+}
+
+/// Open the full-screen app on `replica` with `session`'s parts; see [`run`].
 pub fn run_with(
     replica: Replica,
     home: &Home,
     workspace: &str,
     theme: Option<&str>,
-    pairer: Option<Box<dyn Pairer>>,
-    sync: Option<crate::sync::worker::SyncWorker>,
-    live: Option<crate::sync::live::LiveStarter>,
+    session: Session,
 ) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(
@@ -153,15 +167,18 @@ pub fn run_with(
     let _log = logging::init(&home.state);
     tracing::info!(workspace, "starting the terminal UI");
     let mut app = build_app(replica, home, workspace, theme);
-    if let Some(p) = pairer {
+    if let Some(p) = session.pairer {
         app.set_pairer(p);
     }
-    if let Some(w) = sync {
+    if let Some(w) = session.sync {
         app.set_sync(w);
     }
-    if let Some(start) = live {
+    if let Some(start) = session.live {
         let wakeup = app.wakeup();
         app.set_live(start(Box::new(move || wakeup.notify_one())));
+    }
+    if let Some(b) = session.blobs {
+        app.set_blobs(b);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

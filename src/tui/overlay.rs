@@ -39,6 +39,8 @@ pub enum PromptAction {
     },
     AddMember,
     MemberRole(crate::identity::Address),
+    /// Save the named attachment of this doc or card into the current folder.
+    SaveAttachment(ItemId),
 }
 
 /// One line of text asked for, with an error line when the last try was refused.
@@ -267,6 +269,7 @@ impl App {
                 ));
                 self.reload();
             }
+            PromptAction::SaveAttachment(item) => self.start_save(*item, text)?,
             PromptAction::MemberRole(address) => {
                 let role = super::members::parse_role(text)?;
                 self.replica_mut()

@@ -294,6 +294,7 @@ impl App {
 
     /// Pick up what other processes committed; editors keep their carets on the same characters.
     fn on_refresh(&mut self) -> Vec<Effect> {
+        self.poll_downloads();
         self.exchange(self.unsaved);
         Vec::new()
     }

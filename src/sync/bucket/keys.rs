@@ -8,13 +8,15 @@
 //! ws/<workspace>/log/<device>/<seq, 20 digits>     append-only, one writer per device
 //! ws/<workspace>/snap/<id>
 //! ws/<workspace>/blobs/<sha256>                    an attachment stored whole
-//! ws/<workspace>/chunks/<sha256>/<index, 10 digits> an attachment stored in chunks
+//! ws/<workspace>/chunks/<blob>/<index, 10 digits> an attachment stored in chunks
 //! ```
 //!
 //! Numbers are zero-padded so that the bucket's lexicographic listing order is numeric order,
-//! which is what lets a reader ask for "everything after the last seq I have". Chunks live under
-//! their own `chunks/` folder rather than beside `blobs/<sha256>`: a folder-backed bucket cannot
-//! hold a file and a folder of the same name.
+//! which is what lets a reader ask for "everything after the last seq I have". Attachments are
+//! chunked under a random blob id rather than their hash, so that the bucket cannot tell two
+//! uploads of the same file apart and two uploads never collide (see `sync::blobs`). Chunks live
+//! under their own `chunks/` folder rather than beside `blobs/<sha256>`: a folder-backed bucket
+//! cannot hold a file and a folder of the same name.
 //!
 //! The builders take ids that weft made (lower-case hex) and do not check them. Keys read back
 //! from a listing are another matter: anyone with write access to the bucket can put anything
@@ -77,14 +79,14 @@ pub fn blob_key(workspace: &str, sha256: &str) -> String {
     format!("ws/{workspace}/blobs/{sha256}")
 }
 
-/// `ws/<workspace>/chunks/<sha256>`: the chunks of one attachment (list it to find them all).
-pub fn blob_chunks_prefix(workspace: &str, sha256: &str) -> String {
-    format!("ws/{workspace}/chunks/{sha256}")
+/// `ws/<workspace>/chunks/<blob>`: the chunks of one attachment (list it to find them all).
+pub fn blob_chunks_prefix(workspace: &str, blob: &str) -> String {
+    format!("ws/{workspace}/chunks/{blob}")
 }
 
-/// `ws/<workspace>/chunks/<sha256>/<index>`: one encrypted chunk of a large attachment.
-pub fn blob_chunk_key(workspace: &str, sha256: &str, index: u32) -> String {
-    format!("ws/{workspace}/chunks/{sha256}/{index:0CHUNK_DIGITS$}")
+/// `ws/<workspace>/chunks/<blob>/<index>`: one encrypted chunk of an attachment.
+pub fn blob_chunk_key(workspace: &str, blob: &str, index: u32) -> String {
+    format!("ws/{workspace}/chunks/{blob}/{index:0CHUNK_DIGITS$}")
 }
 
 /// What a key found under a workspace's `log/` turned out to be.
