@@ -1,5 +1,5 @@
 //! Initial sync: a new device of a member joins a workspace of 100,000 changes (one keystroke
-//! each, as the app seals them while typing slowly) from the in-process S3 server, and reads,
+//! each in one of 100 docs, each sealed into its own envelope, as the app does while typing slowly) from the in-process S3 server, and reads,
 //! verifies, decrypts and applies all of it. Reports objects fetched and seconds. (There are no
 //! snapshots yet, so the "with a snapshot" case of the plan is not measured.)
 //!

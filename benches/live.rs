@@ -2,13 +2,13 @@
 //! encrypted) envelope and written to A's database → sent by A's live worker through the relay on
 //! 127.0.0.1 → verified, inspected, applied and written on device B, whose worker then says so.
 //! The clock runs from the keystroke to B's notification. Like the measurements this is compared
-//! against, 1,000 keystrokes 10 ms apart; p50 and p99 are printed, and criterion times the same
-//! path back to back.
+//! against, 1,000 keystrokes 10 ms apart; p50, p99 and the maximum are printed. (Keystrokes back to
+//! back, with no pause, would exceed the relay's default 200 frames/s per connection — a rate no
+//! typist reaches, since the app batches what is typed within a frame.)
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
 use time::OffsetDateTime;
 use weft::acl::{DeviceIdentity, ReplicaConfig, Role};
 use weft::identity::{DeviceKey, LocalWallet, PairingCertificate, PairingRequest, VerifyPolicy};
@@ -63,26 +63,22 @@ fn setup() -> Setup {
     let doc = a.workspace().create_doc("Live", None).unwrap();
     a.workspace().set_body(doc, "start\n").unwrap();
     a.flush().unwrap();
-    a.add_member(bw.address(), Role::Editor).unwrap();
+    let secret = a.invite(bw.address(), Role::Editor).unwrap();
     let genesis = a.genesis().unwrap().unwrap();
     let mut b =
         Replica::join_shared(&pb, None, &genesis, idb.clone(), ReplicaConfig::default()).unwrap();
     let carrier = a.sync_value("carrier.key").unwrap().unwrap();
     b.set_sync_value("carrier.key", &carrier).unwrap();
-    // B publishes its device; A shares the keys with it; B reads everything.
-    for _ in 0..2 {
-        for (_, op) in a.inputs(SharedTable::AclOps, 0).unwrap() {
-            b.receive_acl_op("bench", &op).unwrap();
-        }
-        for (_, e) in a.inputs(SharedTable::Envelopes, 0).unwrap() {
-            b.receive_envelope("bench", &e).unwrap();
-        }
-        if b.my_role().is_some() && b.local_inputs(SharedTable::AclOps, 0).unwrap().is_empty() {
-            b.publish_device().unwrap();
-        }
-        for (_, op) in b.inputs(SharedTable::AclOps, 0).unwrap() {
-            a.receive_acl_op("bench", &op).unwrap();
-        }
+    for (_, op) in a.inputs(SharedTable::AclOps, 0).unwrap() {
+        b.receive_acl_op("bench", &op).unwrap();
+    }
+    assert!(b.redeem_invite(&secret).unwrap(), "the invite opens");
+    for (_, e) in a.inputs(SharedTable::Envelopes, 0).unwrap() {
+        b.receive_envelope("bench", &e).unwrap();
+    }
+    b.publish_device().unwrap();
+    for (_, op) in b.inputs(SharedTable::AclOps, 0).unwrap() {
+        a.receive_acl_op("bench", &op).unwrap();
     }
     assert!(b.engine().unwrap().has_current_key(), "B holds the key");
     drop(b);
@@ -162,17 +158,4 @@ fn main() {
         p(0.99).as_secs_f64() * 1e3,
         times[times.len() - 1].as_secs_f64() * 1e3
     );
-    let mut c = Criterion::default().configure_from_args();
-    let mut i = 0;
-    c.bench_function("live keystroke A to B through the relay", |bencher| {
-        bencher.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                i += 1;
-                total += s.keystroke(i);
-            }
-            total
-        })
-    });
-    c.final_summary();
 }

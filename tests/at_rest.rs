@@ -120,6 +120,37 @@ fn write_known_plaintext(home: &Path, env: &[(&str, &str)]) -> Vec<String> {
         ],
         env,
     );
+    // An attachment: its content goes to the bucket (a folder in the data dir by default) and the
+    // local cache, its name into the workspace.
+    let outside = tempfile::tempdir().unwrap();
+    let file = outside.path().join("dive-plan.txt");
+    std::fs::write(&file, "barracuda manifest: 40 m at the reef\n".repeat(100)).unwrap();
+    ok(
+        home,
+        &[
+            "attach",
+            file.to_str().unwrap(),
+            "--to",
+            "Operation Swordfish",
+        ],
+        env,
+    );
+    let saved = outside.path().join("copy.txt");
+    ok(
+        home,
+        &[
+            "attachment",
+            "save",
+            "Operation Swordfish",
+            "dive-plan.txt",
+            "--out",
+            saved.to_str().unwrap(),
+        ],
+        env,
+    );
+    assert!(std::fs::read_to_string(&saved)
+        .unwrap()
+        .starts_with("barracuda manifest"));
     let address =
         serde_json::from_str::<serde_json::Value>(&ok(home, &["wallet", "show", "--json"], env))
             .unwrap()["address"]
@@ -132,6 +163,8 @@ fn write_known_plaintext(home: &Path, env: &[(&str, &str)]) -> Vec<String> {
         "marlin spotted".into(),
         "Crack the vault".into(),
         "combination 7-3-9".into(),
+        "barracuda manifest".into(),
+        "dive-plan".into(),
         address.clone(),
         address.trim_start_matches("0x").to_string(),
     ]

@@ -32,7 +32,8 @@ pub enum Entry {
     },
     Member(String),
     Trash(usize),
-    Sync(&'static str),
+    /// Sync status: drawn from the app's state when the sidebar is drawn.
+    Sync,
     Empty(&'static str),
 }
 
@@ -115,7 +116,7 @@ impl Sidebar {
         e.push(Entry::Section("TRASH"));
         e.push(Entry::Trash(ws.trashed_items().len()));
         e.push(Entry::Section("SYNC"));
-        e.push(Entry::Sync("not set up"));
+        e.push(Entry::Sync);
         self.entries = e;
         self.selected = keep
             .and_then(|t| self.position(t))
@@ -264,9 +265,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let s = &app.sidebar;
     let h = usize::from(inner.height);
     let top = (s.selected + 2).saturating_sub(h);
+    let sync = if app.sync.is_none() && app.live.is_none() {
+        "not set up".to_string()
+    } else {
+        app.sync_text()
+    };
     for (row, (i, entry)) in s.entries.iter().enumerate().skip(top).take(h).enumerate() {
         let line = entry_line(
             entry,
+            &sync,
             i == s.selected && focused,
             i == s.selected,
             inner.width,
@@ -278,6 +285,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
 
 fn entry_line<'a>(
     e: &Entry,
+    sync: &str,
     focused_sel: bool,
     selected: bool,
     width: u16,
@@ -317,7 +325,7 @@ fn entry_line<'a>(
         }
         Entry::Member(name) => vec![Span::styled(fit(name, w), theme.fg(Slot::Assignee))],
         Entry::Trash(n) => vec![Span::styled(format!("Trash ({n})"), theme.fg(Slot::Text))],
-        Entry::Sync(s) => vec![Span::styled(fit(s, w), muted)],
+        Entry::Sync => vec![Span::styled(fit(sync, w), muted)],
         Entry::Empty(s) => vec![Span::styled(fit(s, w), muted)],
     };
     if selected && !focused_sel {
