@@ -329,3 +329,39 @@ fn every_frame_the_relay_forwards_is_ciphertext() {
     let _ = stop.send(());
     relay_thread.join().unwrap();
 }
+
+#[test]
+fn each_member_sees_who_else_is_here_and_what_they_have_open() {
+    let (url, relay_thread, stop) = relay();
+    let (owner, editor, a, b) = pair(&url);
+    a.set_view("doc: Trace");
+    b.set_view("board: Sprint");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (pa, pb) = (a.peers(), b.peers());
+        let b_sees_a = pb.iter().any(|p| {
+            p.address == owner.device.identity.address().to_checksum() && p.view == "doc: Trace"
+        });
+        let a_sees_b = pa.iter().any(|p| {
+            p.address == editor.device.identity.address().to_checksum() && p.view == "board: Sprint"
+        });
+        if a_sees_b && b_sees_a {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "presence never arrived: {pa:?} / {pb:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Moving on is seen too.
+    a.set_view("card: Fix login");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.peers().iter().any(|p| p.view == "card: Fix login") {
+        assert!(Instant::now() < deadline, "the move was never seen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(b.peers().len(), 1, "one entry per device");
+    let _ = stop.send(());
+    relay_thread.join().unwrap();
+}

@@ -219,11 +219,45 @@ pub struct LiveStatus {
     pub received: u64,
 }
 
+/// How long a peer's presence lasts without being refreshed.
+pub const PRESENCE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often this device repeats where it is.
+const PRESENCE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// Longest place description kept from a peer.
+const MAX_VIEW: usize = 200;
+
+/// Who else is here and what they have open (from their presence frames).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Their wallet address.
+    pub address: String,
+    /// Their device.
+    pub device: String,
+    /// What they have open ("doc: Plan", "board: Sprint"…).
+    pub view: String,
+    /// When they last said so.
+    pub seen: std::time::Instant,
+}
+
+type Peers = std::sync::Arc<std::sync::Mutex<BTreeMap<String, Peer>>>;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PresenceBody {
+    #[serde(rename = "a")]
+    address: String,
+    #[serde(rename = "d")]
+    device: String,
+    #[serde(rename = "v")]
+    view: String,
+}
+
 /// A live connection to the workspace's relay room on its own thread, with its own connection to
 /// the database. Dropping it disconnects.
 pub struct LiveWorker {
     status: std::sync::Arc<std::sync::Mutex<LiveStatus>>,
     poke: tokio::sync::mpsc::UnboundedSender<()>,
+    view: tokio::sync::watch::Sender<String>,
+    peers: Peers,
 }
 
 impl LiveWorker {
@@ -235,6 +269,9 @@ impl LiveWorker {
     {
         let status = std::sync::Arc::new(std::sync::Mutex::new(LiveStatus::default()));
         let (poke, pokes) = tokio::sync::mpsc::unbounded_channel();
+        let (view, views) = tokio::sync::watch::channel(String::new());
+        let peers: Peers = Default::default();
+        let shared_peers = peers.clone();
         let shared = status.clone();
         let spawned = std::thread::Builder::new()
             .name("weft-live".into())
@@ -249,7 +286,12 @@ impl LiveWorker {
                         return;
                     }
                 };
-                if let Err(e) = rt.block_on(run(open, relay, pokes, shared.clone(), changed)) {
+                let ends = Ends {
+                    pokes,
+                    views,
+                    peers: shared_peers,
+                };
+                if let Err(e) = rt.block_on(run(open, relay, ends, shared.clone(), changed)) {
                     tracing::warn!(error = %e, "live sync stopped");
                     lock(&shared).stopped = Some(format!("{e:#}"));
                 }
@@ -257,7 +299,29 @@ impl LiveWorker {
         if let Err(e) = spawned {
             lock(&status).stopped = Some(format!("cannot start live sync: {e}"));
         }
-        LiveWorker { status, poke }
+        LiveWorker {
+            status,
+            poke,
+            view,
+            peers,
+        }
+    }
+
+    /// Say what this device has open now (sent to the room when it changes).
+    pub fn set_view(&self, view: &str) {
+        if *self.view.borrow() != view {
+            let _ = self.view.send(view.to_string());
+        }
+    }
+
+    /// Who else is in the room and what they have open, freshest first; entries older than
+    /// [`PRESENCE_TTL`] are gone.
+    pub fn peers(&self) -> Vec<Peer> {
+        let mut map = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, p| p.seen.elapsed() < PRESENCE_TTL);
+        let mut out: Vec<Peer> = map.values().cloned().collect();
+        out.sort_by(|a, b| b.seen.cmp(&a.seen));
+        out
     }
 
     /// Send what was written locally now (after a local write).
@@ -278,10 +342,17 @@ fn lock(s: &std::sync::Mutex<LiveStatus>) -> std::sync::MutexGuard<'_, LiveStatu
 /// How often local writes are looked for when nothing pokes (another process may have written).
 const LOCAL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// The worker's ends of its channels.
+struct Ends {
+    pokes: tokio::sync::mpsc::UnboundedReceiver<()>,
+    views: tokio::sync::watch::Receiver<String>,
+    peers: Peers,
+}
+
 async fn run<F>(
     open: F,
     relay: String,
-    mut pokes: tokio::sync::mpsc::UnboundedReceiver<()>,
+    ends: Ends,
     status: std::sync::Arc<std::sync::Mutex<LiveStatus>>,
     changed: Box<dyn Fn() + Send>,
 ) -> anyhow::Result<()>
@@ -312,6 +383,26 @@ where
         .last()
         .map(|(r, _)| *r)
         .unwrap_or(0);
+    let Ends {
+        mut pokes,
+        mut views,
+        peers,
+    } = ends;
+    let address = replica
+        .engine()
+        .map(|e| e.identity().address().to_checksum())
+        .unwrap_or_default();
+    let presence = |view: &str| {
+        Frame::Presence(
+            serde_json::to_vec(&PresenceBody {
+                address: address.clone(),
+                device: me.to_string(),
+                view: view.to_string(),
+            })
+            .unwrap_or_default(),
+        )
+    };
+    let mut repeat = tokio::time::interval(PRESENCE_EVERY);
     let mut tick = tokio::time::interval(LOCAL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -327,6 +418,8 @@ where
                         }
                         let hello = Frame::Hello { device: me, seqs: held.seqs() };
                         let _ = conn.tx.send(sealer.seal(&hello)).await;
+                        let here = presence(&views.borrow());
+                        let _ = conn.tx.send(sealer.seal(&here)).await;
                     }
                     RoomEvent::Disconnected { reason, retry_in } => {
                         let mut s = lock(&status);
@@ -334,6 +427,18 @@ where
                         s.offline = Some(format!("{reason}; retrying in {:.1}s", retry_in.as_secs_f32()));
                     }
                     RoomEvent::Frame(bytes) => {
+                        if let Ok(Frame::Presence(body)) = sealer.open(&bytes) {
+                            if let Ok(p) = serde_json::from_slice::<PresenceBody>(&body) {
+                                let mut view = p.view;
+                                view.truncate(view.char_indices().nth(MAX_VIEW).map_or(view.len(), |(i, _)| i));
+                                peers.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                                    p.device.clone(),
+                                    Peer { address: p.address, device: p.device, view, seen: std::time::Instant::now() },
+                                );
+                                changed();
+                            }
+                            continue;
+                        }
                         let arrived = on_frame(&mut replica, &mut held, &sealer, &conn.tx, &bytes).await?;
                         if arrived {
                             lock(&status).received += 1;
@@ -346,6 +451,15 @@ where
                 if p.is_none() { return Ok(()) }
                 while pokes.try_recv().is_ok() {}
                 send_local(&mut replica, &mut held, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;
+            }
+            r = views.changed() => {
+                if r.is_err() { return Ok(()) }
+                let here = presence(&views.borrow_and_update());
+                let _ = conn.tx.send(sealer.seal(&here)).await;
+            }
+            _ = repeat.tick() => {
+                let here = presence(&views.borrow());
+                let _ = conn.tx.send(sealer.seal(&here)).await;
             }
             _ = tick.tick() => {
                 send_local(&mut replica, &mut held, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;

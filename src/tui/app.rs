@@ -130,6 +130,8 @@ pub struct App {
     pub(crate) live: Option<crate::sync::live::LiveWorker>,
     /// Woken when something arrived live, so the loop looks at once.
     pub(crate) wakeup: std::sync::Arc<tokio::sync::Notify>,
+    /// Who else was here at the last look (address, what they had open), to redraw on a change.
+    pub(crate) seen_peers: Vec<(String, String)>,
     /// Attachments being saved in the background, and where their content comes from.
     pub(crate) downloads: super::attachments::Downloads,
 }
@@ -184,6 +186,7 @@ impl App {
             sync: None,
             live: None,
             wakeup: std::sync::Arc::default(),
+            seen_peers: Vec::new(),
             downloads: Default::default(),
         }
     }
@@ -203,6 +206,29 @@ impl App {
         self.live = Some(worker);
     }
 
+    /// What this device has open, as teammates see it ("doc: Plan").
+    pub fn view_label(&self) -> String {
+        match &self.screen {
+            Screen::Home => "home".into(),
+            Screen::Doc(d) => format!("doc: {}", d.title),
+            Screen::Board(b) => match &b.detail {
+                Some(c) => format!("card: {}", c.card.title),
+                None => format!("board: {}", b.view.name),
+            },
+            Screen::Trash(_) => "trash".into(),
+            Screen::Members(_) => "members".into(),
+            Screen::History(h) => format!("history: {}", h.title),
+        }
+    }
+
+    /// Teammates in the room now: (address, what they have open).
+    pub fn peers_here(&self) -> Vec<(String, String)> {
+        self.live
+            .as_ref()
+            .map(|l| l.peers().into_iter().map(|p| (p.address, p.view)).collect())
+            .unwrap_or_default()
+    }
+
     /// What wakes the event loop when something arrived live.
     pub fn wakeup(&self) -> std::sync::Arc<tokio::sync::Notify> {
         self.wakeup.clone()
@@ -215,7 +241,14 @@ impl App {
         match live {
             None => bucket,
             Some(l) if l.stopped.is_some() => format!("relay: stopped · {bucket}"),
-            Some(l) if l.online => format!("live · {bucket}"),
+            Some(l) if l.online => {
+                let here = self.peers_here().len();
+                if here > 0 {
+                    format!("live, {here} here · {bucket}")
+                } else {
+                    format!("live · {bucket}")
+                }
+            }
             Some(_) => format!("reconnecting · {bucket}"),
         }
     }

@@ -199,6 +199,8 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
     row += 1;
     // Full addresses where they fit, the short form otherwise.
     let full = w >= 64;
+    // Who is in the room now, and what they have open.
+    let peers = app.peers_here();
     for (i, member) in m.members.iter().enumerate() {
         if row >= inner.height {
             return;
@@ -210,7 +212,12 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
             super::short_identity(&checksum)
         };
         let you = if member.you { "  (you)" } else { "" };
-        let text = format!("{:<10}{address}{you}", member.role.as_str());
+        let here = peers
+            .iter()
+            .find(|(a, _)| *a == member.address.to_checksum())
+            .map(|(_, v)| format!("  ● {v}"))
+            .unwrap_or_default();
+        let text = format!("{:<10}{address}{you}{here}", member.role.as_str());
         put_line(
             buf,
             inner,

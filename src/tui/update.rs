@@ -51,6 +51,9 @@ impl App {
             self.flush_scheduled = true;
             effects.push(Effect::ScheduleFlush);
         }
+        if let Some(l) = &self.live {
+            l.set_view(&self.view_label());
+        }
         effects
     }
 
@@ -295,6 +298,13 @@ impl App {
     /// Pick up what other processes committed; editors keep their carets on the same characters.
     fn on_refresh(&mut self) -> Vec<Effect> {
         self.poll_downloads();
+        if self.live.is_some() {
+            let peers = self.peers_here();
+            if peers != self.seen_peers {
+                self.seen_peers = peers;
+                self.dirty = true;
+            }
+        }
         self.exchange(self.unsaved);
         Vec::new()
     }
