@@ -409,6 +409,22 @@ impl Workspace {
         Ok(())
     }
 
+    /// A stable caret position in `id`'s body, as bytes to send to teammates (an encoded Loro
+    /// cursor, which follows concurrent edits). `None` for an empty or missing body.
+    pub fn caret_at(&self, id: ItemId, offset: usize) -> Option<Vec<u8>> {
+        let text = self.body_text_existing(id).ok()??;
+        let offset = offset.min(text.len_unicode());
+        text.get_cursor(offset, loro::cursor::Side::Middle)
+            .map(|c| c.encode())
+    }
+
+    /// Where a caret from [`caret_at`](Self::caret_at) is now (a character offset), if it can
+    /// be found; bytes from a peer that are not a cursor give `None`.
+    pub fn caret_pos(&self, bytes: &[u8]) -> Option<usize> {
+        let c = loro::cursor::Cursor::decode(bytes).ok()?;
+        self.doc.get_cursor_pos(&c).ok().map(|r| r.current.pos)
+    }
+
     /// A typed handle on a body for an editor that sends single keystrokes.
     pub fn text(&self, id: ItemId) -> Result<BodyText> {
         Ok(BodyText {

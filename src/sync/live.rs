@@ -235,6 +235,8 @@ pub struct Peer {
     pub device: String,
     /// What they have open ("doc: Plan", "board: Sprint"…).
     pub view: String,
+    /// The item their caret is in, and the caret (an encoded Loro cursor), when editing text.
+    pub caret: Option<(String, Vec<u8>)>,
     /// When they last said so.
     pub seen: std::time::Instant,
 }
@@ -249,6 +251,19 @@ struct PresenceBody {
     device: String,
     #[serde(rename = "v")]
     view: String,
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    item: Option<String>,
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    caret: Option<String>,
+}
+
+/// What this device says about itself: what it has open, and its caret there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Here {
+    /// What is open ("doc: Plan").
+    pub view: String,
+    /// The item and caret (an encoded Loro cursor) when a text is open.
+    pub caret: Option<(String, Vec<u8>)>,
 }
 
 /// A live connection to the workspace's relay room on its own thread, with its own connection to
@@ -256,7 +271,7 @@ struct PresenceBody {
 pub struct LiveWorker {
     status: std::sync::Arc<std::sync::Mutex<LiveStatus>>,
     poke: tokio::sync::mpsc::UnboundedSender<()>,
-    view: tokio::sync::watch::Sender<String>,
+    view: tokio::sync::watch::Sender<Here>,
     peers: Peers,
 }
 
@@ -269,7 +284,7 @@ impl LiveWorker {
     {
         let status = std::sync::Arc::new(std::sync::Mutex::new(LiveStatus::default()));
         let (poke, pokes) = tokio::sync::mpsc::unbounded_channel();
-        let (view, views) = tokio::sync::watch::channel(String::new());
+        let (view, views) = tokio::sync::watch::channel(Here::default());
         let peers: Peers = Default::default();
         let shared_peers = peers.clone();
         let shared = status.clone();
@@ -309,8 +324,16 @@ impl LiveWorker {
 
     /// Say what this device has open now (sent to the room when it changes).
     pub fn set_view(&self, view: &str) {
-        if *self.view.borrow() != view {
-            let _ = self.view.send(view.to_string());
+        self.set_here(Here {
+            view: view.to_string(),
+            caret: None,
+        });
+    }
+
+    /// Say what this device has open and where its caret is (sent when it changes).
+    pub fn set_here(&self, here: Here) {
+        if *self.view.borrow() != here {
+            let _ = self.view.send(here);
         }
     }
 
@@ -345,7 +368,7 @@ const LOCAL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// The worker's ends of its channels.
 struct Ends {
     pokes: tokio::sync::mpsc::UnboundedReceiver<()>,
-    views: tokio::sync::watch::Receiver<String>,
+    views: tokio::sync::watch::Receiver<Here>,
     peers: Peers,
 }
 
@@ -392,12 +415,14 @@ where
         .engine()
         .map(|e| e.identity().address().to_checksum())
         .unwrap_or_default();
-    let presence = |view: &str| {
+    let presence = |here: &Here| {
         Frame::Presence(
             serde_json::to_vec(&PresenceBody {
                 address: address.clone(),
                 device: me.to_string(),
-                view: view.to_string(),
+                view: here.view.clone(),
+                item: here.caret.as_ref().map(|(i, _)| i.clone()),
+                caret: here.caret.as_ref().map(|(_, c)| hex::encode(c)),
             })
             .unwrap_or_default(),
         )
@@ -431,9 +456,13 @@ where
                             if let Ok(p) = serde_json::from_slice::<PresenceBody>(&body) {
                                 let mut view = p.view;
                                 view.truncate(view.char_indices().nth(MAX_VIEW).map_or(view.len(), |(i, _)| i));
+                                let caret = p
+                                    .item
+                                    .zip(p.caret.and_then(|c| hex::decode(c).ok()))
+                                    .filter(|(i, c)| i.len() <= 64 && c.len() <= 256);
                                 peers.lock().unwrap_or_else(|e| e.into_inner()).insert(
                                     p.device.clone(),
-                                    Peer { address: p.address, device: p.device, view, seen: std::time::Instant::now() },
+                                    Peer { address: p.address, device: p.device, view, caret, seen: std::time::Instant::now() },
                                 );
                                 changed();
                             }

@@ -131,7 +131,7 @@ pub struct App {
     /// Woken when something arrived live, so the loop looks at once.
     pub(crate) wakeup: std::sync::Arc<tokio::sync::Notify>,
     /// Who else was here at the last look (address, what they had open), to redraw on a change.
-    pub(crate) seen_peers: Vec<(String, String)>,
+    pub(crate) seen_peers: Vec<String>,
     /// Attachments being saved in the background, and where their content comes from.
     pub(crate) downloads: super::attachments::Downloads,
 }
@@ -219,6 +219,38 @@ impl App {
             Screen::Members(_) => "members".into(),
             Screen::History(h) => format!("history: {}", h.title),
         }
+    }
+
+    /// What this device tells teammates: what is open, and the caret in its text.
+    pub fn here(&self) -> crate::sync::live::Here {
+        let ws = self.replica.workspace();
+        let caret = match &self.screen {
+            Screen::Doc(d) => ws
+                .caret_at(d.id, d.editor.caret_offset())
+                .map(|c| (d.id.to_string(), c)),
+            Screen::Board(b) => b.detail.as_ref().and_then(|c| {
+                ws.caret_at(c.id, c.editor.caret_offset())
+                    .map(|bytes| (c.id.to_string(), bytes))
+            }),
+            _ => None,
+        };
+        crate::sync::live::Here {
+            view: self.view_label(),
+            caret,
+        }
+    }
+
+    /// Everything about teammates that the screen shows (to redraw when it changes).
+    pub(crate) fn peers_signature(&self) -> Vec<String> {
+        self.live
+            .as_ref()
+            .map(|l| {
+                l.peers()
+                    .into_iter()
+                    .map(|p| format!("{} {} {:?}", p.device, p.view, p.caret))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Teammates in the room now: (address, what they have open).

@@ -364,14 +364,55 @@ pub fn render(app: &App, d: &DocScreen, area: Rect, buf: &mut Buffer, focused: b
     if d.editing {
         d.editor.textarea().render(text, buf);
     } else {
-        render_view(d, text, buf, theme);
+        let carets = remote_carets(app, d);
+        render_view(d, text, buf, theme, &carets);
     }
     if let Some(side) = side {
         render_panel(d, side, buf, theme, focused && d.panel_focus);
     }
 }
 
-fn render_view(d: &DocScreen, area: Rect, buf: &mut Buffer, theme: &Theme) {
+/// Teammates' carets in this doc: (line, column, short name, style), from their presence.
+fn remote_carets(app: &App, d: &DocScreen) -> Vec<(usize, usize, String, Style)> {
+    let Some(live) = &app.live else {
+        return Vec::new();
+    };
+    let palette = [
+        Slot::Accent,
+        Slot::Assignee,
+        Slot::Warning,
+        Slot::Info,
+        Slot::Comment,
+    ];
+    let ws = app.replica.workspace();
+    let id = d.id.to_string();
+    live.peers()
+        .into_iter()
+        .filter_map(|p| {
+            let (item, bytes) = p.caret?;
+            if item != id {
+                return None;
+            }
+            let pos = ws.caret_pos(&bytes)?;
+            let (line, col) = d.editor.pos_of(pos);
+            let slot = palette[p.address.bytes().map(usize::from).sum::<usize>() % palette.len()];
+            let style = theme_style(app, slot);
+            Some((line, col, super::short_identity(&p.address), style))
+        })
+        .collect()
+}
+
+fn theme_style(app: &App, slot: Slot) -> Style {
+    app.opts.theme.fg(slot).add_modifier(Modifier::REVERSED)
+}
+
+fn render_view(
+    d: &DocScreen,
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+    carets: &[(usize, usize, String, Style)],
+) {
     if area.width < 3 || area.height == 0 {
         return;
     }
@@ -454,6 +495,30 @@ fn render_view(d: &DocScreen, area: Rect, buf: &mut Buffer, theme: &Theme) {
             let mut spans = vec![caret_mark, comment_mark];
             spans.extend(wrapped.spans);
             put_line(buf, area, row, &Line::from(spans));
+            if i == 0 {
+                // Teammates' carets on this line: their cell in their colour, their name at the
+                // right edge.
+                for (line, col, name, style) in carets {
+                    if *line != r || area.height <= row {
+                        continue;
+                    }
+                    let y = area.y + row;
+                    if *col < width {
+                        let x = area.x + 2 + *col as u16;
+                        if let Some(cell) = buf.cell_mut((x, y)) {
+                            cell.set_style(*style);
+                            if cell.symbol().trim().is_empty() {
+                                cell.set_symbol("▏");
+                            }
+                        }
+                    }
+                    let label = format!(" ‸{name} ");
+                    let lw = label.chars().count() as u16;
+                    if area.width > lw + 4 {
+                        buf.set_string(area.x + area.width - lw, y, &label, *style);
+                    }
+                }
+            }
             row += 1;
         }
     }

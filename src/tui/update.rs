@@ -52,7 +52,7 @@ impl App {
             effects.push(Effect::ScheduleFlush);
         }
         if let Some(l) = &self.live {
-            l.set_view(&self.view_label());
+            l.set_here(self.here());
         }
         effects
     }
@@ -299,7 +299,7 @@ impl App {
     fn on_refresh(&mut self) -> Vec<Effect> {
         self.poll_downloads();
         if self.live.is_some() {
-            let peers = self.peers_here();
+            let peers = self.peers_signature();
             if peers != self.seen_peers {
                 self.seen_peers = peers;
                 self.dirty = true;
