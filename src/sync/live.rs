@@ -343,7 +343,7 @@ impl LiveWorker {
         let mut map = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, p| p.seen.elapsed() < PRESENCE_TTL);
         let mut out: Vec<Peer> = map.values().cloned().collect();
-        out.sort_by(|a, b| b.seen.cmp(&a.seen));
+        out.sort_by_key(|p| std::cmp::Reverse(p.seen));
         out
     }
 
