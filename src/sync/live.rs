@@ -508,13 +508,12 @@ async fn send_local(
     sealer: &Sealer,
     tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> anyhow::Result<()> {
-    let arrived = replica.refresh()?;
-    let _ = arrived;
+    // Send first: what this device wrote is already sealed and signed in the database, and
+    // reading it back through the engine (below) is not needed to forward it.
     for (row, bytes) in replica.inputs(SharedTable::AclOps, *op_mark)? {
         *op_mark = row;
         let _ = tx.send(sealer.seal(&Frame::AclOp(bytes))).await;
     }
-    held.update(replica)?;
     // Its own mark: rows indexed while answering peers must still be sent.
     for (row, bytes) in replica.inputs(SharedTable::Envelopes, *env_mark)? {
         *env_mark = row;
@@ -523,6 +522,8 @@ async fn send_local(
             let _ = tx.send(sealer.seal(&Frame::Envelope(bytes))).await;
         }
     }
+    replica.refresh()?;
+    held.update(replica)?;
     Ok(())
 }
 
