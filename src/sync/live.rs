@@ -415,17 +415,16 @@ where
         .engine()
         .map(|e| e.identity().address().to_checksum())
         .unwrap_or_default();
-    let presence = |here: &Here| {
-        Frame::Presence(
-            serde_json::to_vec(&PresenceBody {
-                address: address.clone(),
-                device: me.to_string(),
-                view: here.view.clone(),
-                item: here.caret.as_ref().map(|(i, _)| i.clone()),
-                caret: here.caret.as_ref().map(|(_, c)| hex::encode(c)),
-            })
-            .unwrap_or_default(),
-        )
+    let presence = |replica: &Replica, here: &Here| {
+        let body = serde_json::to_vec(&PresenceBody {
+            address: address.clone(),
+            device: me.to_string(),
+            view: here.view.clone(),
+            item: here.caret.as_ref().map(|(i, _)| i.clone()),
+            caret: here.caret.as_ref().map(|(_, c)| hex::encode(c)),
+        })
+        .unwrap_or_default();
+        Frame::Presence(seal_presence(replica, &body).unwrap_or_default())
     };
     let mut repeat = tokio::time::interval(PRESENCE_EVERY);
     let mut tick = tokio::time::interval(LOCAL_EVERY);
@@ -443,7 +442,7 @@ where
                         }
                         let hello = Frame::Hello { device: me, seqs: held.seqs() };
                         let _ = conn.tx.send(sealer.seal(&hello)).await;
-                        let here = presence(&views.borrow());
+                        let here = presence(&replica, &views.borrow());
                         let _ = conn.tx.send(sealer.seal(&here)).await;
                     }
                     RoomEvent::Disconnected { reason, retry_in } => {
@@ -452,7 +451,8 @@ where
                         s.offline = Some(format!("{reason}; retrying in {:.1}s", retry_in.as_secs_f32()));
                     }
                     RoomEvent::Frame(bytes) => {
-                        if let Ok(Frame::Presence(body)) = sealer.open(&bytes) {
+                        if let Ok(Frame::Presence(sealed)) = sealer.open(&bytes) {
+                            let body = open_presence(&replica, &sealed).unwrap_or_default();
                             if let Ok(p) = serde_json::from_slice::<PresenceBody>(&body) {
                                 let mut view = p.view;
                                 view.truncate(view.char_indices().nth(MAX_VIEW).map_or(view.len(), |(i, _)| i));
@@ -483,11 +483,11 @@ where
             }
             r = views.changed() => {
                 if r.is_err() { return Ok(()) }
-                let here = presence(&views.borrow_and_update());
+                let here = presence(&replica, &views.borrow_and_update());
                 let _ = conn.tx.send(sealer.seal(&here)).await;
             }
             _ = repeat.tick() => {
-                let here = presence(&views.borrow());
+                let here = presence(&replica, &views.borrow());
                 let _ = conn.tx.send(sealer.seal(&here)).await;
             }
             _ = tick.tick() => {
@@ -596,4 +596,29 @@ async fn answer(
         }
     }
     Ok(())
+}
+
+const PRESENCE_AAD: &[u8] = b"weft/presence/v1";
+
+/// Presence is sealed under the current epoch key too, so a removed member (who keeps the
+/// carrier key) does not see where anyone is: epoch ‖ nonce ‖ ciphertext.
+fn seal_presence(replica: &Replica, body: &[u8]) -> Option<Vec<u8>> {
+    let engine = replica.engine()?;
+    let epoch = engine.current_epoch();
+    let keys = engine.epoch_keys();
+    let (_, key) = keys.iter().find(|(e, _)| *e == epoch)?;
+    let mut nonce = [0u8; 24];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+    let ct = key.seal_payload(&engine.workspace_id(), epoch, &nonce, body, PRESENCE_AAD)?;
+    Some([&epoch.to_be_bytes()[..], &nonce, &ct].concat())
+}
+
+fn open_presence(replica: &Replica, sealed: &[u8]) -> Option<Vec<u8>> {
+    let engine = replica.engine()?;
+    let (epoch, rest) = sealed.split_first_chunk::<4>()?;
+    let epoch = u32::from_be_bytes(*epoch);
+    let (nonce, ct) = rest.split_at_checked(24)?;
+    let keys = engine.epoch_keys();
+    let (_, key) = keys.iter().find(|(e, _)| *e == epoch)?;
+    key.open_payload(&engine.workspace_id(), epoch, nonce, ct, PRESENCE_AAD)
 }
