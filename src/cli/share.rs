@@ -209,7 +209,9 @@ pub fn join(ctx: &Context, code: &str, name: Option<String>) -> anyhow::Result<(
     if let Some(relay) = &code.relay {
         replica.set_sync_value("relay.url", relay)?;
     }
-    let first = sync.round(&mut replica)?;
+    // The membership first, then the invite's keys, then the changes: they are read as they
+    // arrive instead of all waiting for a key.
+    let first = sync.fetch_membership(&mut replica)?;
     let Some(role) = replica.my_role() else {
         bail!(
             "you ({}) are not a member of this workspace yet: ask the inviter to run `weft invite {}`, then `weft -w {name} sync`",
@@ -222,6 +224,7 @@ pub fn join(ctx: &Context, code: &str, name: Option<String>) -> anyhow::Result<(
             eprintln!("note: the invite has not reached the bucket yet; the keys arrive with the next `weft sync`");
         }
     }
+    sync.round(&mut replica)?;
     let me_device = replica.engine().map(|e| e.identity().device());
     let published = me_device.is_some_and(|d| {
         replica

@@ -403,6 +403,24 @@ impl BucketSync {
     }
 
     fn download(&self, replica: &mut Replica, report: &mut Report) -> Result<(), SyncError> {
+        self.download_membership(replica, report)?;
+        self.download_logs(replica, report)
+    }
+
+    /// Read only the membership log (what a joiner needs before it can open an invite, so the
+    /// changes that follow can be read as they arrive rather than waiting for a key).
+    pub fn fetch_membership(&self, replica: &mut Replica) -> Result<Report, SyncError> {
+        replica.refresh()?;
+        let mut report = Report::default();
+        self.download_membership(replica, &mut report)?;
+        Ok(report)
+    }
+
+    fn download_membership(
+        &self,
+        replica: &mut Replica,
+        report: &mut Report,
+    ) -> Result<(), SyncError> {
         // Membership first: it says which devices there are to read.
         let acl_prefix = format!("{}/acl/", keys::workspace_prefix(&self.ws));
         let seen: BTreeSet<String> = replica
@@ -445,6 +463,10 @@ impl BucketSync {
             let text: Vec<&str> = seen_now.iter().map(String::as_str).collect();
             replica.set_sync_value("bucket.read.acl", &text.join("\n"))?;
         }
+        Ok(())
+    }
+
+    fn download_logs(&self, replica: &mut Replica, report: &mut Report) -> Result<(), SyncError> {
         // Then each member device's log after what was read.
         let Some(engine) = replica.engine() else {
             return Ok(());
