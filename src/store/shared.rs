@@ -488,54 +488,88 @@ impl Replica {
         bytes: &[u8],
         envelope: bool,
     ) -> Result<Option<Receipt>, ShareError> {
+        Ok(self
+            .receive_inputs(origin, &[bytes], envelope)?
+            .into_iter()
+            .next()
+            .flatten())
+    }
+
+    /// Take several envelopes that arrived together (a log segment) in one transaction.
+    pub fn receive_envelopes(
+        &mut self,
+        origin: &str,
+        items: &[&[u8]],
+    ) -> Result<Vec<Receipt>, ShareError> {
+        Ok(self
+            .receive_inputs(origin, items, true)?
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or(Receipt {
+                    outcome: acl::Outcome::Duplicate,
+                    effects: Default::default(),
+                })
+            })
+            .collect())
+    }
+
+    fn receive_inputs(
+        &mut self,
+        origin: &str,
+        items: &[&[u8]],
+        envelope: bool,
+    ) -> Result<Vec<Option<Receipt>>, ShareError> {
         if self.gate.is_none() {
             return Err(ShareError::NotShared);
         }
-        if bytes.len() > MAX_INPUT {
+        if let Some(big) = items.iter().find(|b| b.len() > MAX_INPUT) {
             return Err(StoreError::Home(format!(
                 "input from {origin} is {} bytes, over the {MAX_INPUT}-byte limit; not kept",
-                bytes.len()
+                big.len()
             ))
             .into());
         }
         self.flush()?;
         let sql = self.sql_owned();
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&sql)?;
-        let result = (|| -> Result<Option<Receipt>, StoreError> {
+        let result = (|| -> Result<Vec<Option<Receipt>>, StoreError> {
             self.catch_up()?;
             let table = if envelope { "envelopes" } else { "acl_ops" };
-            let fresh = insert_input(&self.conn, table, bytes, origin).map_err(&sql)?;
-            let gate = self
-                .gate
-                .as_mut()
-                .ok_or(StoreError::Home("not shared".into()))?;
-            let receipt = match fresh {
-                Some(row) if envelope => {
-                    gate.last_env_row = gate.last_env_row.max(row);
-                    Some(gate.acl.receive_envelope(bytes, now()))
-                }
-                Some(row) => {
-                    gate.last_op_row = gate.last_op_row.max(row);
-                    gate.acl.receive_acl_op(bytes, now());
-                    None
-                }
-                // Kept already: the engine says where it stands (held, or refused and why).
-                None if envelope => Some(gate.acl.receive_envelope(bytes, now())),
-                None => None,
-            };
+            let mut receipts = Vec::with_capacity(items.len());
+            for bytes in items {
+                let fresh = insert_input(&self.conn, table, bytes, origin).map_err(&sql)?;
+                let gate = self
+                    .gate
+                    .as_mut()
+                    .ok_or(StoreError::Home("not shared".into()))?;
+                receipts.push(match fresh {
+                    Some(row) if envelope => {
+                        gate.last_env_row = gate.last_env_row.max(row);
+                        Some(gate.acl.receive_envelope(bytes, now()))
+                    }
+                    Some(row) => {
+                        gate.last_op_row = gate.last_op_row.max(row);
+                        gate.acl.receive_acl_op(bytes, now());
+                        None
+                    }
+                    // Kept already: the engine says where it stands (held, or refused and why).
+                    None if envelope => Some(gate.acl.receive_envelope(bytes, now())),
+                    None => None,
+                });
+            }
             self.after_engine()?;
             let dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
             if !dirty.is_empty() {
                 search::reindex(&self.conn, &self.ws, &dirty).map_err(&sql)?;
             }
-            Ok(receipt)
+            Ok(receipts)
         })();
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         let ended = self.conn.execute_batch(end).map_err(&sql);
-        let receipt = result?;
+        let receipts = result?;
         ended?;
         self.data_version = super::data_version(&self.conn).map_err(&sql)?;
-        Ok(receipt)
+        Ok(receipts)
     }
 
     /// Make a membership change with the engine (which checks the local user may) and keep it.

@@ -546,8 +546,10 @@ impl BucketSync {
             return Ok(false);
         };
         let mut intact = true;
-        for env in envelopes {
-            let outcome = self.receive(replica, &label, env, report)?;
+        // One transaction for the whole segment.
+        let receipts = replica.receive_envelopes(&label, &envelopes)?;
+        for receipt in receipts {
+            let outcome = self.count(receipt, report);
             if matches!(
                 outcome,
                 Outcome::Quarantined(
@@ -567,16 +569,21 @@ impl BucketSync {
         bytes: &[u8],
         report: &mut Report,
     ) -> Result<crate::acl::Outcome, SyncError> {
-        use crate::acl::Outcome;
         let receipt = replica.receive_envelope(origin, bytes)?;
+        Ok(self.count(receipt, report))
+    }
+
+    /// Count what the engine made of one envelope.
+    fn count(&self, receipt: crate::acl::Receipt, report: &mut Report) -> crate::acl::Outcome {
+        use crate::acl::Outcome;
         match &receipt.outcome {
-            Outcome::Duplicate => return Ok(receipt.outcome),
+            Outcome::Duplicate => return receipt.outcome,
             Outcome::Applied => report.applied += 1,
             Outcome::Quarantined(_) => report.refused += 1,
             Outcome::Pending(_) => report.pending += 1,
         }
         report.received += 1;
         report.applied += receipt.effects.released.len();
-        Ok(receipt.outcome)
+        receipt.outcome
     }
 }
