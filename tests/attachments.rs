@@ -26,10 +26,8 @@ use shared_common::*;
 use weft::acl::Role;
 use weft::identity::LocalWallet;
 use weft::model::{AttachmentMeta, AttachmentView, Clock};
-use weft::store::Replica;
 use weft::sync::blobs::{BlobCache, BlobError, Blobs, CHUNK_SIZE};
 use weft::sync::bucket::{keys, Bucket};
-use weft::sync::share::BucketSync;
 
 /// Text that must never be found in the bucket or the cache.
 const MARKER: &[u8] = b"WEFT-PLAINTEXT-MARKER:the quarterly numbers are confidential;";
@@ -212,58 +210,8 @@ fn cache_in(dir: &Path, seed: u8) -> BlobCache {
     BlobCache::new(dir.join("cache"), [seed; 32])
 }
 
-fn sync_of(bucket: &Bucket, dev: &mut Dev) -> BucketSync {
-    BucketSync::for_replica(bucket.clone(), dev.r()).unwrap()
-}
-
 fn ws_hex(dev: &mut Dev) -> String {
     hex::encode(dev.r().engine().unwrap().workspace_id().as_bytes())
-}
-
-/// A new device of `wallet` made from the bucket alone: the genesis, then whatever the bucket
-/// holds. A new member is invited (the code's secret opens the keys); a second device of a member
-/// gets the keys from the member's other device once that one syncs.
-fn join_from_bucket(bucket: &Bucket, owner: &mut Dev, wallet: &LocalWallet) -> Dev {
-    let is_member = owner
-        .r()
-        .members()
-        .unwrap()
-        .role(&wallet.address())
-        .is_some();
-    let secret = (!is_member).then(|| owner.r().invite(wallet.address(), Role::Editor).unwrap());
-    let sync = sync_of(bucket, owner);
-    sync.round(owner.r()).unwrap();
-    let genesis = sync.fetch_genesis().expect("genesis from the bucket");
-    let carrier = owner.r().sync_value("carrier.key").unwrap().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let device = acl_common::device(wallet);
-    let mut replica = Replica::join_shared(
-        &dir.path().join("weft.db"),
-        None,
-        &genesis,
-        device.identity.clone(),
-        acl_common::config(),
-    )
-    .unwrap();
-    replica.set_sync_value("carrier.key", &carrier).unwrap();
-    sync.round(&mut replica).unwrap();
-    assert!(
-        replica.my_role().is_some(),
-        "a member once the ops are read"
-    );
-    if let Some(secret) = &secret {
-        assert!(replica.redeem_invite(secret).unwrap(), "the invite opens");
-    }
-    replica.publish_device().unwrap();
-    sync.round(&mut replica).unwrap();
-    // The other side answers (a key share for a second device), then the newcomer reads it.
-    sync.round(owner.r()).unwrap();
-    sync.round(&mut replica).unwrap();
-    Dev {
-        dir,
-        device,
-        replica: Some(replica),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -72,56 +72,6 @@ impl Rig {
     }
 }
 
-fn sync_of(bucket: &Bucket, dev: &mut Dev) -> BucketSync {
-    BucketSync::for_replica(bucket.clone(), dev.r()).unwrap()
-}
-
-/// A new device of `wallet` made from the bucket alone: the genesis, then whatever the bucket
-/// holds. A new member is invited (the code's secret opens the keys); a second device of a member
-/// gets the keys from the member's other device once that one syncs.
-fn join_from_bucket(bucket: &Bucket, owner: &mut Dev, wallet: &LocalWallet) -> Dev {
-    let is_member = owner
-        .r()
-        .members()
-        .unwrap()
-        .role(&wallet.address())
-        .is_some();
-    let secret = (!is_member).then(|| owner.r().invite(wallet.address(), Role::Editor).unwrap());
-    let sync = sync_of(bucket, owner);
-    sync.round(owner.r()).unwrap();
-    let genesis = sync.fetch_genesis().expect("genesis from the bucket");
-    let carrier = owner.r().sync_value("carrier.key").unwrap().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let device = acl_common::device(wallet);
-    let mut replica = Replica::join_shared(
-        &dir.path().join("weft.db"),
-        None,
-        &genesis,
-        device.identity.clone(),
-        acl_common::config(),
-    )
-    .unwrap();
-    replica.set_sync_value("carrier.key", &carrier).unwrap();
-    sync.round(&mut replica).unwrap();
-    assert!(
-        replica.my_role().is_some(),
-        "a member once the ops are read"
-    );
-    if let Some(secret) = &secret {
-        assert!(replica.redeem_invite(secret).unwrap(), "the invite opens");
-    }
-    replica.publish_device().unwrap();
-    sync.round(&mut replica).unwrap();
-    // The other side answers (a key share for a second device), then the newcomer reads it.
-    sync.round(owner.r()).unwrap();
-    sync.round(&mut replica).unwrap();
-    Dev {
-        dir,
-        device,
-        replica: Some(replica),
-    }
-}
-
 /// Everything a user sees of the documents: titles and bodies, sorted.
 fn docs(r: &Replica) -> Vec<(String, String)> {
     let ws = r.workspace();

@@ -663,8 +663,17 @@ impl Replica {
         table: SharedTable,
         after: i64,
     ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        self.rows_after(table, after, "")
+    }
+
+    fn rows_after(
+        &self,
+        table: SharedTable,
+        after: i64,
+        filter: &str,
+    ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
         let sql = format!(
-            "SELECT row, bytes FROM {} WHERE row > ?1 ORDER BY row",
+            "SELECT row, bytes FROM {} WHERE row > ?1 {filter} ORDER BY row",
             table.name()
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(self.sql())?;
@@ -690,16 +699,7 @@ impl Replica {
         table: SharedTable,
         after: i64,
     ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
-        let sql = format!(
-            "SELECT row, bytes FROM {} WHERE row > ?1 AND origin IN ('local', 'genesis') ORDER BY row",
-            table.name()
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.sql())?;
-        let rows = stmt
-            .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|it| it.collect())
-            .map_err(self.sql())?;
-        Ok(rows)
+        self.rows_after(table, after, "AND origin IN ('local', 'genesis')")
     }
 
     /// A value a carrier keeps between runs (last listed positions, settings).
