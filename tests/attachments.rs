@@ -11,10 +11,9 @@ mod common;
 mod shared_common;
 mod tui_support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -32,61 +31,7 @@ use weft::sync::bucket::{keys, Bucket};
 /// Text that must never be found in the bucket or the cache.
 const MARKER: &[u8] = b"WEFT-PLAINTEXT-MARKER:the quarterly numbers are confidential;";
 
-// ---------------------------------------------------------------------------------------------
-// Memory: the bytes this process holds, and the most it held at once.
-
-struct CountingAllocator;
-
-static HELD: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn held_more(bytes: usize) {
-    let now = HELD.fetch_add(bytes, Ordering::Relaxed) + bytes;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is passed straight to the system allocator; only counters are added.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is the system allocator's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            held_more(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as above.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            held_more(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) };
-        HELD.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: as above.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                held_more(new_size - layout.size());
-            } else {
-                HELD.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+use bucket_common::memory::{reset_peak, PEAK};
 
 /// Tests in this file run one at a time, so that the big one's memory peak is its own.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -385,8 +330,7 @@ fn a_100_mb_file_round_trips_through_s3_with_bounded_memory() {
     // The other device has its own (empty) cache: everything comes from the bucket.
     let down = Blobs::new(rig.bucket.clone(), WS).with_cache(cache_in(files.path(), 9));
 
-    let before = HELD.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = reset_peak();
     let started = Instant::now();
     let meta = up.upload_blocking(&source).expect("upload");
     let up_time = started.elapsed();
@@ -394,8 +338,7 @@ fn a_100_mb_file_round_trips_through_s3_with_bounded_memory() {
 
     let att = view_of(meta);
     let dest = files.path().join("big.out");
-    let before = HELD.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = reset_peak();
     let started = Instant::now();
     let saved = down.save_blocking(&att, &dest, false).expect("save");
     let down_time = started.elapsed();

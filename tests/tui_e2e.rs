@@ -18,6 +18,18 @@ fn tmux_available() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether tmux is here; without it the test is skipped, unless WEFT_REQUIRE_TMUX=1 says it must run.
+fn tmux_or_skip() -> bool {
+    if tmux_available() {
+        return true;
+    }
+    if std::env::var("WEFT_REQUIRE_TMUX").as_deref() == Ok("1") {
+        panic!("tmux is required (WEFT_REQUIRE_TMUX=1) but not installed");
+    }
+    println!("skipping: tmux is not installed (set WEFT_REQUIRE_TMUX=1 to make this fail)");
+    false
+}
+
 /// A tmux server of our own (its own socket), with one shell in a 100×30 window.
 struct Tmux {
     socket: String,
@@ -130,11 +142,7 @@ fn column_of(board_json: &str, card: &str) -> Option<String> {
 
 #[test]
 fn edit_move_suspend_quit_reopen() {
-    if !tmux_available() {
-        if std::env::var("WEFT_REQUIRE_TMUX").as_deref() == Ok("1") {
-            panic!("tmux is required (WEFT_REQUIRE_TMUX=1) but not installed");
-        }
-        println!("skipping: tmux is not installed (set WEFT_REQUIRE_TMUX=1 to make this fail)");
+    if !tmux_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -213,11 +221,7 @@ fn edit_move_suspend_quit_reopen() {
 
 #[test]
 fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
-    if !tmux_available() {
-        if std::env::var("WEFT_REQUIRE_TMUX").as_deref() == Ok("1") {
-            panic!("tmux is required (WEFT_REQUIRE_TMUX=1) but not installed");
-        }
-        println!("skipping: tmux is not installed (set WEFT_REQUIRE_TMUX=1 to make this fail)");
+    if !tmux_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

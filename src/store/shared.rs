@@ -35,6 +35,8 @@ pub(super) struct Gate {
     pub(super) acl: acl::Replica,
     last_op_row: i64,
     last_env_row: i64,
+    /// How many epoch keys the database holds (to write only when the engine learned more).
+    saved_keys: usize,
 }
 
 /// Why a local change or membership action was not made.
@@ -108,6 +110,7 @@ impl Replica {
             acl: engine,
             last_op_row: 0,
             last_env_row: 0,
+            saved_keys: 0,
         });
         replica.set_sync_value("member.address", &address)?;
         // The key that seals what the carriers see (see `sync::seal`); members get it in join codes.
@@ -159,6 +162,7 @@ impl Replica {
             acl: engine,
             last_op_row: 0,
             last_env_row: 0,
+            saved_keys: 0,
         });
         replica.set_sync_value("member.address", &actor)?;
         Ok(replica)
@@ -209,6 +213,7 @@ impl Replica {
             acl: engine,
             last_op_row: 0,
             last_env_row: 0,
+            saved_keys: keys.len(),
         });
         replica.catch_up()?;
         replica.after_engine()?;
@@ -352,19 +357,15 @@ impl Replica {
     }
 
     fn save_keys(&mut self) -> Result<(), StoreError> {
-        let Some(gate) = self.gate.as_ref() else {
+        let sql = self.sql_owned();
+        let Some(gate) = self.gate.as_mut() else {
             return Ok(());
         };
         let keys = gate.acl.epoch_keys();
-        let sql = self.sql_owned();
-        let saved: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM epoch_keys", [], |r| r.get(0))
-            .map_err(&sql)?;
-        if saved as usize == keys.len() {
+        if keys.len() == gate.saved_keys {
             return Ok(());
         }
-        for (epoch, key) in keys {
+        for (epoch, key) in &keys {
             self.conn
                 .execute(
                     "INSERT OR REPLACE INTO epoch_keys (epoch, key) VALUES (?1, ?2)",
@@ -372,6 +373,7 @@ impl Replica {
                 )
                 .map_err(&sql)?;
         }
+        gate.saved_keys = keys.len();
         Ok(())
     }
 
@@ -399,19 +401,39 @@ impl Replica {
     pub(super) fn flush_shared(&mut self) -> Result<usize, StoreError> {
         self.ws.commit();
         let has_updates = !self.lock_unsaved().is_empty();
+        self.write_locked(|r| r.flush_shared_locked(has_updates))
+    }
+
+    /// Run `f` holding the database's write lock, after reading what other processes wrote;
+    /// commit if it succeeds, roll back if not.
+    fn write_locked<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<T, E> {
         let sql = self.sql_owned();
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&sql)?;
-        let result = self.flush_shared_locked(has_updates);
+        let result = match self.catch_up() {
+            Ok(_) => f(self),
+            Err(e) => Err(e.into()),
+        };
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         let ended = self.conn.execute_batch(end).map_err(&sql);
-        let written = result?;
+        let value = result?;
         ended?;
         self.data_version = super::data_version(&self.conn).map_err(&sql)?;
-        Ok(written)
+        Ok(value)
+    }
+
+    /// Update the search index for what changed since the last time.
+    fn reindex_dirty(&mut self) -> Result<(), StoreError> {
+        let dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
+        if !dirty.is_empty() {
+            search::reindex(&self.conn, &self.ws, &dirty).map_err(self.sql())?;
+        }
+        Ok(())
     }
 
     fn flush_shared_locked(&mut self, has_updates: bool) -> Result<usize, StoreError> {
-        self.catch_up()?;
         let sql = self.sql_owned();
         let mut written = 0;
         if has_updates {
@@ -437,10 +459,7 @@ impl Replica {
             self.lock_unsaved().clear();
             self.after_engine()?;
         }
-        let dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
-        if !dirty.is_empty() {
-            search::reindex(&self.conn, &self.ws, &dirty).map_err(&sql)?;
-        }
+        self.reindex_dirty()?;
         Ok(written)
     }
 
@@ -531,14 +550,12 @@ impl Replica {
         }
         self.flush()?;
         let sql = self.sql_owned();
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&sql)?;
-        let result = (|| -> Result<Vec<Option<Receipt>>, StoreError> {
-            self.catch_up()?;
+        self.write_locked(|this| -> Result<Vec<Option<Receipt>>, ShareError> {
             let table = if envelope { "envelopes" } else { "acl_ops" };
             let mut receipts = Vec::with_capacity(items.len());
             for bytes in items {
-                let fresh = insert_input(&self.conn, table, bytes, origin).map_err(&sql)?;
-                let gate = self
+                let fresh = insert_input(&this.conn, table, bytes, origin).map_err(&sql)?;
+                let gate = this
                     .gate
                     .as_mut()
                     .ok_or(StoreError::Home("not shared".into()))?;
@@ -557,19 +574,10 @@ impl Replica {
                     None => None,
                 });
             }
-            self.after_engine()?;
-            let dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
-            if !dirty.is_empty() {
-                search::reindex(&self.conn, &self.ws, &dirty).map_err(&sql)?;
-            }
+            this.after_engine()?;
+            this.reindex_dirty()?;
             Ok(receipts)
-        })();
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        let ended = self.conn.execute_batch(end).map_err(&sql);
-        let receipts = result?;
-        ended?;
-        self.data_version = super::data_version(&self.conn).map_err(&sql)?;
-        Ok(receipts)
+        })
     }
 
     /// Make a membership change with the engine (which checks the local user may) and keep it.
@@ -582,22 +590,14 @@ impl Replica {
         }
         self.flush()?;
         let sql = self.sql_owned();
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&sql)?;
-        let result = (|| -> Result<AclOp, ShareError> {
-            self.catch_up()?;
-            let gate = self.gate.as_mut().ok_or(ShareError::NotShared)?;
+        self.write_locked(|this| -> Result<AclOp, ShareError> {
+            let gate = this.gate.as_mut().ok_or(ShareError::NotShared)?;
             let op = act(&mut gate.acl, now())?;
-            let row = insert_op(&self.conn, &op.encode(), ORIGIN_LOCAL).map_err(&sql)?;
+            let row = insert_op(&this.conn, &op.encode(), ORIGIN_LOCAL).map_err(&sql)?;
             gate.last_op_row = gate.last_op_row.max(row);
-            self.after_engine()?;
+            this.after_engine()?;
             Ok(op)
-        })();
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        let ended = self.conn.execute_batch(end).map_err(&sql);
-        let op = result?;
-        ended?;
-        self.data_version = super::data_version(&self.conn).map_err(&sql)?;
-        Ok(op)
+        })
     }
 
     /// Invite `member` with `role`: the op grants it, and the secret opens the keys for whoever

@@ -132,6 +132,8 @@ pub struct App {
     pub(crate) wakeup: std::sync::Arc<tokio::sync::Notify>,
     /// Who else was here at the last look (address, what they had open), to redraw on a change.
     pub(crate) seen_peers: Vec<String>,
+    /// How many inputs were refused, counted when the workspace changed (not on every frame).
+    pub(crate) refused: usize,
     /// Attachments being saved in the background, and where their content comes from.
     pub(crate) downloads: super::attachments::Downloads,
 }
@@ -168,6 +170,7 @@ impl App {
                 kind: StatusKind::Warning,
             })
         };
+        let refused = replica.quarantine().len();
         App {
             replica,
             opts,
@@ -187,6 +190,7 @@ impl App {
             live: None,
             wakeup: std::sync::Arc::default(),
             seen_peers: Vec::new(),
+            refused,
             downloads: Default::default(),
         }
     }
@@ -468,7 +472,7 @@ impl App {
 
     /// How many inputs were refused (shown in the status bar; the members screen lists them).
     pub fn refused_count(&self) -> usize {
-        self.replica.quarantine().len()
+        self.refused
     }
 
     /// Whether the local user's role permits `action`; says why not in the status bar.
@@ -522,6 +526,7 @@ impl App {
 
     /// Re-read everything derived from the workspace after it changed.
     pub(crate) fn reload(&mut self) {
+        self.refused = self.replica.quarantine().len();
         self.sidebar.set_members(member_labels(&self.replica));
         let ws = self.replica.workspace();
         self.sidebar.rebuild(ws);

@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod memory;
 pub mod s3;
