@@ -365,3 +365,148 @@ fn a_removed_member_s_new_device_cannot_read_what_was_written_after() {
         "what was written after waits for a key they will never get: {waiting:?}"
     );
 }
+
+/// A new member's device made the way `weft join` makes it: membership first, then the invite
+/// is opened, then the logs (so a snapshot can be used). Returns the device and its first round.
+fn join_like_the_cli(bucket: &Bucket, owner: &mut Dev, wallet: &LocalWallet) -> (Dev, Report) {
+    let secret = owner.r().invite(wallet.address(), Role::Editor).unwrap();
+    let sync = sync_of(bucket, owner);
+    sync.round(owner.r()).unwrap();
+    let genesis = sync.fetch_genesis().unwrap();
+    let carrier = owner.r().sync_value("carrier.key").unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let device = acl_common::device(wallet);
+    let mut replica = Replica::join_shared(
+        &dir.path().join("weft.db"),
+        None,
+        &genesis,
+        device.identity.clone(),
+        acl_common::config(),
+    )
+    .unwrap();
+    replica.set_sync_value("carrier.key", &carrier).unwrap();
+    sync.fetch_membership(&mut replica).unwrap();
+    assert!(replica.redeem_invite(&secret).unwrap(), "the invite opens");
+    let first = sync.round(&mut replica).unwrap();
+    replica.publish_device().unwrap();
+    sync.round(&mut replica).unwrap();
+    (
+        Dev {
+            dir,
+            device,
+            replica: Some(replica),
+        },
+        first,
+    )
+}
+
+/// `n` edits of `title`'s body, each its own envelope, uploaded in one round.
+fn typed(bucket: &Bucket, dev: &mut Dev, title: &str, n: usize) {
+    let ws = dev.r().workspace();
+    let doc = ws
+        .docs(false)
+        .into_iter()
+        .find(|d| d.title == title)
+        .map(|d| d.id)
+        .unwrap_or_else(|| ws.create_doc(title, None).unwrap());
+    for i in 0..n {
+        let ws = dev.r().workspace();
+        let body = ws.body(doc).unwrap();
+        ws.set_body(doc, &format!("{body}{}", i % 10)).unwrap();
+        dev.r().flush().unwrap();
+    }
+    sync_of(bucket, dev).round(dev.r()).unwrap();
+}
+
+fn a_new_member_starts_from_the_admin_s_snapshot(rig: Rig) {
+    let (ow, ew, nw) = (
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+    );
+    let mut owner = found(&ow);
+    sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+    let (mut editor, _) = join_like_the_cli(&rig.bucket, &mut owner, &ew);
+    // History in several segments of each device's log, written in several rounds.
+    for _ in 0..3 {
+        typed(&rig.bucket, &mut owner, "Plan", 40);
+        typed(&rig.bucket, &mut editor, "Notes", 40);
+    }
+    sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+    assert!(
+        editor.r().publish_device().is_ok() && editor.r().seal_snapshot().is_err(),
+        "an editor may not write snapshots"
+    );
+    let mut report = Report::default();
+    sync_of(&rig.bucket, &mut owner)
+        .publish_snapshot(owner.r(), &mut report)
+        .expect("the owner writes a snapshot");
+    // Both keep typing in the same sessions after it: the tail.
+    typed(&rig.bucket, &mut owner, "Plan", 5);
+    typed(&rig.bucket, &mut editor, "Notes", 5);
+    sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+
+    let (mut newcomer, first) = join_like_the_cli(&rig.bucket, &mut owner, &nw);
+    assert!(first.from_snapshot, "it started from the snapshot: {first:?}");
+    // Each log has more than one segment before the snapshot; those are not read.
+    let held = newcomer
+        .r()
+        .count_inputs(weft::store::SharedTable::Envelopes, 0)
+        .unwrap();
+    let all = owner
+        .r()
+        .count_inputs(weft::store::SharedTable::Envelopes, 0)
+        .unwrap();
+    assert!(
+        held < 30 && all > 240,
+        "the newcomer holds {held} envelopes of {all}: the snapshot and the tails"
+    );
+    assert!(
+        first.downloaded < 8,
+        "objects read to join: {}",
+        first.downloaded
+    );
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    sync_until_quiet(
+        &mut rng,
+        &rig.bucket,
+        &mut [&mut owner, &mut editor, &mut newcomer],
+    );
+    assert_eq!(
+        docs(newcomer.r()),
+        docs(owner.r()),
+        "waiting: {:?}",
+        newcomer.r().engine().unwrap().pending()
+    );
+    assert!(
+        newcomer.r().quarantine().is_empty(),
+        "{:?}",
+        newcomer.r().quarantine()
+    );
+    // The tails of peers bound before the snapshot are accepted: the editor's and the owner's
+    // sessions go on, and so does the newcomer's own edit.
+    typed(&rig.bucket, &mut editor, "Notes", 3);
+    typed(&rig.bucket, &mut newcomer, "Plan", 3);
+    sync_until_quiet(
+        &mut rng,
+        &rig.bucket,
+        &mut [&mut owner, &mut editor, &mut newcomer],
+    );
+    assert_eq!(docs(newcomer.r()), docs(owner.r()));
+    assert_eq!(docs(editor.r()), docs(owner.r()));
+    assert!(body_of(owner.r(), "Plan").ends_with("012"));
+    // Opened again, it is the same workspace.
+    let before = docs(newcomer.r());
+    newcomer.restart();
+    assert_eq!(docs(newcomer.r()), before);
+}
+
+#[test]
+fn a_new_member_starts_from_the_admin_s_snapshot_in_a_folder() {
+    a_new_member_starts_from_the_admin_s_snapshot(folder());
+}
+
+#[test]
+fn a_new_member_starts_from_the_admin_s_snapshot_in_s3() {
+    a_new_member_starts_from_the_admin_s_snapshot(s3());
+}

@@ -73,6 +73,9 @@ pub(crate) enum PeerOwner {
 pub(crate) struct Claims {
     peers: HashMap<u64, PeerClaims>,
     seqs: HashMap<(DeviceId, u64), BTreeSet<EnvelopeId>>,
+    /// Peers bound by applied snapshots (see [`super::snapshot`]): used only where no envelope
+    /// has claimed the peer's first change.
+    attested: HashMap<u64, (DeviceId, EnvelopeId)>,
 }
 
 impl Claims {
@@ -148,7 +151,24 @@ impl Claims {
     }
 
     pub(crate) fn owner(&self, peer: u64) -> PeerOwner {
-        self.peers.get(&peer).map_or(PeerOwner::Unknown, owner_of)
+        match self.peers.get(&peer).map_or(PeerOwner::Unknown, owner_of) {
+            PeerOwner::Unknown => self
+                .attested
+                .get(&peer)
+                .map_or(PeerOwner::Unknown, |(d, _)| PeerOwner::Device(*d)),
+            known => known,
+        }
+    }
+
+    /// Records that the applied snapshot `envelope` binds `peer` to `device` (the first
+    /// snapshot to do so keeps it).
+    pub(crate) fn attest(&mut self, peer: u64, device: DeviceId, envelope: EnvelopeId) {
+        self.attested.entry(peer).or_insert((device, envelope));
+    }
+
+    /// Forgets what a snapshot attested (it is no longer applied).
+    pub(crate) fn unattest(&mut self, envelope: &EnvelopeId) {
+        self.attested.retain(|_, (_, e)| e != envelope);
     }
 
     pub(crate) fn seq_reused(&self, device: DeviceId, seq: u64) -> bool {

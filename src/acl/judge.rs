@@ -26,6 +26,8 @@ pub(crate) struct Blob {
     pub(crate) end: VersionVector,
     /// Changes outside the update that it depends on.
     pub(crate) deps: Frontiers,
+    /// For a snapshot: the peer bindings its author vouches for (see [`super::snapshot`]).
+    pub(crate) attested: Vec<(u64, crate::identity::DeviceId)>,
 }
 
 impl Blob {
@@ -49,6 +51,7 @@ impl Blob {
             start: meta.partial_start_vv,
             end: meta.partial_end_vv,
             deps: meta.start_frontiers,
+            attested: Vec::new(),
         })
     }
 
@@ -308,7 +311,8 @@ impl Replica {
         if self.held[id].summary.is_none() {
             match self.inspect(id, &authority.address) {
                 Ok(summary) => {
-                    in_shadow = true;
+                    // A snapshot is read without importing it (see `inspect`).
+                    in_shadow = !blob.snapshot;
                     if let Some(h) = self.held.get_mut(id) {
                         h.summary = Some(summary);
                     }
@@ -414,6 +418,11 @@ impl Replica {
             }
         }
         self.set_status(id, Status::Applied);
+        if let Some(blob) = self.held.get(id).and_then(Held::blob) {
+            for (peer, device) in &blob.attested {
+                self.claims.attest(*peer, *device, *id);
+            }
+        }
     }
 
     pub(crate) fn set_status(&mut self, id: &EnvelopeId, status: Status) {
@@ -430,6 +439,9 @@ impl Replica {
         }
         if was != is {
             self.transitions.push((*id, is));
+        }
+        if was && !is {
+            self.claims.unattest(id);
         }
     }
 

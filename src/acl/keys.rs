@@ -474,8 +474,8 @@ impl Replica {
             }
         }
         let content = match update {
-            Some(update) => match read_update(&update, &h.env.header().peers) {
-                Ok(blob) => Content::Open { update, blob },
+            Some(update) => match read_update(update, &h.env.header().peers) {
+                Ok((update, blob)) => Content::Open { update, blob },
                 Err(r) => Content::Broken(r),
             },
             None if !started => Content::Broken(Refusal::UnknownEpoch(epoch)),
@@ -741,16 +741,29 @@ impl Replica {
     }
 }
 
-/// Reads a decrypted update and checks it carries exactly the peers its header declares.
-fn read_update(update: &[u8], declared: &[u64]) -> Result<Blob, Refusal> {
-    let blob = Blob::read(update)?;
+/// Reads a decrypted update (or snapshot, see [`super::snapshot`]) and checks it carries exactly
+/// the peers its header declares (a snapshot declares none). Returns the Loro bytes and their
+/// facts.
+fn read_update(payload: Vec<u8>, declared: &[u64]) -> Result<(Vec<u8>, Blob), Refusal> {
+    let (update, attested) = match super::snapshot::unwrap(&payload) {
+        None => (payload, Vec::new()),
+        Some(Err(why)) => return Err(Refusal::BadPayload(why)),
+        Some(Ok((bindings, loro))) => (loro.to_vec(), bindings),
+    };
+    let mut blob = Blob::read(&update)?;
+    if !attested.is_empty() && !blob.snapshot {
+        return Err(Refusal::BadPayload(
+            "peer bindings come only with a whole-workspace snapshot".into(),
+        ));
+    }
+    blob.attested = attested;
     let found = if blob.snapshot {
         Vec::new()
     } else {
         blob.peers()
     };
     if declared == found.as_slice() {
-        Ok(blob)
+        Ok((update, blob))
     } else {
         Err(Refusal::UndeclaredPeers {
             declared: declared.to_vec(),

@@ -31,6 +31,7 @@ pub mod refusal;
 mod replica;
 pub mod resolve;
 pub mod role;
+mod snapshot;
 pub mod state;
 
 pub use device::{DeviceIdentity, ReplicaConfig, DEFAULT_MAX_CLOCK_SKEW};

@@ -513,10 +513,24 @@ impl Replica {
                 peer, self.sent, end,
             )]))
             .map_err(|e| LocalError::Export(e.to_string()))?;
+        let blob = Blob::read(&payload).map_err(|e| LocalError::Export(e.to_string()))?;
+        let env = self.seal_payload(now, payload, blob, vec![peer])?;
+        self.sent = end;
+        Ok(Some(env))
+    }
+
+    /// Signs and encrypts `payload` (an update or a snapshot this device made) as its next
+    /// envelope, judging it like any other first: kept and applied if valid, forgotten if not.
+    pub(crate) fn seal_payload(
+        &mut self,
+        now: i64,
+        payload: Vec<u8>,
+        blob: Blob,
+        peers: Vec<u64>,
+    ) -> Result<Envelope, LocalError> {
         let Some((epoch, epoch_key)) = self.current_key() else {
             return Err(self.why_no_key(now));
         };
-        let blob = Blob::read(&payload).map_err(|e| LocalError::Export(e.to_string()))?;
         let heads = self.log.heads();
         let header = EnvelopeHeader {
             version: HEADER_VERSION,
@@ -526,21 +540,22 @@ impl Replica {
             cert_hash: self.me.cert_hash(),
             seq: self.seq + 1,
             time: now.max(self.log.max_time(&heads)),
-            peers: vec![peer],
+            peers,
             acl_heads: heads,
             nonce: Vec::new(),
         };
         let env = Envelope::seal_encrypted(header, &payload, self.me.key_ref(), &epoch_key)
             .map_err(|e| LocalError::Export(e.to_string()))?;
+        let update = match super::snapshot::unwrap(&payload) {
+            Some(Ok((_, loro))) => loro.to_vec(),
+            _ => payload,
+        };
         let id = env.id();
         self.held.insert(
             id,
             Held {
                 env: env.clone(),
-                content: Content::Open {
-                    update: payload,
-                    blob,
-                },
+                content: Content::Open { update, blob },
                 summary: None,
                 status: Status::Pending(Default::default()),
             },
@@ -552,8 +567,7 @@ impl Replica {
             Verdict::Apply { in_shadow } => {
                 self.apply(&id, in_shadow, true);
                 self.seq += 1;
-                self.sent = end;
-                Ok(Some(env))
+                Ok(env)
             }
             Verdict::Refuse(r) => {
                 self.forget(&id);

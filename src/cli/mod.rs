@@ -139,6 +139,10 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         relay: Option<String>,
     },
+    /// Write a snapshot of the whole workspace to the bucket, so new devices start from it
+    /// instead of reading every change (admins and the owner; `weft sync` also writes one
+    /// by itself every 10,000 changes).
+    Snapshot,
     /// Give a wallet address a role and print the code they join with.
     Invite {
         address: String,
@@ -474,6 +478,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 std::time::Duration::from_secs_f64(interval.min(86_400.0)),
             )
         }
+        Some(Command::Snapshot) => share::snapshot(&ctx),
         Some(Command::Invite { address, role }) => share::invite(&ctx, &address, &role),
         Some(Command::Join { code, name }) => share::join(&ctx, &code, name),
         Some(Command::Passphrase(c)) => context::passphrase(&ctx, c),

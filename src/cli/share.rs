@@ -45,6 +45,12 @@ fn summary(r: &Report) -> String {
     if r.pending > 0 {
         parts.push(format!("{} waiting", r.pending));
     }
+    if r.from_snapshot {
+        parts.push("started from a snapshot".into());
+    }
+    if r.snapshot_written {
+        parts.push("wrote a snapshot".into());
+    }
     parts.join(", ")
 }
 
@@ -100,6 +106,51 @@ pub fn sync(
         }
         std::thread::sleep(interval);
     }
+}
+
+/// `weft snapshot`: publish the whole workspace as one snapshot for new devices to start from.
+pub fn snapshot(ctx: &Context) -> anyhow::Result<()> {
+    let mut replica = ctx.open()?;
+    workspace_id(&replica)?;
+    if replica.my_role() < Some(Role::Admin) {
+        bail!(
+            "only an admin or the owner writes snapshots (you are {}); new devices still join by reading every change",
+            replica.my_role().map_or("not a member".into(), |r| r.with_article().to_string())
+        );
+    }
+    let url = bucket_url(ctx, &replica)?;
+    let sync = BucketSync::for_replica(
+        crate::sync::bucket::Bucket::open(&url)
+            .with_context(|| format!("opening the bucket {url}"))?,
+        &replica,
+    )?;
+    let mut report = sync
+        .round(&mut replica)
+        .context("the bucket could not be reached; nothing was written")?;
+    let key = if report.snapshot_written {
+        None
+    } else {
+        Some(sync.publish_snapshot(&mut replica, &mut report)?)
+    };
+    #[derive(Serialize)]
+    struct Out<'a> {
+        bucket: &'a str,
+        key: Option<String>,
+        uploaded: usize,
+    }
+    ctx.print(
+        &Out {
+            bucket: sync.bucket().label(),
+            key: key.clone(),
+            uploaded: report.uploaded,
+        },
+        || {
+            format!(
+                "wrote a snapshot of the workspace to {}; new devices start from it",
+                sync.bucket().label()
+            )
+        },
+    )
 }
 
 /// `weft invite ADDRESS --role R`: grant the role and print the code the invitee joins with.

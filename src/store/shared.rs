@@ -11,6 +11,8 @@
 //! Several processes on one home share the rows: each reads what the others wrote before it
 //! seals, inside the write lock, so one device never signs two envelopes with one sequence number.
 
+use std::collections::BTreeMap;
+
 use loro::LoroDoc;
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -600,6 +602,27 @@ impl Replica {
         })
     }
 
+    /// Seal the whole document into a snapshot envelope (admins and the owner only) and keep it
+    /// like any local change. Returns its bytes and, for each device, the sequence number up to
+    /// which everything it signed is in the snapshot.
+    pub fn seal_snapshot(&mut self) -> Result<(Vec<u8>, BTreeMap<DeviceId, u64>), ShareError> {
+        if self.gate.is_none() {
+            return Err(ShareError::NotShared);
+        }
+        self.flush()?;
+        let sql = self.sql_owned();
+        self.write_locked(|this| {
+            let gate = this.gate.as_mut().ok_or(ShareError::NotShared)?;
+            let env = gate.acl.seal_snapshot(now())?;
+            let covers = gate.acl.applied_through();
+            let bytes = env.encode();
+            let row = insert_envelope(&this.conn, &bytes, ORIGIN_LOCAL).map_err(&sql)?;
+            gate.last_env_row = gate.last_env_row.max(row);
+            this.after_engine()?;
+            Ok((bytes, covers))
+        })
+    }
+
     /// Invite `member` with `role`: the op grants it, and the secret opens the keys for whoever
     /// holds the join code.
     pub fn invite(
@@ -682,6 +705,22 @@ impl Replica {
             .and_then(|it| it.collect())
             .map_err(self.sql())?;
         Ok(rows)
+    }
+
+    /// How many rows `table` holds after `after`.
+    pub fn count_inputs(&self, table: SharedTable, after: i64) -> Result<i64, StoreError> {
+        let sql = format!("SELECT COUNT(*) FROM {} WHERE row > ?1", table.name());
+        self.conn
+            .query_row(&sql, [after], |r| r.get(0))
+            .map_err(self.sql())
+    }
+
+    /// The last row of `table` (0 if empty).
+    pub fn last_input(&self, table: SharedTable) -> Result<i64, StoreError> {
+        let sql = format!("SELECT COALESCE(MAX(row), 0) FROM {}", table.name());
+        self.conn
+            .query_row(&sql, [], |r| r.get(0))
+            .map_err(self.sql())
     }
 
     /// The bytes of one row of `table`.

@@ -145,9 +145,31 @@ pub struct Holdings {
     /// (device, seq) → row in the store.
     rows: BTreeMap<(DeviceId, u64), i64>,
     last_row: i64,
+    /// What the snapshot this device started from holds: envelopes up to these seqs count as
+    /// held (so peers do not send them again), though there are no rows for them.
+    floor: BTreeMap<DeviceId, u64>,
 }
 
 impl Holdings {
+    /// Everything the store holds, the snapshot it started from included.
+    pub fn load(replica: &Replica) -> Result<Self, StoreError> {
+        let mut held = Self::default();
+        let covers: BTreeMap<String, u64> = replica
+            .sync_value("snapshot.covers")?
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default();
+        for (device, seq) in covers {
+            if let Some(device) = hex::decode(device)
+                .ok()
+                .and_then(|b| DeviceId::from_sec1_bytes(&b).ok())
+            {
+                held.floor.insert(device, seq);
+            }
+        }
+        held.update(replica)?;
+        Ok(held)
+    }
+
     /// Index the envelopes the store holds after the last look.
     pub fn update(&mut self, replica: &Replica) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
         let new = replica.inputs(SharedTable::Envelopes, self.last_row)?;
@@ -163,7 +185,7 @@ impl Holdings {
 
     /// For each device, the highest seq held without a gap from 1.
     pub fn seqs(&self) -> BTreeMap<DeviceId, u64> {
-        let mut out: BTreeMap<DeviceId, u64> = BTreeMap::new();
+        let mut out = self.floor.clone();
         for (device, seq) in self.rows.keys() {
             let next = out.get(device).copied().unwrap_or(0) + 1;
             if *seq == next {
@@ -394,8 +416,7 @@ where
     let url = room::room_url(&relay, &room)?;
     let sealer = Sealer { key, id };
     let mut conn = room::connect(url)?;
-    let mut held = Holdings::default();
-    held.update(&replica)?;
+    let mut held = Holdings::load(&replica)?;
     let mut op_mark = replica
         .inputs(SharedTable::AclOps, 0)?
         .last()

@@ -7,7 +7,7 @@
 //! store's access-control engine; anything unreadable is kept in quarantine with the reason and
 //! sync goes on.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
@@ -15,6 +15,7 @@ use super::bucket::{self, keys, Bucket, BucketError, LogKey, PutNew};
 use super::seal::CarrierKey;
 use crate::acl::AclOp;
 use crate::crypto::{Envelope, WorkspaceId};
+use crate::identity::DeviceId;
 use crate::store::{Replica, SharedTable, StoreError};
 
 /// Magic of a log segment: several envelopes of one device in one object.
@@ -56,6 +57,10 @@ pub struct Report {
     pub refused: usize,
     /// Of those, how many wait for something.
     pub pending: usize,
+    /// Whether this device started from an admin's snapshot in this round.
+    pub from_snapshot: bool,
+    /// Whether this round wrote a snapshot.
+    pub snapshot_written: bool,
 }
 
 /// Envelopes grouped into the segments to upload: (first seq, envelope bytes…).
@@ -133,6 +138,60 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
 fn split_u32(b: &[u8]) -> Option<(u32, &[u8])> {
     let (head, tail) = b.split_first_chunk::<4>()?;
     Some((u32::from_be_bytes(*head), tail))
+}
+
+/// Magic of a snapshot object: what the snapshot covers, then its envelope.
+const SNAPSHOT_MAGIC: &[u8; 4] = b"WFSN";
+const SNAPSHOT_VERSION: u8 = 1;
+const DEVICE_LEN: usize = 33;
+/// An admin's `weft sync` writes a snapshot once this many envelopes arrived since the last one.
+pub const SNAPSHOT_EVERY: i64 = 10_000;
+
+/// A snapshot object's bytes: for each device, the seq up to which the snapshot holds everything
+/// it signed; then the snapshot envelope.
+pub fn encode_snapshot(covers: &BTreeMap<DeviceId, u64>, envelope: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + covers.len() * (DEVICE_LEN + 8) + envelope.len());
+    out.extend_from_slice(SNAPSHOT_MAGIC);
+    out.push(SNAPSHOT_VERSION);
+    out.extend_from_slice(&(covers.len() as u32).to_be_bytes());
+    for (device, seq) in covers {
+        out.extend_from_slice(device.as_bytes());
+        out.extend_from_slice(&seq.to_be_bytes());
+    }
+    out.extend_from_slice(envelope);
+    out
+}
+
+/// Reads a snapshot object. Fails, without panicking, on anything that is not exactly one.
+#[allow(clippy::type_complexity)]
+pub fn decode_snapshot(bytes: &[u8]) -> Result<(BTreeMap<DeviceId, u64>, &[u8]), String> {
+    let rest = bytes
+        .strip_prefix(SNAPSHOT_MAGIC.as_slice())
+        .ok_or("not a weft snapshot (wrong magic)")?;
+    let (&version, rest) = rest.split_first().ok_or("truncated snapshot")?;
+    if version != SNAPSHOT_VERSION {
+        return Err(format!(
+            "snapshot version {version} (this weft reads {SNAPSHOT_VERSION}); upgrade weft"
+        ));
+    }
+    let (count, mut rest) = split_u32(rest).ok_or("truncated snapshot")?;
+    let count = count as usize;
+    if count.saturating_mul(DEVICE_LEN + 8) > rest.len() {
+        return Err(format!("a snapshot claiming {count} devices"));
+    }
+    let mut covers = BTreeMap::new();
+    for _ in 0..count {
+        let (device, tail) = rest.split_at(DEVICE_LEN);
+        let (seq, tail) = tail.split_first_chunk::<8>().ok_or("truncated snapshot")?;
+        let device = DeviceId::from_sec1_bytes(device)
+            .map_err(|e| format!("a snapshot names no device: {e}"))?;
+        covers.insert(device, u64::from_be_bytes(*seq));
+        rest = tail;
+    }
+    if rest.is_empty() {
+        return Err("a snapshot without its envelope".into());
+    }
+    Ok((covers, rest))
 }
 
 /// What a teammate needs to join: where the workspace lives and which one it is.
@@ -293,7 +352,160 @@ impl BucketSync {
         self.download(replica, &mut report)?;
         // What arrived may have made this device answer (a key share, a rotation): send it now.
         self.upload(replica, &mut report)?;
+        if self.snapshot_due(replica)? {
+            self.publish_snapshot(replica, &mut report)?;
+        }
         Ok(report)
+    }
+
+    /// Seal the whole document into a snapshot (admins and the owner only), upload it to this
+    /// device's log like any change, and publish it under `snap/` with what it covers, so a new
+    /// device starts from it. Returns the snapshot object's key.
+    pub fn publish_snapshot(
+        &self,
+        replica: &mut Replica,
+        report: &mut Report,
+    ) -> Result<String, SyncError> {
+        let (envelope, covers) = replica.seal_snapshot()?;
+        self.upload(replica, report)?;
+        let env = Envelope::decode(&envelope).map_err(|e| SyncError::Other(e.to_string()))?;
+        let id = hex::encode(env.id().as_bytes());
+        let name = format!("{:020}-{}", env.header().time.max(0), &id[..16]);
+        let key = keys::snap_key(&self.ws, &name);
+        let sealed = self.seal(b"snap", &encode_snapshot(&covers, &envelope));
+        self.put_new(&key, sealed, report)?;
+        let last = replica.last_input(SharedTable::Envelopes)?;
+        replica.set_sync_value("bucket.snap.row", &last.to_string())?;
+        report.snapshot_written = true;
+        Ok(key)
+    }
+
+    /// An admin writes a snapshot once many envelopes arrived since the last one.
+    fn snapshot_due(&self, replica: &Replica) -> Result<bool, SyncError> {
+        if replica.my_role() < Some(crate::acl::Role::Admin) {
+            return Ok(false);
+        }
+        let since = Self::mark(replica, "bucket.snap.row")?;
+        Ok(replica.count_inputs(SharedTable::Envelopes, since)? >= SNAPSHOT_EVERY)
+    }
+
+    /// A device that has read nothing from the logs yet starts from the latest snapshot, if
+    /// there is one it can apply, and then reads each log only after what the snapshot covers.
+    /// Whatever goes wrong, it reads the logs in full instead.
+    fn start_from_snapshot(
+        &self,
+        replica: &mut Replica,
+        report: &mut Report,
+    ) -> Result<(), SyncError> {
+        use crate::acl::Outcome;
+        replica.set_sync_value("bucket.snap.checked", "1")?;
+        let prefix = format!("{}/snap/", keys::workspace_prefix(&self.ws));
+        let listed = self.rt.block_on(self.bucket.list(&prefix, None))?;
+        // Newest first: names start with the time.
+        for obj in listed.iter().rev() {
+            let Some(bytes) = self.rt.block_on(self.bucket.get(&obj.key))? else {
+                continue;
+            };
+            report.downloaded += 1;
+            let label = self.bucket.label().to_string();
+            let Ok(opened) = self.key.open(&self.id, b"snap", &bytes) else {
+                self.receive(replica, &label, &bytes, report)?;
+                continue;
+            };
+            let Ok((covers, envelope)) = decode_snapshot(&opened) else {
+                self.receive(replica, &label, &opened, report)?;
+                continue;
+            };
+            let outcome = self.receive(replica, &label, envelope, report)?;
+            let Ok(env) = Envelope::decode(envelope) else {
+                continue;
+            };
+            let applied = matches!(outcome, Outcome::Applied)
+                || replica.engine().is_some_and(|e| e.is_applied(&env.id()));
+            if !applied {
+                continue;
+            }
+            let me = replica.engine().map(|e| e.identity().device());
+            for (device, seq) in &covers {
+                if Some(*device) == me {
+                    continue;
+                }
+                let device_hex = hex::encode(device.as_bytes());
+                let read = replica.sync_value(&seen_key(&device_hex))?;
+                if let Some(key) = self.covered_through(&device_hex, *seq)? {
+                    // Never move a read position back.
+                    if read.is_none_or(|r| r < key) {
+                        replica.set_sync_value(&seen_key(&device_hex), &key)?;
+                    }
+                }
+            }
+            let floor: BTreeMap<String, u64> = covers
+                .iter()
+                .map(|(d, s)| (hex::encode(d.as_bytes()), *s))
+                .collect();
+            let floor = serde_json::to_string(&floor).unwrap_or_default();
+            replica.set_sync_value("snapshot.covers", &floor)?;
+            replica.set_sync_value("bucket.snap.used", &hex::encode(env.id().as_bytes()))?;
+            report.from_snapshot = true;
+            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// The last of `device`'s log segments whose envelopes all have seq ≤ `seq` (each segment
+    /// ends where the next begins), if any.
+    fn covered_through(&self, device: &str, seq: u64) -> Result<Option<String>, SyncError> {
+        let prefix = keys::device_log_prefix(&self.ws, device);
+        let listed = self.rt.block_on(self.bucket.list(&prefix, None))?;
+        let firsts: Vec<(u64, String)> = listed
+            .into_iter()
+            .filter_map(|o| match keys::parse_log_key(&self.ws, &o.key) {
+                LogKey::Entry { device: d, seq } if d == device => Some((seq, o.key)),
+                _ => None,
+            })
+            .collect();
+        Ok(firsts
+            .windows(2)
+            .take_while(|w| w[1].0 <= seq.saturating_add(1))
+            .last()
+            .map(|w| w[0].1.clone()))
+    }
+
+    /// If the snapshot this device started from is no longer applied (a concurrent removal
+    /// voided its author), read every log again from the start: the changes it stood for are
+    /// all there.
+    fn check_snapshot_used(&self, replica: &mut Replica) -> Result<(), SyncError> {
+        let Some(used) = replica.sync_value("bucket.snap.used")? else {
+            return Ok(());
+        };
+        if used.is_empty() {
+            return Ok(());
+        }
+        let still = used
+            .parse::<crate::crypto::EnvelopeId>()
+            .ok()
+            .zip(replica.engine())
+            .is_some_and(|(id, e)| e.is_applied(&id));
+        if still {
+            return Ok(());
+        }
+        tracing::warn!("the snapshot this device started from was withdrawn; reading every log");
+        let devices: Vec<String> = replica
+            .engine()
+            .map(|e| {
+                e.members()
+                    .devices
+                    .keys()
+                    .map(|d| hex::encode(d.as_bytes()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for device in devices {
+            replica.set_sync_value(&seen_key(&device), "")?;
+        }
+        replica.set_sync_value("bucket.snap.used", "")?;
+        replica.set_sync_value("snapshot.covers", "")?;
+        Ok(())
     }
 
     fn mark(replica: &Replica, key: &str) -> Result<i64, SyncError> {
@@ -468,6 +680,23 @@ impl BucketSync {
 
     fn download_logs(&self, replica: &mut Replica, report: &mut Report) -> Result<(), SyncError> {
         // Then each member device's log after what was read.
+        if replica.sync_value("bucket.snap.checked")?.is_none() {
+            // Only a device that holds nothing from others yet starts from a snapshot, and only
+            // once it holds the current key (a joiner opens its invite first).
+            let (fresh, keyed) = replica.engine().map_or((false, false), |e| {
+                let me = e.identity().device();
+                (
+                    e.applied_through().keys().all(|d| *d == me),
+                    e.has_current_key(),
+                )
+            });
+            if !fresh {
+                replica.set_sync_value("bucket.snap.checked", "1")?;
+            } else if keyed {
+                self.start_from_snapshot(replica, report)?;
+            }
+        }
+        self.check_snapshot_used(replica)?;
         let Some(engine) = replica.engine() else {
             return Ok(());
         };
@@ -493,7 +722,9 @@ impl BucketSync {
         }
         for device in devices {
             let prefix = keys::device_log_prefix(&self.ws, &device);
-            let after = replica.sync_value(&seen_key(&device))?;
+            let after = replica
+                .sync_value(&seen_key(&device))?
+                .filter(|a| !a.is_empty());
             let listed = self
                 .rt
                 .block_on(self.bucket.list(&prefix, after.as_deref()))?;
