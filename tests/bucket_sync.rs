@@ -370,10 +370,21 @@ fn a_removed_member_s_new_device_cannot_read_what_was_written_after() {
 /// is opened, then the logs (so a snapshot can be used). Returns the device and its first round.
 fn join_like_the_cli(bucket: &Bucket, owner: &mut Dev, wallet: &LocalWallet) -> (Dev, Report) {
     let secret = owner.r().invite(wallet.address(), Role::Editor).unwrap();
-    let sync = sync_of(bucket, owner);
-    sync.round(owner.r()).unwrap();
+    join_with(bucket, owner, wallet, &secret)
+}
+
+/// The newcomer's side of [`join_like_the_cli`], for an invite made earlier; `from` syncs first
+/// and hands over the genesis and the carrier key (as a join code does).
+fn join_with(
+    bucket: &Bucket,
+    from: &mut Dev,
+    wallet: &LocalWallet,
+    secret: &weft::crypto::InviteSecret,
+) -> (Dev, Report) {
+    let sync = sync_of(bucket, from);
+    sync.round(from.r()).unwrap();
     let genesis = sync.fetch_genesis().unwrap();
-    let carrier = owner.r().sync_value("carrier.key").unwrap().unwrap();
+    let carrier = from.r().sync_value("carrier.key").unwrap().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let device = acl_common::device(wallet);
     let mut replica = Replica::join_shared(
@@ -386,7 +397,7 @@ fn join_like_the_cli(bucket: &Bucket, owner: &mut Dev, wallet: &LocalWallet) -> 
     .unwrap();
     replica.set_sync_value("carrier.key", &carrier).unwrap();
     sync.fetch_membership(&mut replica).unwrap();
-    assert!(replica.redeem_invite(&secret).unwrap(), "the invite opens");
+    assert!(replica.redeem_invite(secret).unwrap(), "the invite opens");
     let first = sync.round(&mut replica).unwrap();
     replica.publish_device().unwrap();
     sync.round(&mut replica).unwrap();
@@ -509,4 +520,165 @@ fn a_new_member_starts_from_the_admin_s_snapshot_in_a_folder() {
 #[test]
 fn a_new_member_starts_from_the_admin_s_snapshot_in_s3() {
     a_new_member_starts_from_the_admin_s_snapshot(s3());
+}
+
+#[test]
+fn a_snapshot_from_a_non_admin_is_refused_and_the_joiner_uses_a_valid_one() {
+    let rig = folder();
+    let (ow, ew, nw) = (
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+    );
+    let mut owner = found(&ow);
+    sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+    let (mut editor, _) = join_like_the_cli(&rig.bucket, &mut owner, &ew);
+    typed(&rig.bucket, &mut owner, "Plan", 20);
+    typed(&rig.bucket, &mut editor, "Notes", 20);
+    let sync = sync_of(&rig.bucket, &mut owner);
+    sync.round(owner.r()).unwrap();
+    sync.publish_snapshot(owner.r(), &mut Report::default())
+        .unwrap();
+    typed(&rig.bucket, &mut owner, "Plan", 2);
+
+    // A modified client of the editor signs a snapshot of its own version of the workspace,
+    // claiming it covers everything, and puts it where the newest snapshot goes.
+    sync_of(&rig.bucket, &mut editor).round(editor.r()).unwrap();
+    let forged = {
+        let key = editor.device.key.clone();
+        let engine = editor.r().engine().unwrap();
+        let doc = engine.workspace().loro().fork();
+        let ws = weft::model::Workspace::open_replica(doc, "rogue", weft::model::Clock::System);
+        let id = ws.create_doc("Planted", None).unwrap();
+        ws.set_body(id, "the editor's own history").unwrap();
+        ws.commit();
+        let payload = ws.loro().export(loro::ExportMode::Snapshot).unwrap();
+        let epoch = engine.current_epoch();
+        let epoch_key = engine
+            .epoch_keys()
+            .into_iter()
+            .find(|(e, _)| *e == epoch)
+            .map(|(_, k)| k)
+            .unwrap();
+        let header = weft::crypto::EnvelopeHeader {
+            version: weft::crypto::envelope::HEADER_VERSION,
+            workspace: engine.workspace_id(),
+            epoch,
+            device: key.id(),
+            cert_hash: engine.identity().cert_hash(),
+            seq: 10_000,
+            time: time::OffsetDateTime::now_utc().unix_timestamp(),
+            peers: vec![],
+            acl_heads: engine.log().heads(),
+            nonce: vec![],
+        };
+        weft::crypto::Envelope::seal_encrypted(header, &payload, &key, &epoch_key)
+            .unwrap()
+            .encode()
+    };
+    let everything = owner
+        .r()
+        .engine()
+        .unwrap()
+        .members()
+        .devices
+        .keys()
+        .map(|d| (*d, u64::MAX / 2))
+        .collect();
+    let carrier = weft::sync::seal::CarrierKey::from_hex(
+        &owner.r().sync_value("carrier.key").unwrap().unwrap(),
+    )
+    .unwrap();
+    let ws_id = owner.r().engine().unwrap().workspace_id();
+    let object = carrier.seal(
+        &ws_id,
+        b"snap",
+        &weft::sync::share::encode_snapshot(&everything, &forged),
+    );
+    let key = format!("ws/{}/snap/99999999999999999999-forged", hex::encode(ws_id.as_bytes()));
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(rig.bucket.put(&key, object.into()))
+        .unwrap();
+
+    let (mut newcomer, first) = join_like_the_cli(&rig.bucket, &mut owner, &nw);
+    assert!(first.from_snapshot, "the owner's snapshot was used: {first:?}");
+    assert!(first.refused >= 1, "the forged one was refused: {first:?}");
+    let refused = newcomer.r().quarantine();
+    assert!(
+        refused
+            .iter()
+            .any(|q| q.reason.to_string().contains("snapshot")),
+        "the reason names the snapshot: {refused:?}"
+    );
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    sync_until_quiet(&mut rng, &rig.bucket, &mut [&mut owner, &mut editor, &mut newcomer]);
+    assert_eq!(docs(newcomer.r()), docs(owner.r()));
+    assert!(!titles(newcomer.r()).contains(&"Planted".to_string()));
+}
+
+#[test]
+fn a_joiner_whose_snapshot_is_voided_by_a_concurrent_removal_reads_every_log_and_converges() {
+    let rig = folder();
+    let (ow, aw, nw) = (
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+    );
+    let mut owner = found(&ow);
+    typed(&rig.bucket, &mut owner, "Plan", 10);
+    let secret = owner.r().invite(aw.address(), Role::Admin).unwrap();
+    let (mut admin, _) = join_with(&rig.bucket, &mut owner, &aw, &secret);
+    typed(&rig.bucket, &mut admin, "Notes", 10);
+    let newcomer_secret = owner.r().invite(nw.address(), Role::Editor).unwrap();
+    let sync = sync_of(&rig.bucket, &mut owner);
+    sync.round(owner.r()).unwrap();
+
+    // The owner, offline, removes the admin; meanwhile the admin types and writes a snapshot.
+    owner.r().remove_member(aw.address()).unwrap();
+    typed_offline(&mut admin, "Notes", 5);
+    let admin_sync = sync_of(&rig.bucket, &mut admin);
+    admin_sync
+        .publish_snapshot(admin.r(), &mut Report::default())
+        .unwrap();
+
+    // The newcomer joins from the admin's snapshot before the removal reaches the bucket.
+    let (mut newcomer, first) = join_with(&rig.bucket, &mut admin, &nw, &newcomer_secret);
+    assert!(first.from_snapshot, "{first:?}");
+    assert!(titles(newcomer.r()).contains(&"Notes".to_string()));
+
+    // The removal arrives: the admin had not been seen by it, so the snapshot and the admin's
+    // late changes are void on every replica; the newcomer goes back to the logs.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    sync_until_quiet(&mut rng, &rig.bucket, &mut [&mut owner, &mut newcomer]);
+    assert_eq!(
+        newcomer.r().sync_value("bucket.snap.used").unwrap().as_deref(),
+        Some(""),
+        "the newcomer noticed its snapshot was withdrawn"
+    );
+    assert_eq!(docs(newcomer.r()), docs(owner.r()));
+    assert!(
+        body_of(owner.r(), "Notes").len() == 10,
+        "the admin's late typing is void: {:?}",
+        body_of(owner.r(), "Notes")
+    );
+    newcomer.restart();
+    assert_eq!(docs(newcomer.r()), docs(owner.r()));
+}
+
+/// `n` edits of `title`'s body, kept locally (no sync).
+fn typed_offline(dev: &mut Dev, title: &str, n: usize) {
+    let ws = dev.r().workspace();
+    let doc = ws
+        .docs(false)
+        .into_iter()
+        .find(|d| d.title == title)
+        .map(|d| d.id)
+        .unwrap();
+    for i in 0..n {
+        let ws = dev.r().workspace();
+        let body = ws.body(doc).unwrap();
+        ws.set_body(doc, &format!("{body}{}", i % 10)).unwrap();
+        dev.r().flush().unwrap();
+    }
 }

@@ -109,6 +109,34 @@ fn invite_join_edit_and_sync_both_ways() {
 }
 
 #[test]
+fn an_owner_s_snapshot_is_where_the_next_member_starts() {
+    let t = team("editor");
+    let refused = fails(&t.bob, &["snapshot"]);
+    assert!(
+        refused.contains("only an admin or the owner"),
+        "an editor is told why: {refused}"
+    );
+    ok(&t.bob, &["doc", "new", "Bob's page", "--body", "before the snapshot"]);
+    ok(&t.bob, &["sync"]);
+    let wrote = ok(&t.owner, &["snapshot"]);
+    assert!(wrote.contains("wrote a snapshot"), "{wrote}");
+    let carol = t.owner.parent().unwrap().join("carol");
+    let carol_address = address_of(&carol);
+    let invite = json(&t.owner, &["invite", &carol_address, "--role", "viewer"]);
+    let joined = json(&carol, &["join", invite["code"].as_str().unwrap()]);
+    assert_eq!(joined["from_snapshot"], true, "{joined}");
+    assert_eq!(
+        ok(&carol, &["doc", "cat", "Bob's page"]).trim(),
+        "before the snapshot"
+    );
+    // Bob keeps writing after it; Carol reads that too.
+    ok(&t.bob, &["doc", "new", "After", "--body", "the tail"]);
+    ok(&t.bob, &["sync"]);
+    ok(&carol, &["sync"]);
+    assert_eq!(ok(&carol, &["doc", "cat", "After"]).trim(), "the tail");
+}
+
+#[test]
 fn a_viewer_is_told_why_and_nothing_changes() {
     let t = team("viewer");
     let before = ok(&t.bob, &["ls"]);

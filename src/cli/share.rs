@@ -275,7 +275,7 @@ pub fn join(ctx: &Context, code: &str, name: Option<String>) -> anyhow::Result<(
             eprintln!("note: the invite has not reached the bucket yet; the keys arrive with the next `weft sync`");
         }
     }
-    sync.round(&mut replica)?;
+    let main = sync.round(&mut replica)?;
     let me_device = replica.engine().map(|e| e.identity().device());
     let published = me_device.is_some_and(|d| {
         replica
@@ -297,21 +297,28 @@ pub fn join(ctx: &Context, code: &str, name: Option<String>) -> anyhow::Result<(
         docs: usize,
         boards: usize,
         received: usize,
+        from_snapshot: bool,
     }
     let out = Out {
         name: &name,
         role: role.as_str(),
         docs: ws.docs(false).len(),
         boards: ws.boards(false).len(),
-        received: first.received + second.received,
+        received: first.received + main.received + second.received,
+        from_snapshot: main.from_snapshot,
     };
     ctx.print(&out, || {
         format!(
-            "joined {:?} as {}: {} docs, {} boards. Open it with `weft -w {name}`.",
+            "joined {:?} as {}: {} docs, {} boards{}. Open it with `weft -w {name}`.",
             ws.name(),
             role.with_article(),
             out.docs,
-            out.boards
+            out.boards,
+            if out.from_snapshot {
+                " (started from an admin's snapshot)"
+            } else {
+                ""
+            }
         )
     })
 }
