@@ -682,3 +682,21 @@ fn typed_offline(dev: &mut Dev, title: &str, n: usize) {
         dev.r().flush().unwrap();
     }
 }
+
+#[test]
+fn an_admin_s_rounds_write_a_snapshot_once_enough_changes_arrived() {
+    let rig = folder();
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    let (mut editor, _) = join_like_the_cli(&rig.bucket, &mut owner, &ew);
+    typed(&rig.bucket, &mut editor, "Notes", 30);
+    let sync = sync_of(&rig.bucket, &mut owner).snapshot_every(Some(25));
+    let first = sync.round(owner.r()).unwrap();
+    assert!(first.snapshot_written, "{first:?}");
+    let again = sync.round(owner.r()).unwrap();
+    assert!(!again.snapshot_written, "not again until 25 more arrive");
+    // An editor's rounds never write one, however much arrives.
+    typed(&rig.bucket, &mut owner, "Plan", 30);
+    let editor_sync = sync_of(&rig.bucket, &mut editor).snapshot_every(Some(25));
+    assert!(!editor_sync.round(editor.r()).unwrap().snapshot_written);
+}

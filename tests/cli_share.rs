@@ -137,6 +137,42 @@ fn an_owner_s_snapshot_is_where_the_next_member_starts() {
 }
 
 #[test]
+fn an_admin_moves_the_workspace_to_another_bucket_and_members_follow() {
+    let t = team("editor");
+    let shown = json(&t.bob, &["settings"]);
+    assert_eq!(shown["bucket"]["from"], "workspace setting", "{shown}");
+    assert!(shown["relay"]["url"].is_null(), "{shown}");
+    let second = t.owner.parent().unwrap().join("second-bucket");
+    let url = format!("file://{}", second.display());
+    let refused = fails(&t.bob, &["settings", "bucket", &url]);
+    assert!(refused.contains("only an admin or the owner"), "{refused}");
+    assert!(!second.exists(), "nothing was written for the editor");
+    let moved = ok(&t.owner, &["settings", "bucket", &url]);
+    assert!(moved.contains("now lives in"), "{moved}");
+    ok(&t.owner, &["doc", "new", "Moved", "--body", "in the new bucket"]);
+    ok(&t.owner, &["sync"]);
+    // Bob's next sync reads the move from the old bucket and carries on in the new one.
+    let synced = ok(&t.bob, &["sync"]);
+    assert!(synced.contains("moved to"), "{synced}");
+    assert_eq!(
+        ok(&t.bob, &["doc", "cat", "Moved"]).trim(),
+        "in the new bucket"
+    );
+    assert_eq!(json(&t.bob, &["settings"])["bucket"]["url"], url.as_str());
+    ok(&t.bob, &["doc", "new", "Reply", "--body", "from bob"]);
+    ok(&t.bob, &["sync"]);
+    ok(&t.owner, &["sync"]);
+    assert_eq!(ok(&t.owner, &["doc", "cat", "Reply"]).trim(), "from bob");
+    // A newcomer's code names the new bucket, and it holds everything.
+    let carol = t.owner.parent().unwrap().join("carol");
+    let carol_address = address_of(&carol);
+    let invite = json(&t.owner, &["invite", &carol_address, "--role", "viewer"]);
+    json(&carol, &["join", invite["code"].as_str().unwrap()]);
+    assert_eq!(ok(&carol, &["doc", "cat", "Reply"]).trim(), "from bob");
+    assert!(ok(&carol, &["ls"]).contains("Welcome"));
+}
+
+#[test]
 fn a_viewer_is_told_why_and_nothing_changes() {
     let t = team("viewer");
     let before = ok(&t.bob, &["ls"]);

@@ -199,7 +199,7 @@ impl Context {
         if replica.engine().is_none() {
             return Ok(None);
         }
-        let Some(relay) = replica.sync_value("relay.url")? else {
+        let Some(relay) = super::share::relay_url(replica)? else {
             return Ok(None);
         };
         let path = self.home.workspace_db(name);
@@ -304,12 +304,17 @@ pub fn init(
     if let Some(url) = relay {
         crate::sync::room::room_url(url, &[0; 32]).context("the relay URL is not usable")?;
     }
-    let replica = create_workspace(ctx, name, sample)?;
-    if let Some(url) = bucket {
-        replica.set_sync_value("bucket.url", url)?;
-    }
-    if let Some(url) = relay {
-        replica.set_sync_value("relay.url", url)?;
+    let mut replica = create_workspace(ctx, name, sample)?;
+    // Workspace settings: every member's device follows them.
+    if bucket.is_some() || relay.is_some() {
+        let ws = replica.workspace();
+        if let Some(url) = bucket {
+            ws.set_carrier(crate::model::Carrier::Bucket, Some(url))?;
+        }
+        if let Some(url) = relay {
+            ws.set_carrier(crate::model::Carrier::Relay, Some(url))?;
+        }
+        replica.flush()?;
     }
     #[derive(Serialize)]
     struct Out<'a> {

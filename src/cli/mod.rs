@@ -132,12 +132,19 @@ pub enum Command {
         /// Seconds between rounds with --watch.
         #[arg(long, default_value_t = 2.0)]
         interval: f64,
-        /// Use (and remember) this bucket URL.
+        /// Use (and remember) this bucket URL on this device only (an admin moves the
+        /// workspace for everyone with `weft settings bucket URL`).
         #[arg(long, value_name = "URL")]
         bucket: Option<String>,
-        /// Use (and remember) this relay URL; with --watch, changes also travel live.
+        /// Use (and remember) this relay URL on this device only; with --watch, changes also
+        /// travel live.
         #[arg(long, value_name = "URL")]
         relay: Option<String>,
+    },
+    /// The workspace's bucket and relay; admins change them for every member.
+    Settings {
+        #[command(subcommand)]
+        set: Option<SettingsCmd>,
     },
     /// Write a snapshot of the whole workspace to the bucket, so new devices start from it
     /// instead of reading every change (admins and the owner; `weft sync` also writes one
@@ -158,6 +165,15 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCmd {
+    /// Move the workspace to another bucket: this device copies what it holds there, and
+    /// every member's device follows at its next sync.
+    Bucket { url: String },
+    /// Set the relay every member's device uses for live changes (`none` for bucket only).
+    Relay { url: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -479,6 +495,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
         Some(Command::Snapshot) => share::snapshot(&ctx),
+        Some(Command::Settings { set }) => share::settings(&ctx, set),
         Some(Command::Invite { address, role }) => share::invite(&ctx, &address, &role),
         Some(Command::Join { code, name }) => share::join(&ctx, &code, name),
         Some(Command::Passphrase(c)) => context::passphrase(&ctx, c),

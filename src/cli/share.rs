@@ -9,16 +9,41 @@ use super::Context;
 use crate::acl::{ReplicaConfig, Role};
 use crate::crypto::WorkspaceId;
 use crate::identity::Address;
+use crate::model::Carrier;
 use crate::store::{check_workspace_name, Replica};
 use crate::sync::share::{BucketSync, JoinCode, Report};
 
-/// Where the workspace's bucket is: its setting, else a folder in the data dir (shared by the
-/// workspaces of this home, each under its own id).
+/// Where the workspace's bucket is: this device's own override (`weft sync --bucket`), else the
+/// workspace's setting (made by an admin, the same for every member), else the one in the join
+/// code, else a folder in the data dir (shared by the workspaces of this home, each under its id).
 pub fn bucket_url(ctx: &Context, replica: &Replica) -> anyhow::Result<String> {
-    if let Some(url) = replica.sync_value("bucket.url")? {
-        return Ok(url);
+    Ok(carrier_url(replica, Carrier::Bucket)?.map_or_else(|| default_bucket(ctx), |(u, _)| u))
+}
+
+/// The workspace's relay, found like [`bucket_url`]; `None` without one.
+pub fn relay_url(replica: &Replica) -> anyhow::Result<Option<String>> {
+    Ok(carrier_url(replica, Carrier::Relay)?.map(|(u, _)| u))
+}
+
+/// A carrier's URL and where it comes from.
+fn carrier_url(
+    replica: &Replica,
+    which: Carrier,
+) -> anyhow::Result<Option<(String, &'static str)>> {
+    let (own, code) = match which {
+        Carrier::Bucket => ("bucket.url", "bucket.url.code"),
+        Carrier::Relay => ("relay.url", "relay.url.code"),
+    };
+    if let Some(url) = replica.sync_value(own)?.filter(|u| !u.is_empty()) {
+        return Ok(Some((url, "this device only")));
     }
-    Ok(default_bucket(ctx))
+    if let Some(url) = replica.workspace().carrier(which) {
+        return Ok(Some((url, "workspace setting")));
+    }
+    Ok(replica
+        .sync_value(code)?
+        .filter(|u| !u.is_empty())
+        .map(|u| (u, "from the join code")))
 }
 
 /// The embedded default bucket: a folder under the data dir.
@@ -79,13 +104,20 @@ pub fn sync(
     } else {
         None
     };
-    let url = bucket_url(ctx, &replica)?;
-    let sync = BucketSync::for_replica(
-        crate::sync::bucket::Bucket::open(&url)
-            .with_context(|| format!("opening the bucket {url}"))?,
-        &replica,
-    )?;
+    let open = |replica: &Replica| -> anyhow::Result<(String, BucketSync)> {
+        let url = bucket_url(ctx, replica)?;
+        let bucket = crate::sync::bucket::Bucket::open(&url)
+            .with_context(|| format!("opening the bucket {url}"))?;
+        Ok((url.clone(), BucketSync::for_replica(bucket, replica)?))
+    };
+    let (mut url, mut sync) = open(&replica)?;
     loop {
+        // An admin may move the workspace to another bucket: follow it.
+        let now = bucket_url(ctx, &replica)?;
+        if now != url {
+            (url, sync) = open(&replica)?;
+            println!("the workspace moved to {}", sync.bucket().label());
+        }
         match sync.round(&mut replica) {
             Ok(report) => {
                 if ctx.json {
@@ -102,9 +134,112 @@ pub fn sync(
             Err(e) => return Err(e).context("sync did not finish; nothing was lost, run it again"),
         }
         if !watch {
-            return Ok(());
+            // What arrived may have moved the workspace: one more round, there.
+            if bucket_url(ctx, &replica)? == url {
+                return Ok(());
+            }
+            continue;
         }
         std::thread::sleep(interval);
+    }
+}
+
+/// `weft settings [bucket URL | relay URL]`: show the carriers, or (admins) change one for
+/// every member.
+pub fn settings(ctx: &Context, set: Option<super::SettingsCmd>) -> anyhow::Result<()> {
+    use super::SettingsCmd;
+    let mut replica = ctx.open()?;
+    workspace_id(&replica)?;
+    let Some(set) = set else {
+        #[derive(Serialize)]
+        struct Setting {
+            url: Option<String>,
+            from: &'static str,
+        }
+        let show = |which| -> anyhow::Result<Setting> {
+            Ok(match carrier_url(&replica, which)? {
+                Some((url, from)) => Setting {
+                    url: Some(url),
+                    from,
+                },
+                None if which == Carrier::Bucket => Setting {
+                    url: Some(default_bucket(ctx)),
+                    from: "this home's default folder",
+                },
+                None => Setting {
+                    url: None,
+                    from: "none: changes travel through the bucket only",
+                },
+            })
+        };
+        #[derive(Serialize)]
+        struct Out {
+            bucket: Setting,
+            relay: Setting,
+        }
+        let out = Out {
+            bucket: show(Carrier::Bucket)?,
+            relay: show(Carrier::Relay)?,
+        };
+        return ctx.print(&out, || {
+            let line = |name: &str, s: &Setting| {
+                format!(
+                    "{name:<7} {} ({})",
+                    s.url.as_deref().unwrap_or("-"),
+                    s.from
+                )
+            };
+            format!("{}\n{}", line("bucket", &out.bucket), line("relay", &out.relay))
+        });
+    };
+    replica.can(&crate::acl::Action::EditSettings).map_err(|why| {
+        anyhow::anyhow!("only an admin or the owner changes the workspace's settings: {why}")
+    })?;
+    match set {
+        SettingsCmd::Relay { url } => {
+            let url = (url != "none").then_some(url);
+            if let Some(url) = &url {
+                crate::sync::room::room_url(url, &[0; 32])
+                    .context("the relay URL is not usable")?;
+            }
+            replica
+                .workspace()
+                .set_carrier(Carrier::Relay, url.as_deref())?;
+            replica.flush()?;
+            replica.set_sync_value("relay.url", "")?;
+            let old = bucket_url(ctx, &replica)?;
+            BucketSync::for_replica(crate::sync::bucket::Bucket::open(&old)?, &replica)?
+                .round(&mut replica)
+                .context("the setting is made here but could not reach the bucket; run `weft sync`")?;
+            ctx.print(&url, || match &url {
+                Some(u) => format!("members' devices now carry changes live through {u}"),
+                None => "members' devices now sync through the bucket only".into(),
+            })
+        }
+        SettingsCmd::Bucket { url } => {
+            let new = crate::sync::bucket::Bucket::open(&url)
+                .context("the bucket URL is not usable")?;
+            // The old bucket carries the news to every member; then this device copies what it
+            // holds to the new one, with a snapshot so newcomers and stragglers find everything.
+            let old = bucket_url(ctx, &replica)?;
+            replica.workspace().set_carrier(Carrier::Bucket, Some(&url))?;
+            replica.flush()?;
+            replica.set_sync_value("bucket.url", "")?;
+            BucketSync::for_replica(crate::sync::bucket::Bucket::open(&old)?, &replica)?
+                .round(&mut replica)
+                .with_context(|| format!("the old bucket {old} could not be reached; the setting is made here, run `weft sync` to carry it"))?;
+            let sync = BucketSync::for_replica(new, &replica)?;
+            let mut report = sync
+                .round(&mut replica)
+                .with_context(|| format!("the new bucket {url} could not be reached"))?;
+            sync.publish_snapshot(&mut replica, &mut report)?;
+            ctx.print(&url, || {
+                format!(
+                    "the workspace now lives in {url}: this device copied what it holds there ({} objects); members' devices follow at their next sync",
+                    report.uploaded
+                )
+            })
+        }
     }
 }
 
@@ -185,7 +320,7 @@ pub fn invite(ctx: &Context, address: &str, role: &str) -> anyhow::Result<()> {
         name: ctx.workspace_name()?,
         workspace: id.to_string(),
         bucket: url,
-        relay: replica.sync_value("relay.url")?,
+        relay: relay_url(&replica)?,
         carrier: crate::sync::share::carrier_key(&replica)?.to_hex(),
         secret: secret.map(|s| hex::encode(s.as_bytes())),
     };
@@ -255,10 +390,11 @@ pub fn join(ctx: &Context, code: &str, name: Option<String>) -> anyhow::Result<(
     let key = ctx.secret()?.db_key();
     let mut replica =
         Replica::join_shared(&path, Some(&key), &genesis, me, ReplicaConfig::default())?;
-    replica.set_sync_value("bucket.url", &code.bucket)?;
+    // Until the workspace's own settings arrive (they win), the code says where it lives.
+    replica.set_sync_value("bucket.url.code", &code.bucket)?;
     replica.set_sync_value("carrier.key", &carrier.to_hex())?;
     if let Some(relay) = &code.relay {
-        replica.set_sync_value("relay.url", relay)?;
+        replica.set_sync_value("relay.url.code", relay)?;
     }
     // The membership first, then the invite's keys, then the changes: they are read as they
     // arrive instead of all waiting for a key.

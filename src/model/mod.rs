@@ -71,6 +71,24 @@ pub enum ModelError {
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
+/// The two carriers of a shared workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carrier {
+    /// The bucket that keeps every change.
+    Bucket,
+    /// The relay that carries changes live.
+    Relay,
+}
+
+impl Carrier {
+    fn key(self) -> &'static str {
+        match self {
+            Carrier::Bucket => "bucket_url",
+            Carrier::Relay => "relay_url",
+        }
+    }
+}
+
 /// The id of a doc, board, column or card: a node in the `docs` or `boards` tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ItemId(pub TreeID);
@@ -230,6 +248,23 @@ impl Workspace {
 
     pub fn schema(&self) -> i64 {
         values::get_i64(&self.meta(), "schema").unwrap_or(0)
+    }
+
+    /// Where the workspace's changes are kept (`Carrier::Bucket`) or carried live
+    /// (`Carrier::Relay`), as its admins set it for every member.
+    pub fn carrier(&self, which: Carrier) -> Option<String> {
+        values::get_str(&self.meta(), which.key()).filter(|u| !u.is_empty())
+    }
+
+    /// Set (or with `None`, clear) a carrier's URL for every member. A settings write: only
+    /// admins and the owner may, and other members' devices refuse it from anyone else.
+    pub fn set_carrier(&self, which: Carrier, url: Option<&str>) -> Result<()> {
+        self.writable()?;
+        match url {
+            Some(url) => self.meta().insert(which.key(), url)?,
+            None => self.meta().delete(which.key())?,
+        }
+        Ok(())
     }
 
     pub fn version(&self) -> VersionVector {

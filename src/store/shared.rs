@@ -751,6 +751,27 @@ impl Replica {
             .map_err(self.sql())
     }
 
+    /// Forget every carrier value whose key starts with `prefix` (but not those in `keep`).
+    pub fn clear_sync_values(&self, prefix: &str, keep: &[&str]) -> Result<(), StoreError> {
+        let keys: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT key FROM sync_state WHERE substr(key, 1, length(?1)) = ?1")
+                .map_err(self.sql())?;
+            let rows = stmt
+                .query_map([prefix], |r| r.get(0))
+                .and_then(|it| it.collect::<Result<Vec<String>, _>>())
+                .map_err(self.sql())?;
+            rows
+        };
+        for key in keys.iter().filter(|k| !keep.contains(&k.as_str())) {
+            self.conn
+                .execute("DELETE FROM sync_state WHERE key = ?1", [key])
+                .map_err(self.sql())?;
+        }
+        Ok(())
+    }
+
     /// Keep a carrier's value.
     pub fn set_sync_value(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.conn

@@ -257,6 +257,9 @@ fn save_retry(replica: &Replica, keys: &BTreeSet<String>) -> Result<(), SyncErro
     Ok(())
 }
 
+/// Key of the sync_state value naming the bucket the marks below are about.
+const SYNCED_BUCKET: &str = "bucket.synced";
+
 /// Key of the sync_state value holding how far this device has read one member device's log.
 fn seen_key(device_hex: &str) -> String {
     format!("bucket.read.{device_hex}")
@@ -269,6 +272,9 @@ pub struct BucketSync {
     id: WorkspaceId,
     key: CarrierKey,
     rt: tokio::runtime::Runtime,
+    /// An admin's round writes a snapshot by itself once this many envelopes arrived since the
+    /// last one (see [`SNAPSHOT_EVERY`]); never if `None`.
+    auto_snapshot: Option<i64>,
 }
 
 /// The carrier key a shared workspace keeps.
@@ -292,7 +298,15 @@ impl BucketSync {
             id: workspace,
             key,
             rt,
+            auto_snapshot: Some(SNAPSHOT_EVERY),
         })
+    }
+
+    /// How many new envelopes make an admin's round write a snapshot by itself; `None`: never
+    /// ([`publish_snapshot`](Self::publish_snapshot) still does).
+    pub fn snapshot_every(mut self, envelopes: Option<i64>) -> Self {
+        self.auto_snapshot = envelopes;
+        self
     }
 
     /// Sync `replica`'s workspace through `bucket`.
@@ -344,9 +358,28 @@ impl BucketSync {
         Ok(bytes.to_vec())
     }
 
+    /// The marks of what was uploaded to and read from a bucket hold for that bucket only: when
+    /// the workspace moves to another, start over there (upload this device's whole log, read
+    /// every log).
+    fn follow_bucket(&self, replica: &Replica) -> Result<(), SyncError> {
+        let here = self.bucket.label();
+        let last = replica.sync_value(SYNCED_BUCKET)?;
+        if last.as_deref() == Some(here) {
+            return Ok(());
+        }
+        if last.is_some() {
+            tracing::info!(bucket = here, "the workspace moved to another bucket; starting over there");
+            replica.clear_sync_values("bucket.", &[SYNCED_BUCKET, "bucket.url", "bucket.url.code"])?;
+            replica.clear_sync_values("snapshot.", &[])?;
+        }
+        replica.set_sync_value(SYNCED_BUCKET, here)?;
+        Ok(())
+    }
+
     /// One round: upload what this device wrote, then fetch what others wrote.
     pub fn round(&self, replica: &mut Replica) -> Result<Report, SyncError> {
         replica.refresh()?;
+        self.follow_bucket(replica)?;
         let mut report = Report::default();
         self.upload(replica, &mut report)?;
         self.download(replica, &mut report)?;
@@ -385,8 +418,11 @@ impl BucketSync {
         if replica.my_role() < Some(crate::acl::Role::Admin) {
             return Ok(false);
         }
+        let Some(every) = self.auto_snapshot else {
+            return Ok(false);
+        };
         let since = Self::mark(replica, "bucket.snap.row")?;
-        Ok(replica.count_inputs(SharedTable::Envelopes, since)? >= SNAPSHOT_EVERY)
+        Ok(replica.count_inputs(SharedTable::Envelopes, since)? >= every)
     }
 
     /// A device that has read nothing from the logs yet starts from the latest snapshot, if
@@ -523,9 +559,17 @@ impl BucketSync {
                 replica.set_sync_value("bucket.genesis", "1")?;
             }
         }
+        // Every accepted membership op goes up, not only this device's: they are named by their
+        // hash, so a copy is harmless, and the log is whole in a bucket the workspace moved to.
         let op_mark = Self::mark(replica, "bucket.up.ops")?;
-        for (row, bytes) in replica.local_inputs(SharedTable::AclOps, op_mark)? {
-            let Ok(op) = AclOp::decode(&bytes) else {
+        for (row, bytes) in replica.inputs(SharedTable::AclOps, op_mark)? {
+            let op = AclOp::decode(&bytes).ok().filter(|op| {
+                replica
+                    .engine()
+                    .is_some_and(|e| e.log().contains(&op.id()))
+            });
+            let Some(op) = op else {
+                replica.set_sync_value("bucket.up.ops", &row.to_string())?;
                 continue;
             };
             if op.body().parents.is_empty() {
@@ -623,6 +667,7 @@ impl BucketSync {
     /// changes that follow can be read as they arrive rather than waiting for a key).
     pub fn fetch_membership(&self, replica: &mut Replica) -> Result<Report, SyncError> {
         replica.refresh()?;
+        self.follow_bucket(replica)?;
         let mut report = Report::default();
         self.download_membership(replica, &mut report)?;
         Ok(report)
