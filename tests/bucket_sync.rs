@@ -700,3 +700,32 @@ fn an_admin_s_rounds_write_a_snapshot_once_enough_changes_arrived() {
     let editor_sync = sync_of(&rig.bucket, &mut editor).snapshot_every(Some(25));
     assert!(!editor_sync.round(editor.r()).unwrap().snapshot_written);
 }
+
+#[test]
+fn a_round_tells_how_far_its_uploads_and_reads_are() {
+    use std::sync::{Arc, Mutex};
+    use weft::sync::share::{Phase, Progress};
+    let rig = folder();
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    let (mut editor, _) = join_like_the_cli(&rig.bucket, &mut owner, &ew);
+    // Three rounds of typing: three segments in the editor's log.
+    for _ in 0..3 {
+        typed(&rig.bucket, &mut editor, "Notes", 5);
+    }
+    let seen: Arc<Mutex<Vec<Progress>>> = Arc::default();
+    let tell = seen.clone();
+    let sync = sync_of(&rig.bucket, &mut owner)
+        .with_progress(Box::new(move |p| tell.lock().unwrap().push(p)));
+    sync.round(owner.r()).unwrap();
+    let seen = seen.lock().unwrap();
+    let reads: Vec<&Progress> = seen.iter().filter(|p| p.phase == Phase::Logs).collect();
+    let last = reads.last().expect("the log reads were told");
+    assert!(last.total >= 3, "{reads:?}");
+    assert_eq!((last.done, last.bytes), (last.total, last.total_bytes));
+    assert!(
+        reads.windows(2).all(|w| w[0].done <= w[1].done && w[0].bytes <= w[1].bytes),
+        "it only goes forward: {reads:?}"
+    );
+    assert_eq!(reads[0].done, 0);
+}

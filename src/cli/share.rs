@@ -11,7 +11,7 @@ use crate::crypto::WorkspaceId;
 use crate::identity::Address;
 use crate::model::Carrier;
 use crate::store::{check_workspace_name, Replica};
-use crate::sync::share::{BucketSync, JoinCode, Report};
+use crate::sync::share::{BucketSync, JoinCode, Phase, Progress, Report};
 
 /// Where the workspace's bucket is: this device's own override (`weft sync --bucket`), else the
 /// workspace's setting (made by an admin, the same for every member), else the one in the join
@@ -79,6 +79,37 @@ fn summary(r: &Report) -> String {
     parts.join(", ")
 }
 
+/// On a terminal, long transfers show how far along they are on stderr (one line, rewritten).
+fn with_progress(ctx: &Context, sync: BucketSync) -> BucketSync {
+    use std::io::{IsTerminal, Write};
+    if ctx.json || !std::io::stderr().is_terminal() {
+        return sync;
+    }
+    sync.with_progress(Box::new(|p: Progress| {
+        if p.total < 2 {
+            return;
+        }
+        let what = match p.phase {
+            Phase::Upload => "uploading this device's log",
+            Phase::Logs => "reading teammates' logs",
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = if p.done == p.total {
+            write!(err, "\r\x1b[K")
+        } else {
+            write!(
+                err,
+                "\r\x1b[K{what}: {}/{} objects, {} of {}",
+                p.done,
+                p.total,
+                crate::model::human_size(p.bytes),
+                crate::model::human_size(p.total_bytes)
+            )
+        };
+        let _ = err.flush();
+    }))
+}
+
 /// `weft sync`: one round, or rounds every `interval` until interrupted.
 pub fn sync(
     ctx: &Context,
@@ -108,7 +139,8 @@ pub fn sync(
         let url = bucket_url(ctx, replica)?;
         let bucket = crate::sync::bucket::Bucket::open(&url)
             .with_context(|| format!("opening the bucket {url}"))?;
-        Ok((url.clone(), BucketSync::for_replica(bucket, replica)?))
+        let sync = BucketSync::for_replica(bucket, replica)?;
+        Ok((url.clone(), with_progress(ctx, sync)))
     };
     let (mut url, mut sync) = open(&replica)?;
     loop {
@@ -386,6 +418,7 @@ pub fn join(ctx: &Context, code: &str, name: Option<String>) -> anyhow::Result<(
     };
     let sync = BucketSync::open(&code.bucket, id, carrier.clone())
         .with_context(|| format!("opening the bucket {}", code.bucket))?;
+    let sync = with_progress(ctx, sync);
     let genesis = sync.fetch_genesis()?;
     let key = ctx.secret()?.db_key();
     let mut replica =

@@ -63,6 +63,28 @@ pub struct Report {
     pub snapshot_written: bool,
 }
 
+/// Which part of a round is under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Putting this device's log segments.
+    Upload,
+    /// Reading the other devices' logs.
+    Logs,
+}
+
+/// How far a long part of a round is: objects and bytes done out of the total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub phase: Phase,
+    pub done: usize,
+    pub total: usize,
+    pub bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// Told how a round goes, object by object.
+pub type ProgressFn = Box<dyn Fn(Progress) + Send>;
+
 /// Envelopes grouped into the segments to upload: (first seq, envelope bytes…).
 pub fn plan_segments(envelopes: &[(u64, Vec<u8>)]) -> Vec<(u64, Vec<&[u8]>)> {
     let mut out: Vec<(u64, Vec<&[u8]>)> = Vec::new();
@@ -272,6 +294,8 @@ pub struct BucketSync {
     id: WorkspaceId,
     key: CarrierKey,
     rt: tokio::runtime::Runtime,
+    /// Told how far long transfers are.
+    progress: Option<ProgressFn>,
     /// An admin's round writes a snapshot by itself once this many envelopes arrived since the
     /// last one (see [`SNAPSHOT_EVERY`]); never if `None`.
     auto_snapshot: Option<i64>,
@@ -299,7 +323,26 @@ impl BucketSync {
             key,
             rt,
             auto_snapshot: Some(SNAPSHOT_EVERY),
+            progress: None,
         })
+    }
+
+    /// Tell `f` how far each upload and log read is, object by object.
+    pub fn with_progress(mut self, f: ProgressFn) -> Self {
+        self.progress = Some(f);
+        self
+    }
+
+    fn tell(&self, phase: Phase, done: usize, total: usize, bytes: u64, total_bytes: u64) {
+        if let Some(f) = &self.progress {
+            f(Progress {
+                phase,
+                done,
+                total,
+                bytes,
+                total_bytes,
+            });
+        }
     }
 
     /// How many new envelopes make an admin's round write a snapshot by itself; `None`: never
@@ -599,7 +642,13 @@ impl BucketSync {
         mine.sort_by_key(|(_, seq, _)| *seq);
         let by_seq: Vec<(u64, Vec<u8>)> = mine.iter().map(|(_, s, b)| (*s, b.clone())).collect();
         let last_row = mine.iter().map(|(r, _, _)| *r).max();
-        for (first, items) in plan_segments(&by_seq) {
+        let planned = plan_segments(&by_seq);
+        let total = planned.len();
+        let total_bytes: u64 = by_seq.iter().map(|(_, b)| b.len() as u64).sum();
+        let mut bytes_done = 0;
+        for (done, (first, items)) in planned.into_iter().enumerate() {
+            self.tell(Phase::Upload, done, total, bytes_done, total_bytes);
+            bytes_done += items.iter().map(|b| b.len() as u64).sum::<u64>();
             let key = keys::log_key(&self.ws, &device_hex, first);
             let body = self.seal(b"log", &encode_segment(&items));
             match self
@@ -640,6 +689,9 @@ impl BucketSync {
                     }
                 }
             }
+        }
+        if total > 0 {
+            self.tell(Phase::Upload, total, total, bytes_done, total_bytes);
         }
         if let Some(row) = last_row {
             replica.set_sync_value("bucket.up.envelopes", &row.to_string())?;
@@ -765,6 +817,8 @@ impl BucketSync {
                 still_bad.remove(key);
             }
         }
+        // List every log first, so a long read can say how far along it is.
+        let mut todo = Vec::new();
         for device in devices {
             let prefix = keys::device_log_prefix(&self.ws, &device);
             let after = replica
@@ -773,25 +827,34 @@ impl BucketSync {
             let listed = self
                 .rt
                 .block_on(self.bucket.list(&prefix, after.as_deref()))?;
-            for obj in listed {
-                let ours = matches!(
-                    bucket::keys::parse_log_key(&self.ws, &obj.key),
-                    LogKey::Entry { device: ref d, .. } if *d == device
-                );
-                if ours {
-                    if !self.read_segment(replica, &obj.key, report)? {
-                        // Remembered before the read position moves past it.
-                        still_bad.insert(obj.key.clone());
-                        save_retry(replica, &still_bad)?;
-                    }
-                } else if let Some(bytes) = self.rt.block_on(self.bucket.get(&obj.key))? {
-                    // A foreign object: kept in quarantine with the engine's reason.
-                    report.downloaded += 1;
-                    let label = self.bucket.label().to_string();
-                    self.receive(replica, &label, &bytes, report)?;
+            todo.extend(listed.into_iter().map(|obj| (device.clone(), obj)));
+        }
+        let total = todo.len();
+        let total_bytes: u64 = todo.iter().map(|(_, o)| o.size).sum();
+        let mut bytes_done = 0;
+        for (done, (device, obj)) in todo.into_iter().enumerate() {
+            self.tell(Phase::Logs, done, total, bytes_done, total_bytes);
+            let ours = matches!(
+                bucket::keys::parse_log_key(&self.ws, &obj.key),
+                LogKey::Entry { device: ref d, .. } if *d == device
+            );
+            if ours {
+                if !self.read_segment(replica, &obj.key, report)? {
+                    // Remembered before the read position moves past it.
+                    still_bad.insert(obj.key.clone());
+                    save_retry(replica, &still_bad)?;
                 }
-                replica.set_sync_value(&seen_key(&device), &obj.key)?;
+            } else if let Some(bytes) = self.rt.block_on(self.bucket.get(&obj.key))? {
+                // A foreign object: kept in quarantine with the engine's reason.
+                report.downloaded += 1;
+                let label = self.bucket.label().to_string();
+                self.receive(replica, &label, &bytes, report)?;
             }
+            replica.set_sync_value(&seen_key(&device), &obj.key)?;
+            bytes_done += obj.size;
+        }
+        if total > 0 {
+            self.tell(Phase::Logs, total, total, bytes_done, total_bytes);
         }
         if still_bad != retry {
             save_retry(replica, &still_bad)?;
