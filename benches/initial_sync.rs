@@ -145,7 +145,10 @@ fn main() {
     assert!(tablet.redeem_invite(&secret).unwrap(), "the invite opens");
     let last = sync.round(&mut tablet).unwrap();
     let join = t.elapsed();
-    assert!(last.from_snapshot, "the second member starts from the snapshot");
+    assert!(
+        last.from_snapshot,
+        "the second member starts from the snapshot"
+    );
     let got = tablet
         .workspace()
         .body(doc)

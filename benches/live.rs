@@ -60,6 +60,7 @@ fn setup() -> Setup {
     let pb = dir.path().join("b.db");
     let mut a =
         Replica::create_shared(&pa, None, "bench", ida.clone(), ReplicaConfig::default()).unwrap();
+    a.defer_index(true);
     let doc = a.workspace().create_doc("Live", None).unwrap();
     a.workspace().set_body(doc, "start\n").unwrap();
     a.flush().unwrap();
@@ -133,7 +134,9 @@ impl Setup {
         text.insert(0, if i % 2 == 0 { "x" } else { "y" }).unwrap();
         self.a.workspace().commit();
         self.a.flush().unwrap();
-        self.live_a.poke();
+        // As the app does: the sealed envelope goes to the worker at once, then the index.
+        self.live_a.send_now(self.a.take_sealed());
+        self.a.index_now().unwrap();
         self.arrived
             .recv_timeout(Duration::from_secs(10))
             .expect("B received the keystroke");

@@ -458,7 +458,10 @@ fn a_new_member_starts_from_the_admin_s_snapshot(rig: Rig) {
     sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
 
     let (mut newcomer, first) = join_like_the_cli(&rig.bucket, &mut owner, &nw);
-    assert!(first.from_snapshot, "it started from the snapshot: {first:?}");
+    assert!(
+        first.from_snapshot,
+        "it started from the snapshot: {first:?}"
+    );
     // Each log has more than one segment before the snapshot; those are not read.
     let held = newcomer
         .r()
@@ -595,14 +598,20 @@ fn a_snapshot_from_a_non_admin_is_refused_and_the_joiner_uses_a_valid_one() {
         b"snap",
         &weft::sync::share::encode_snapshot(&everything, &forged),
     );
-    let key = format!("ws/{}/snap/99999999999999999999-forged", hex::encode(ws_id.as_bytes()));
+    let key = format!(
+        "ws/{}/snap/99999999999999999999-forged",
+        hex::encode(ws_id.as_bytes())
+    );
     tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(rig.bucket.put(&key, object.into()))
         .unwrap();
 
     let (mut newcomer, first) = join_like_the_cli(&rig.bucket, &mut owner, &nw);
-    assert!(first.from_snapshot, "the owner's snapshot was used: {first:?}");
+    assert!(
+        first.from_snapshot,
+        "the owner's snapshot was used: {first:?}"
+    );
     assert!(first.refused >= 1, "the forged one was refused: {first:?}");
     let refused = newcomer.r().quarantine();
     assert!(
@@ -612,7 +621,11 @@ fn a_snapshot_from_a_non_admin_is_refused_and_the_joiner_uses_a_valid_one() {
         "the reason names the snapshot: {refused:?}"
     );
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    sync_until_quiet(&mut rng, &rig.bucket, &mut [&mut owner, &mut editor, &mut newcomer]);
+    sync_until_quiet(
+        &mut rng,
+        &rig.bucket,
+        &mut [&mut owner, &mut editor, &mut newcomer],
+    );
     assert_eq!(docs(newcomer.r()), docs(owner.r()));
     assert!(!titles(newcomer.r()).contains(&"Planted".to_string()));
 }
@@ -652,7 +665,11 @@ fn a_joiner_whose_snapshot_is_voided_by_a_concurrent_removal_reads_every_log_and
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     sync_until_quiet(&mut rng, &rig.bucket, &mut [&mut owner, &mut newcomer]);
     assert_eq!(
-        newcomer.r().sync_value("bucket.snap.used").unwrap().as_deref(),
+        newcomer
+            .r()
+            .sync_value("bucket.snap.used")
+            .unwrap()
+            .as_deref(),
         Some(""),
         "the newcomer noticed its snapshot was withdrawn"
     );
@@ -724,7 +741,9 @@ fn a_round_tells_how_far_its_uploads_and_reads_are() {
     assert!(last.total >= 3, "{reads:?}");
     assert_eq!((last.done, last.bytes), (last.total, last.total_bytes));
     assert!(
-        reads.windows(2).all(|w| w[0].done <= w[1].done && w[0].bytes <= w[1].bytes),
+        reads
+            .windows(2)
+            .all(|w| w[0].done <= w[1].done && w[0].bytes <= w[1].bytes),
         "it only goes forward: {reads:?}"
     );
     assert_eq!(reads[0].done, 0);

@@ -116,7 +116,10 @@ fn an_owner_s_snapshot_is_where_the_next_member_starts() {
         refused.contains("only an admin or the owner"),
         "an editor is told why: {refused}"
     );
-    ok(&t.bob, &["doc", "new", "Bob's page", "--body", "before the snapshot"]);
+    ok(
+        &t.bob,
+        &["doc", "new", "Bob's page", "--body", "before the snapshot"],
+    );
     ok(&t.bob, &["sync"]);
     let wrote = ok(&t.owner, &["snapshot"]);
     assert!(wrote.contains("wrote a snapshot"), "{wrote}");
@@ -149,7 +152,10 @@ fn an_admin_moves_the_workspace_to_another_bucket_and_members_follow() {
     assert!(!second.exists(), "nothing was written for the editor");
     let moved = ok(&t.owner, &["settings", "bucket", &url]);
     assert!(moved.contains("now lives in"), "{moved}");
-    ok(&t.owner, &["doc", "new", "Moved", "--body", "in the new bucket"]);
+    ok(
+        &t.owner,
+        &["doc", "new", "Moved", "--body", "in the new bucket"],
+    );
     ok(&t.owner, &["sync"]);
     // Bob's next sync reads the move from the old bucket and carries on in the new one.
     let synced = ok(&t.bob, &["sync"]);

@@ -176,3 +176,41 @@ fn two_processes_on_one_home_never_reuse_a_sequence_number() {
     assert!(editor.r().engine().unwrap().pending().is_empty());
     assert_eq!(titles(editor.r()), titles(owner.r()));
 }
+
+#[test]
+fn an_index_left_for_later_is_made_on_the_next_open_if_the_process_stopped_first() {
+    let ow = LocalWallet::generate();
+    let mut owner = found(&ow);
+    // As the live app does: write, hand the envelope over, index after.
+    owner.r().defer_index(true);
+    let doc = owner
+        .r()
+        .workspace()
+        .create_doc("Live notes", None)
+        .unwrap();
+    owner
+        .r()
+        .workspace()
+        .set_body(doc, "the word is pelican")
+        .unwrap();
+    owner.r().flush().unwrap();
+    assert_eq!(owner.r().take_sealed().len(), 1, "the sealed envelope");
+    assert!(
+        owner.r().search("pelican", 5).unwrap().is_empty(),
+        "not indexed yet"
+    );
+    owner.r().index_now().unwrap();
+    assert_eq!(owner.r().search("pelican", 5).unwrap().len(), 1);
+
+    // Another edit, and the process stops before indexing it.
+    owner
+        .r()
+        .workspace()
+        .set_body(doc, "the word is cormorant")
+        .unwrap();
+    owner.r().flush().unwrap();
+    owner.restart();
+    let hits = owner.r().search("cormorant", 5).unwrap();
+    assert_eq!(hits.len(), 1, "indexed on open: {hits:?}");
+    assert!(owner.r().search("pelican", 5).unwrap().is_empty());
+}

@@ -65,7 +65,9 @@ fn read_bindings(rest: &[u8]) -> Result<(Vec<(u64, DeviceId)>, &[u8]), String> {
     }
     let mut bindings = Vec::with_capacity(count);
     for _ in 0..count {
-        let (peer, tail) = rest.split_first_chunk::<8>().ok_or("a truncated snapshot")?;
+        let (peer, tail) = rest
+            .split_first_chunk::<8>()
+            .ok_or("a truncated snapshot")?;
         let (device, tail) = tail
             .split_at_checked(DEVICE_LEN)
             .ok_or("a truncated snapshot")?;

@@ -215,18 +215,20 @@ pub fn settings(ctx: &Context, set: Option<super::SettingsCmd>) -> anyhow::Resul
         };
         return ctx.print(&out, || {
             let line = |name: &str, s: &Setting| {
-                format!(
-                    "{name:<7} {} ({})",
-                    s.url.as_deref().unwrap_or("-"),
-                    s.from
-                )
+                format!("{name:<7} {} ({})", s.url.as_deref().unwrap_or("-"), s.from)
             };
-            format!("{}\n{}", line("bucket", &out.bucket), line("relay", &out.relay))
+            format!(
+                "{}\n{}",
+                line("bucket", &out.bucket),
+                line("relay", &out.relay)
+            )
         });
     };
-    replica.can(&crate::acl::Action::EditSettings).map_err(|why| {
-        anyhow::anyhow!("only an admin or the owner changes the workspace's settings: {why}")
-    })?;
+    replica
+        .can(&crate::acl::Action::EditSettings)
+        .map_err(|why| {
+            anyhow::anyhow!("only an admin or the owner changes the workspace's settings: {why}")
+        })?;
     match set {
         SettingsCmd::Relay { url } => {
             let url = (url != "none").then_some(url);
@@ -242,19 +244,23 @@ pub fn settings(ctx: &Context, set: Option<super::SettingsCmd>) -> anyhow::Resul
             let old = bucket_url(ctx, &replica)?;
             BucketSync::for_replica(crate::sync::bucket::Bucket::open(&old)?, &replica)?
                 .round(&mut replica)
-                .context("the setting is made here but could not reach the bucket; run `weft sync`")?;
+                .context(
+                    "the setting is made here but could not reach the bucket; run `weft sync`",
+                )?;
             ctx.print(&url, || match &url {
                 Some(u) => format!("members' devices now carry changes live through {u}"),
                 None => "members' devices now sync through the bucket only".into(),
             })
         }
         SettingsCmd::Bucket { url } => {
-            let new = crate::sync::bucket::Bucket::open(&url)
-                .context("the bucket URL is not usable")?;
+            let new =
+                crate::sync::bucket::Bucket::open(&url).context("the bucket URL is not usable")?;
             // The old bucket carries the news to every member; then this device copies what it
             // holds to the new one, with a snapshot so newcomers and stragglers find everything.
             let old = bucket_url(ctx, &replica)?;
-            replica.workspace().set_carrier(Carrier::Bucket, Some(&url))?;
+            replica
+                .workspace()
+                .set_carrier(Carrier::Bucket, Some(&url))?;
             replica.flush()?;
             replica.set_sync_value("bucket.url", "")?;
             BucketSync::for_replica(crate::sync::bucket::Bucket::open(&old)?, &replica)?

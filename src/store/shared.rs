@@ -39,6 +39,13 @@ pub(super) struct Gate {
     last_env_row: i64,
     /// How many epoch keys the database holds (to write only when the engine learned more).
     saved_keys: usize,
+    /// Leave the search index to [`Replica::index_now`] instead of updating it in every write
+    /// (live paths: the change reaches the other side first).
+    index_later: bool,
+    /// Envelopes this process sealed since [`Replica::take_sealed`] was last called.
+    sealed: Vec<Vec<u8>>,
+    /// Whether the index is behind (marked in the database too).
+    index_owed: bool,
 }
 
 /// Why a local change or membership action was not made.
@@ -63,6 +70,9 @@ struct Input {
 fn hash(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
+
+/// The sync_state key saying the search index is behind the changes (see `defer_index`).
+const INDEX_PENDING: &str = "index.pending";
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
@@ -113,6 +123,9 @@ impl Replica {
             last_op_row: 0,
             last_env_row: 0,
             saved_keys: 0,
+            index_later: false,
+            sealed: Vec::new(),
+            index_owed: false,
         });
         replica.set_sync_value("member.address", &address)?;
         // The key that seals what the carriers see (see `sync::seal`); members get it in join codes.
@@ -165,6 +178,9 @@ impl Replica {
             last_op_row: 0,
             last_env_row: 0,
             saved_keys: 0,
+            index_later: false,
+            sealed: Vec::new(),
+            index_owed: false,
         });
         replica.set_sync_value("member.address", &actor)?;
         Ok(replica)
@@ -216,11 +232,22 @@ impl Replica {
             last_op_row: 0,
             last_env_row: 0,
             saved_keys: keys.len(),
+            index_later: false,
+            sealed: Vec::new(),
+            index_owed: false,
         });
         replica.catch_up()?;
         replica.after_engine()?;
-        // The replay marked everything dirty; the index is already current on disk.
-        *replica.dirty.lock().unwrap_or_else(|p| p.into_inner()) = search::Dirty::default();
+        // The replay marked everything dirty; the index is already current on disk, unless a
+        // process wrote changes and stopped before indexing them.
+        if replica.sync_value(INDEX_PENDING)?.is_some() {
+            if let Some(gate) = replica.gate.as_mut() {
+                gate.index_owed = true;
+            }
+            replica.index_now()?;
+        } else {
+            *replica.dirty.lock().unwrap_or_else(|p| p.into_inner()) = search::Dirty::default();
+        }
         Ok(replica)
     }
 
@@ -426,8 +453,65 @@ impl Replica {
         Ok(value)
     }
 
-    /// Update the search index for what changed since the last time.
+    /// Leave the search index to [`index_now`](Self::index_now) instead of updating it in every
+    /// write: a live worker applies a change, tells the app, then indexes. A mark kept in the same
+    /// transaction as the change makes the next open index everything if the process stops first.
+    pub fn defer_index(&mut self, later: bool) {
+        if let Some(gate) = self.gate.as_mut() {
+            gate.index_later = later;
+        }
+    }
+
+    /// Update the search index for everything written since it was last updated.
+    pub fn index_now(&mut self) -> Result<(), StoreError> {
+        let Some(gate) = self.gate.as_mut() else {
+            return Ok(());
+        };
+        if !gate.index_owed {
+            return Ok(());
+        }
+        gate.index_owed = false;
+        let later = std::mem::replace(&mut gate.index_later, false);
+        let result = self.write_locked(|this| {
+            this.reindex_dirty()?;
+            this.conn
+                .execute("DELETE FROM sync_state WHERE key = ?1", [INDEX_PENDING])
+                .map_err(this.sql())?;
+            Ok::<_, StoreError>(())
+        });
+        if let Some(gate) = self.gate.as_mut() {
+            gate.index_later = later;
+            gate.index_owed |= result.is_err();
+        }
+        result
+    }
+
+    /// The envelopes this process sealed since the last call, to hand to a live worker at once.
+    pub fn take_sealed(&mut self) -> Vec<Vec<u8>> {
+        self.gate
+            .as_mut()
+            .map(|g| std::mem::take(&mut g.sealed))
+            .unwrap_or_default()
+    }
+
+    /// Update the search index for what changed since the last time (or, when the index is left
+    /// for later, mark that it is owed).
     fn reindex_dirty(&mut self) -> Result<(), StoreError> {
+        if self.gate.as_ref().is_some_and(|g| g.index_later) {
+            let owed = !self
+                .dirty
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty();
+            let marked = self.gate.as_ref().is_some_and(|g| g.index_owed);
+            if owed && !marked {
+                self.set_sync_value(INDEX_PENDING, "1")?;
+                if let Some(gate) = self.gate.as_mut() {
+                    gate.index_owed = true;
+                }
+            }
+            return Ok(());
+        }
         let dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
         if !dirty.is_empty() {
             search::reindex(&self.conn, &self.ws, &dirty).map_err(self.sql())?;
@@ -448,6 +532,11 @@ impl Replica {
                     let bytes = env.encode();
                     let row = insert_envelope(&self.conn, &bytes, ORIGIN_LOCAL).map_err(&sql)?;
                     gate.last_env_row = gate.last_env_row.max(row);
+                    // Bounded: a process that never hands them to a live worker keeps few.
+                    if gate.sealed.len() >= 256 {
+                        gate.sealed.remove(0);
+                    }
+                    gate.sealed.push(bytes);
                     written = 1;
                 }
                 Ok(None) => {}

@@ -7,7 +7,9 @@
 //! envelope and op that arrives goes through the same store and engine as the bucket's, so the
 //! relay is trusted with nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sha2::{Digest, Sha256};
 
 use crate::crypto::Envelope;
 use crate::identity::DeviceId;
@@ -292,7 +294,7 @@ pub struct Here {
 /// the database. Dropping it disconnects.
 pub struct LiveWorker {
     status: std::sync::Arc<std::sync::Mutex<LiveStatus>>,
-    poke: tokio::sync::mpsc::UnboundedSender<()>,
+    poke: tokio::sync::mpsc::UnboundedSender<Vec<Vec<u8>>>,
     view: tokio::sync::watch::Sender<Here>,
     peers: Peers,
 }
@@ -371,7 +373,13 @@ impl LiveWorker {
 
     /// Send what was written locally now (after a local write).
     pub fn poke(&self) {
-        let _ = self.poke.send(());
+        let _ = self.poke.send(Vec::new());
+    }
+
+    /// Send these envelopes, just sealed by this process ([`Replica::take_sealed`]), at once:
+    /// the worker forwards them without reading them back from the database.
+    pub fn send_now(&self, envelopes: Vec<Vec<u8>>) {
+        let _ = self.poke.send(envelopes);
     }
 
     /// Where the connection stands.
@@ -389,7 +397,7 @@ const LOCAL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The worker's ends of its channels.
 struct Ends {
-    pokes: tokio::sync::mpsc::UnboundedReceiver<()>,
+    pokes: tokio::sync::mpsc::UnboundedReceiver<Vec<Vec<u8>>>,
     views: tokio::sync::watch::Receiver<Here>,
     peers: Peers,
 }
@@ -416,7 +424,10 @@ where
     let url = room::room_url(&relay, &room)?;
     let sealer = Sealer { key, id };
     let mut conn = room::connect(url)?;
+    replica.defer_index(true);
     let mut held = Holdings::load(&replica)?;
+    // Envelopes forwarded as the writing process handed them over (by hash).
+    let mut direct: HashSet<Vec<u8>> = HashSet::new();
     let mut op_mark = replica
         .inputs(SharedTable::AclOps, 0)?
         .last()
@@ -494,13 +505,27 @@ where
                             lock(&status).received += 1;
                             changed();
                         }
+                        // Indexed after the app was told, off the path of the change.
+                        replica.index_now()?;
                     }
                 }
             }
             p = pokes.recv() => {
-                if p.is_none() { return Ok(()) }
-                while pokes.try_recv().is_ok() {}
-                send_local(&mut replica, &mut held, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;
+                let Some(mut envelopes) = p else { return Ok(()) };
+                let mut look = envelopes.is_empty();
+                while let Ok(more) = pokes.try_recv() {
+                    look |= more.is_empty();
+                    envelopes.extend(more);
+                }
+                // Handed over by the writing process: forward them as they are; the database
+                // is read for them later only to skip them.
+                for bytes in envelopes {
+                    direct.insert(Sha256::digest(&bytes).to_vec());
+                    let _ = conn.tx.send(sealer.seal(&Frame::Envelope(bytes))).await;
+                }
+                if look {
+                    send_local(&mut replica, &mut held, &mut direct, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;
+                }
             }
             r = views.changed() => {
                 if r.is_err() { return Ok(()) }
@@ -512,7 +537,8 @@ where
                 let _ = conn.tx.send(sealer.seal(&here)).await;
             }
             _ = tick.tick() => {
-                send_local(&mut replica, &mut held, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;
+                send_local(&mut replica, &mut held, &mut direct, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;
+                replica.index_now()?;
             }
         }
     }
@@ -520,9 +546,11 @@ where
 
 /// Send this device's envelopes and ops written since the last look (by this process or another
 /// on the same home).
+#[allow(clippy::too_many_arguments)]
 async fn send_local(
     replica: &mut Replica,
     held: &mut Holdings,
+    direct: &mut HashSet<Vec<u8>>,
     op_mark: &mut i64,
     env_mark: &mut i64,
     me: DeviceId,
@@ -538,6 +566,9 @@ async fn send_local(
     // Its own mark: rows indexed while answering peers must still be sent.
     for (row, bytes) in replica.inputs(SharedTable::Envelopes, *env_mark)? {
         *env_mark = row;
+        if direct.remove(Sha256::digest(&bytes).as_slice()) {
+            continue;
+        }
         let mine = Envelope::decode(&bytes).is_ok_and(|e| e.header().device == me);
         if mine {
             let _ = tx.send(sealer.seal(&Frame::Envelope(bytes))).await;

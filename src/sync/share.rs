@@ -411,8 +411,12 @@ impl BucketSync {
             return Ok(());
         }
         if last.is_some() {
-            tracing::info!(bucket = here, "the workspace moved to another bucket; starting over there");
-            replica.clear_sync_values("bucket.", &[SYNCED_BUCKET, "bucket.url", "bucket.url.code"])?;
+            tracing::info!(
+                bucket = here,
+                "the workspace moved to another bucket; starting over there"
+            );
+            replica
+                .clear_sync_values("bucket.", &[SYNCED_BUCKET, "bucket.url", "bucket.url.code"])?;
             replica.clear_sync_values("snapshot.", &[])?;
         }
         replica.set_sync_value(SYNCED_BUCKET, here)?;
@@ -606,11 +610,9 @@ impl BucketSync {
         // hash, so a copy is harmless, and the log is whole in a bucket the workspace moved to.
         let op_mark = Self::mark(replica, "bucket.up.ops")?;
         for (row, bytes) in replica.inputs(SharedTable::AclOps, op_mark)? {
-            let op = AclOp::decode(&bytes).ok().filter(|op| {
-                replica
-                    .engine()
-                    .is_some_and(|e| e.log().contains(&op.id()))
-            });
+            let op = AclOp::decode(&bytes)
+                .ok()
+                .filter(|op| replica.engine().is_some_and(|e| e.log().contains(&op.id())));
             let Some(op) = op else {
                 replica.set_sync_value("bucket.up.ops", &row.to_string())?;
                 continue;

@@ -207,6 +207,8 @@ impl App {
 
     /// Sync live with this worker (shown in the status bar, poked after writes).
     pub fn set_live(&mut self, worker: crate::sync::live::LiveWorker) {
+        // What this app writes goes to the worker straight away, and is indexed after.
+        self.replica.defer_index(true);
         self.live = Some(worker);
     }
 

@@ -337,7 +337,10 @@ impl App {
                         w.poke();
                     }
                     if let Some(l) = &self.live {
-                        l.poke();
+                        l.send_now(self.replica.take_sealed());
+                        if let Err(e) = self.replica.index_now() {
+                            tracing::warn!(error = %e, "the search index could not be updated");
+                        }
                     }
                 }
                 if arrived {
