@@ -14,13 +14,16 @@ mod transfer;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 pub use context::Context;
 
+/// This weft's version, with the commit it was built from when built from a git checkout.
+pub const VERSION: &str = env!("WEFT_VERSION");
+
 /// weft — docs, boards and comments for a team, in the terminal, local-first.
 #[derive(Debug, Parser)]
-#[command(name = "weft", version, about, long_about = None)]
+#[command(name = "weft", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// Workspace to use (default: from config, or the only one).
     #[arg(short = 'w', long, global = true, env = "WEFT_WORKSPACE")]
@@ -154,6 +157,10 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), e.g. `weft man > ~/.local/share/man/man1/weft.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -436,10 +443,32 @@ pub enum TrashCmd {
     Purge { item: String },
 }
 
+/// Write generated text to standard output; a reader that stops early (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Run one command line. Errors carry the context a person needs.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Relay(args)) = &cli.command {
-        return relay::run(args, cli.json); // a relay has no home, workspace or keys
+    // These need no home, workspace or keys.
+    match &cli.command {
+        Some(Command::Relay(args)) => return relay::run(args, cli.json),
+        Some(Command::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "weft", &mut script);
+            return print_bytes(&script);
+        }
+        Some(Command::Man) => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            return print_bytes(&page);
+        }
+        _ => {}
     }
     let mut ctx = Context::new(cli.workspace.clone(), cli.json)?;
     match cli.command {
