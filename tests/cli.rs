@@ -216,6 +216,27 @@ fn a_doc_is_edited_in_the_editor_and_a_card_is_shown_with_its_fields() {
 }
 
 #[test]
+fn text_that_starts_with_a_dash_is_text_not_an_option() {
+    let h = Home::new();
+    h.ok(&["init", "team"]);
+    h.ok(&["doc", "new", "Meeting notes", "--body", "- first"]);
+    h.ok(&["doc", "edit", "Meeting notes", "--append", "\n- decided X"]);
+    h.ok(&["doc", "edit", "Meeting notes", "--append", "- and Y"]);
+    assert_eq!(
+        h.ok(&["doc", "cat", "Meeting notes"]),
+        "- first\n- decided X- and Y\n"
+    );
+    h.ok(&["comment", "add", "Meeting notes", "-1, too early"]);
+    assert!(h
+        .ok(&["comment", "ls", "Meeting notes"])
+        .contains(": -1, too early"));
+    h.ok(&["board", "new", "Sprint"]);
+    h.ok(&["card", "add", "Sprint", "Fix", "--description", "- steps"]);
+    h.ok(&["card", "edit", "Fix", "--description", "- more steps"]);
+    assert!(h.ok(&["card", "show", "Fix"]).contains("- more steps"));
+}
+
+#[test]
 fn a_home_moves_between_a_passphrase_and_a_key_file() {
     let h = Home::new();
     let with = |args: &[&str], vars: &[(&str, &str)]| {

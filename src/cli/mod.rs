@@ -254,7 +254,7 @@ pub enum DocCmd {
         #[arg(long)]
         parent: Option<String>,
         /// Initial body (Markdown).
-        #[arg(long, conflicts_with = "stdin")]
+        #[arg(long, conflicts_with = "stdin", allow_hyphen_values = true)]
         body: Option<String>,
         /// Read the body from standard input.
         #[arg(long)]
@@ -270,10 +270,10 @@ pub enum DocCmd {
         #[arg(long)]
         title: Option<String>,
         /// Replace the body.
-        #[arg(long, conflicts_with_all = ["stdin", "append"])]
+        #[arg(long, conflicts_with_all = ["stdin", "append"], allow_hyphen_values = true)]
         body: Option<String>,
         /// Add text at the end of the body.
-        #[arg(long, conflicts_with = "stdin")]
+        #[arg(long, conflicts_with = "stdin", allow_hyphen_values = true)]
         append: Option<String>,
         /// Replace the body with standard input.
         #[arg(long)]
@@ -339,7 +339,7 @@ pub enum CardCmd {
         title: String,
         #[arg(long)]
         column: Option<String>,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         description: Option<String>,
         #[command(flatten)]
         fields: CardFieldArgs,
@@ -359,7 +359,7 @@ pub enum CardCmd {
         card: String,
         #[arg(long)]
         title: Option<String>,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         description: Option<String>,
         /// Replace labels with these (repeat --label).
         #[arg(long = "label")]
@@ -380,6 +380,7 @@ pub enum CommentCmd {
     /// Comment on a doc or card.
     Add {
         target: String,
+        #[arg(allow_hyphen_values = true)]
         text: String,
         /// Anchor at this character position of the text.
         #[arg(long, conflicts_with = "quote")]
