@@ -237,6 +237,42 @@ fn text_that_starts_with_a_dash_is_text_not_an_option() {
 }
 
 #[test]
+fn a_doc_moves_under_another_and_weft_workspace_picks_the_workspace() {
+    let h = Home::new();
+    h.ok(&["init", "team"]);
+    h.ok(&["init", "work"]);
+    h.ok(&["doc", "new", "Team notes"]);
+    h.ok(&["doc", "new", "Meeting notes"]);
+    h.ok(&["doc", "mv", "Meeting notes", "--parent", "Team notes"]);
+    let docs = h.json(&["doc", "ls"]);
+    let meeting = |docs: &Value| {
+        docs.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["title"] == "Meeting notes")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(meeting(&docs)["parent"], docs[0]["id"], "{docs}");
+    assert_eq!(meeting(&docs)["depth"], 1);
+    h.ok(&["doc", "mv", "Meeting notes", "--root"]);
+    assert_eq!(meeting(&h.json(&["doc", "ls"]))["parent"], Value::Null);
+    // $WEFT_WORKSPACE picks a workspace as -w does; the first one stays the default.
+    let out = h
+        .cmd(&["doc", "new", "Plan"])
+        .env("WEFT_WORKSPACE", "work")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(h.ok(&["-w", "work", "ls"]).contains("Plan"));
+    assert!(!h.ok(&["ls"]).contains("Plan"));
+}
+
+#[test]
 fn a_home_moves_between_a_passphrase_and_a_key_file() {
     let h = Home::new();
     let with = |args: &[&str], vars: &[(&str, &str)]| {
