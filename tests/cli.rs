@@ -160,6 +160,161 @@ fn docs_cards_comments_and_trash_from_the_shell() {
 }
 
 #[test]
+fn a_doc_is_edited_in_the_editor_and_a_card_is_shown_with_its_fields() {
+    let h = Home::new();
+    h.ok(&["init", "team"]);
+    h.ok(&["doc", "new", "Meeting notes", "--body", "# Notes\n"]);
+    // `weft doc edit DOC` hands $EDITOR the body in a file; what the editor leaves there is saved.
+    let out = h
+        .cmd(&["doc", "edit", "Meeting notes"])
+        .env("EDITOR", "printf '%s\\n' '- decided X' >>")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        h.ok(&["doc", "cat", "Meeting notes"]),
+        "# Notes\n- decided X\n"
+    );
+    let out = h
+        .cmd(&["doc", "edit", "Meeting notes"])
+        .env("EDITOR", "echo scribble >> \"$1\"; false")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the doc was not changed"));
+    assert!(!h.ok(&["doc", "cat", "Meeting notes"]).contains("scribble"));
+
+    h.ok(&["board", "new", "Sprint", "--columns", "To do,Doing,Done"]);
+    h.ok(&[
+        "card",
+        "add",
+        "Sprint",
+        "Fix login",
+        "--label",
+        "bug",
+        "--assignee",
+        "0xabc",
+        "--due",
+        "2026-12-24",
+        "--description",
+        "Users are logged out after a minute.",
+    ]);
+    let shown = h.ok(&["card", "show", "Fix login"]);
+    assert!(
+        shown.starts_with("Fix login #bug @0xabc due 2026-12-24\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("] in To do\n"), "{shown}");
+    assert!(
+        shown.contains("Users are logged out after a minute."),
+        "{shown}"
+    );
+}
+
+#[test]
+fn text_that_starts_with_a_dash_is_text_not_an_option() {
+    let h = Home::new();
+    h.ok(&["init", "team"]);
+    h.ok(&["doc", "new", "Meeting notes", "--body", "- first"]);
+    h.ok(&["doc", "edit", "Meeting notes", "--append", "\n- decided X"]);
+    h.ok(&["doc", "edit", "Meeting notes", "--append", "- and Y"]);
+    assert_eq!(
+        h.ok(&["doc", "cat", "Meeting notes"]),
+        "- first\n- decided X- and Y\n"
+    );
+    h.ok(&["comment", "add", "Meeting notes", "-1, too early"]);
+    assert!(h
+        .ok(&["comment", "ls", "Meeting notes"])
+        .contains(": -1, too early"));
+    h.ok(&["board", "new", "Sprint"]);
+    h.ok(&["card", "add", "Sprint", "Fix", "--description", "- steps"]);
+    h.ok(&["card", "edit", "Fix", "--description", "- more steps"]);
+    assert!(h.ok(&["card", "show", "Fix"]).contains("- more steps"));
+}
+
+#[test]
+fn a_doc_moves_under_another_and_weft_workspace_picks_the_workspace() {
+    let h = Home::new();
+    h.ok(&["init", "team"]);
+    h.ok(&["init", "work"]);
+    h.ok(&["doc", "new", "Team notes"]);
+    h.ok(&["doc", "new", "Meeting notes"]);
+    h.ok(&["doc", "mv", "Meeting notes", "--parent", "Team notes"]);
+    let docs = h.json(&["doc", "ls"]);
+    let meeting = |docs: &Value| {
+        docs.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["title"] == "Meeting notes")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(meeting(&docs)["parent"], docs[0]["id"], "{docs}");
+    assert_eq!(meeting(&docs)["depth"], 1);
+    h.ok(&["doc", "mv", "Meeting notes", "--root"]);
+    assert_eq!(meeting(&h.json(&["doc", "ls"]))["parent"], Value::Null);
+    // $WEFT_WORKSPACE picks a workspace as -w does; the first one stays the default.
+    let out = h
+        .cmd(&["doc", "new", "Plan"])
+        .env("WEFT_WORKSPACE", "work")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(h.ok(&["-w", "work", "ls"]).contains("Plan"));
+    assert!(!h.ok(&["ls"]).contains("Plan"));
+}
+
+#[test]
+fn a_home_moves_between_a_passphrase_and_a_key_file() {
+    let h = Home::new();
+    let with = |args: &[&str], vars: &[(&str, &str)]| {
+        let mut c = h.cmd(args);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let first = [("WEFT_PASSPHRASE", "first secret")];
+    assert!(with(&["init", "work", "--passphrase"], &first)
+        .status
+        .success());
+    assert!(
+        h.fails(&["ls"]).contains("passphrase"),
+        "asked for, not guessed"
+    );
+    assert!(with(&["ls"], &first).status.success());
+    let removed = with(&["passphrase", "remove"], &first);
+    assert!(removed.status.success());
+    let doctor = h.ok(&["doctor"]);
+    assert!(doctor.contains("master key in a 0600 file"), "{doctor}");
+    let set = with(
+        &["passphrase", "set"],
+        &[("WEFT_NEW_PASSPHRASE", "second secret")],
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    assert!(h.fails(&["ls"]).contains("passphrase"));
+    assert!(
+        !with(&["ls"], &first).status.success(),
+        "the old one no longer opens it"
+    );
+    assert!(with(&["ls"], &[("WEFT_PASSPHRASE", "second secret")])
+        .status
+        .success());
+}
+
+#[test]
 fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let h = Home::new();
     h.ok(&["init", "team"]);

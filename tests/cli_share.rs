@@ -200,6 +200,43 @@ fn a_viewer_is_told_why_and_nothing_changes() {
 }
 
 #[test]
+fn a_commenter_is_refused_before_anything_is_claimed_and_may_still_comment() {
+    let t = team("commenter");
+    for args in [
+        &["doc", "edit", "Team notes", "--append", "sneaky"][..],
+        &["card", "mv", "Invite a teammate", "Done"],
+        &["doc", "rm", "Welcome"],
+    ] {
+        let out = run(&t.bob, args);
+        assert!(!out.status.success(), "weft {args:?} should be refused");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "",
+            "nothing says {args:?} was done"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not allowed") && err.contains("is a commenter"),
+            "{err}"
+        );
+    }
+    let err = fails(&t.bob, &["doc", "edit", "Team notes", "--append", "x"]);
+    assert!(
+        err.contains("editing documents needs an editor or higher"),
+        "{err}"
+    );
+    assert!(!ok(&t.bob, &["doc", "cat", "Team notes"]).contains("sneaky"));
+    ok(
+        &t.bob,
+        &["comment", "add", "Team notes", "Shall we add a date?"],
+    );
+    ok(&t.bob, &["sync"]);
+    ok(&t.owner, &["sync"]);
+    assert!(ok(&t.owner, &["comment", "ls", "Team notes"]).contains("Shall we add a date?"));
+    assert_eq!(json(&t.owner, &["quarantine", "ls"]), serde_json::json!([]));
+}
+
+#[test]
 fn a_removed_member_s_later_edits_are_refused_by_the_owner() {
     let t = team("editor");
     ok(&t.owner, &["member", "rm", &t.bob_address]);

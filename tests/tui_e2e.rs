@@ -276,3 +276,39 @@ fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
     t.keys(&["C-q"]);
     t.wait_gone();
 }
+
+#[test]
+fn the_theme_comes_from_the_flag_or_the_variable() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path();
+    weft(home, &["init", "team", "--sample"]);
+    let themes = home.join("config").join("themes");
+    std::fs::create_dir_all(&themes).expect("themes dir");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/themes/paper.toml"),
+        themes.join("paper.toml"),
+    )
+    .expect("copy the sample theme");
+    let t = Tmux::start(home);
+    t.wait_for("$");
+    // A theme that does not exist is named in the status bar; the app still opens.
+    for (line, name) in [
+        (format!("{BIN} --theme nope"), "nope"),
+        (format!("WEFT_THEME=nada {BIN}"), "nada"),
+    ] {
+        t.type_text(&line);
+        t.keys(&["Enter"]);
+        t.wait_for(&format!("no theme called \"{name}\""));
+        t.keys(&["q"]);
+        t.wait_gone();
+    }
+    t.type_text(&format!("{BIN} --theme paper"));
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("DOCS");
+    assert!(!screen.contains("default theme"), "{screen}");
+    t.keys(&["q"]);
+    t.wait_gone();
+}

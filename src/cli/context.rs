@@ -258,12 +258,6 @@ fn load_config(home: &Home) -> anyhow::Result<Config> {
     }
 }
 
-fn save_config(home: &Home, config: &Config) -> anyhow::Result<()> {
-    let path = home.config_file();
-    crate::identity::keyfile::write_atomic(&path, toml::to_string_pretty(config)?.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
-}
-
 /// Create workspace `name`; the first one in a home becomes the default.
 pub fn create_workspace(ctx: &Context, name: &str, sample: bool) -> anyhow::Result<Replica> {
     check_workspace_name(name)?;
@@ -283,10 +277,7 @@ pub fn create_workspace(ctx: &Context, name: &str, sample: bool) -> anyhow::Resu
         replica.flush()?;
     }
     if ctx.config.default_workspace.is_none() {
-        let config = Config {
-            default_workspace: Some(name.to_string()),
-        };
-        save_config(&ctx.home, &config)?;
+        set_default_workspace(ctx, name)?;
     }
     Ok(replica)
 }
@@ -501,11 +492,19 @@ pub fn passphrase(ctx: &Context, cmd: super::PassphraseCmd) -> anyhow::Result<()
     })
 }
 
-/// Make `name` the workspace commands use when none is given.
+/// Make `name` the workspace commands use when none is given. The rest of `config.toml` (the app's
+/// settings, the user's comments) is kept as it was.
 pub fn set_default_workspace(ctx: &Context, name: &str) -> anyhow::Result<()> {
-    let config = Config {
-        default_workspace: Some(name.to_string()),
+    let path = ctx.home.config_file();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    save_config(&ctx.home, &config)?;
-    Ok(())
+    let mut config: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("reading {}", path.display()))?;
+    config["default_workspace"] = toml_edit::value(name);
+    crate::identity::keyfile::write_atomic(&path, config.to_string().as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }

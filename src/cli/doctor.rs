@@ -88,7 +88,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
         });
     }
     let report = Report {
-        version: env!("CARGO_PKG_VERSION"),
+        version: super::VERSION,
         protection,
         protection_error,
         home: Paths {

@@ -6,11 +6,19 @@ use anyhow::{anyhow, bail, Context as _};
 use serde::Serialize;
 
 use super::{BoardCmd, CardCmd, Command, CommentCmd, Context, DocCmd, TrashCmd};
+use crate::acl::Action;
 use crate::model::{CardFields, CommentId, ItemId, ItemKind, TrashStatus, Workspace};
 use crate::store::Replica;
 
 pub fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
     let mut replica = ctx.open()?;
+    // Refuse what the local role does not allow before anything is written or printed (the store
+    // would undo it anyway, but only after the command had said it was done).
+    if let Some(action) = needed_permission(&cmd) {
+        replica
+            .can(&action)
+            .map_err(|why| anyhow!("not allowed: {why}; nothing was changed"))?;
+    }
     match cmd {
         Command::Ls => ls(ctx, replica.workspace())?,
         Command::Doc(c) => doc(ctx, &mut replica, c)?,
@@ -42,6 +50,30 @@ pub fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
     }
     replica.flush()?;
     Ok(())
+}
+
+/// What the local role must allow for `cmd` to write; `None` for reads.
+fn needed_permission(cmd: &Command) -> Option<Action> {
+    Some(match cmd {
+        Command::Doc(DocCmd::New { .. } | DocCmd::Edit { .. } | DocCmd::Mv { .. }) => {
+            Action::EditDocs
+        }
+        Command::Board(BoardCmd::New { .. } | BoardCmd::Column { .. })
+        | Command::Card(CardCmd::Add { .. } | CardCmd::Mv { .. } | CardCmd::Edit { .. }) => {
+            Action::EditBoards
+        }
+        Command::Doc(DocCmd::Rm { .. })
+        | Command::Board(BoardCmd::Rm { .. })
+        | Command::Card(CardCmd::Rm { .. })
+        | Command::Trash(TrashCmd::Restore { .. }) => Action::Trash,
+        Command::Trash(TrashCmd::Purge { .. }) => Action::Purge,
+        Command::Comment(CommentCmd::Add { .. }) => Action::Comment,
+        // An id that does not parse is reported by the command itself.
+        Command::Comment(CommentCmd::Resolve { id, .. }) => {
+            Action::ResolveComment(CommentId::parse(id).ok()?)
+        }
+        _ => return None,
+    })
 }
 
 /// Text from the workspace may come from any peer: on a terminal, drop control characters and bidi

@@ -14,13 +14,16 @@ mod transfer;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 pub use context::Context;
 
+/// This weft's version, with the commit it was built from when built from a git checkout.
+pub const VERSION: &str = env!("WEFT_VERSION");
+
 /// weft — docs, boards and comments for a team, in the terminal, local-first.
 #[derive(Debug, Parser)]
-#[command(name = "weft", version, about, long_about = None)]
+#[command(name = "weft", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// Workspace to use (default: from config, or the only one).
     #[arg(short = 'w', long, global = true, env = "WEFT_WORKSPACE")]
@@ -165,6 +168,10 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), e.g. `weft man > ~/.local/share/man/man1/weft.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -267,7 +274,7 @@ pub enum DocCmd {
         #[arg(long)]
         parent: Option<String>,
         /// Initial body (Markdown).
-        #[arg(long, conflicts_with = "stdin")]
+        #[arg(long, conflicts_with = "stdin", allow_hyphen_values = true)]
         body: Option<String>,
         /// Read the body from standard input.
         #[arg(long)]
@@ -283,10 +290,10 @@ pub enum DocCmd {
         #[arg(long)]
         title: Option<String>,
         /// Replace the body.
-        #[arg(long, conflicts_with_all = ["stdin", "append"])]
+        #[arg(long, conflicts_with_all = ["stdin", "append"], allow_hyphen_values = true)]
         body: Option<String>,
         /// Add text at the end of the body.
-        #[arg(long, conflicts_with = "stdin")]
+        #[arg(long, conflicts_with = "stdin", allow_hyphen_values = true)]
         append: Option<String>,
         /// Replace the body with standard input.
         #[arg(long)]
@@ -352,7 +359,7 @@ pub enum CardCmd {
         title: String,
         #[arg(long)]
         column: Option<String>,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         description: Option<String>,
         #[command(flatten)]
         fields: CardFieldArgs,
@@ -372,7 +379,7 @@ pub enum CardCmd {
         card: String,
         #[arg(long)]
         title: Option<String>,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         description: Option<String>,
         /// Replace labels with these (repeat --label).
         #[arg(long = "label")]
@@ -393,6 +400,7 @@ pub enum CommentCmd {
     /// Comment on a doc or card.
     Add {
         target: String,
+        #[arg(allow_hyphen_values = true)]
         text: String,
         /// Anchor at this character position of the text.
         #[arg(long, conflicts_with = "quote")]
@@ -456,10 +464,32 @@ pub enum TrashCmd {
     Purge { item: String },
 }
 
+/// Write generated text to standard output; a reader that stops early (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Run one command line. Errors carry the context a person needs.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Relay(args)) = &cli.command {
-        return relay::run(args, cli.json); // a relay has no home, workspace or keys
+    // These need no home, workspace or keys.
+    match &cli.command {
+        Some(Command::Relay(args)) => return relay::run(args, cli.json),
+        Some(Command::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "weft", &mut script);
+            return print_bytes(&script);
+        }
+        Some(Command::Man) => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            return print_bytes(&page);
+        }
+        _ => {}
     }
     let mut ctx = Context::new(cli.workspace.clone(), cli.json)?;
     match cli.command {

@@ -482,12 +482,7 @@ impl App {
         match self.replica.can(action) {
             Ok(()) => true,
             Err(refusal) => {
-                let role = self
-                    .replica
-                    .my_role()
-                    .map(|r| format!("you are {} here", r.with_article()))
-                    .unwrap_or_else(|| "you are not a member here".into());
-                self.error(format!("read-only: {role} ({refusal})"));
+                self.error(read_only_because(&self.replica, &refusal));
                 false
             }
         }
@@ -608,4 +603,27 @@ fn member_labels(replica: &Replica) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// Why the local user may not do something, in the words of the status bar: the role and what is
+/// needed first (so it still reads on a narrow terminal), not the user's own address.
+pub(crate) fn read_only_because(replica: &Replica, refusal: &crate::acl::Refusal) -> String {
+    use crate::acl::Refusal;
+    match refusal {
+        Refusal::RoleTooLow {
+            role, needed, what, ..
+        } => format!(
+            "read-only: you are {} here; {what} needs {} or higher",
+            role.with_article(),
+            needed.with_article()
+        ),
+        Refusal::NotAMember(_) => "read-only: you are not a member of this workspace".into(),
+        other => {
+            let role = replica
+                .my_role()
+                .map(|r| format!("you are {} here", r.with_article()))
+                .unwrap_or_else(|| "you are not a member here".into());
+            format!("read-only: {role} ({other})")
+        }
+    }
 }

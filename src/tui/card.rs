@@ -96,7 +96,7 @@ impl App {
                 if self.replica.workspace().read_only().is_some() {
                     self.error("read-only: written by a newer weft");
                 } else if let Err(why) = self.replica.can(&crate::acl::Action::EditBoards) {
-                    self.error(format!("read-only: {why}"));
+                    self.error(super::app::read_only_because(&self.replica, &why));
                 } else {
                     d.editing = true;
                 }

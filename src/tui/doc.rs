@@ -205,7 +205,10 @@ impl App {
                         "read-only: written by a newer weft (schema {found})"
                     )));
                 } else if let Err(why) = self.replica.can(&crate::acl::Action::EditDocs) {
-                    then = Some(Then::Error(format!("read-only: {why}")));
+                    then = Some(Then::Error(super::app::read_only_because(
+                        &self.replica,
+                        &why,
+                    )));
                 } else {
                     d.editing = true;
                     d.panel_focus = false;
