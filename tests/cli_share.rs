@@ -145,6 +145,15 @@ fn an_admin_moves_the_workspace_to_another_bucket_and_members_follow() {
     let shown = json(&t.bob, &["settings"]);
     assert_eq!(shown["bucket"]["from"], "workspace setting", "{shown}");
     assert!(shown["relay"]["url"].is_null(), "{shown}");
+    // A relay set by the owner reaches Bob with his next sync; `none` takes it away again.
+    ok(&t.owner, &["settings", "relay", "ws://127.0.0.1:9"]);
+    ok(&t.bob, &["sync"]);
+    let shown = json(&t.bob, &["settings"]);
+    assert_eq!(shown["relay"]["url"], "ws://127.0.0.1:9", "{shown}");
+    assert_eq!(shown["relay"]["from"], "workspace setting", "{shown}");
+    ok(&t.owner, &["settings", "relay", "none"]);
+    ok(&t.bob, &["sync"]);
+    assert!(json(&t.bob, &["settings"])["relay"]["url"].is_null());
     let second = t.owner.parent().unwrap().join("second-bucket");
     let url = format!("file://{}", second.display());
     let refused = fails(&t.bob, &["settings", "bucket", &url]);
