@@ -198,6 +198,15 @@ fn a_viewer_is_told_why_and_nothing_changes() {
         before,
         "the refused edit left nothing behind"
     );
+    // An import is refused the same way, before anything is read into the workspace.
+    let export = t.bob.join("export");
+    ok(&t.owner, &["export", "--json", export.to_str().unwrap()]);
+    let err = fails(&t.bob, &["import", export.to_str().unwrap()]);
+    assert!(
+        err.contains("not allowed") && err.contains("nothing was imported"),
+        "{err}"
+    );
+    assert_eq!(ok(&t.bob, &["ls"]), before);
     // Promoted, Bob can write.
     ok(&t.owner, &["member", "role", &t.bob_address, "editor"]);
     ok(&t.owner, &["sync"]);

@@ -214,3 +214,60 @@ fn an_index_left_for_later_is_made_on_the_next_open_if_the_process_stopped_first
     assert_eq!(hits.len(), 1, "indexed on open: {hits:?}");
     assert!(owner.r().search("pelican", 5).unwrap().is_empty());
 }
+
+#[test]
+fn a_comment_written_on_top_of_a_refused_edit_is_listed_with_it() {
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    owner.r().add_member(ew.address(), Role::Editor).unwrap();
+    let mut editor = join(&owner, &ew);
+    carry(&mut owner, &mut editor);
+    editor.r().publish_device().unwrap();
+    settle(&mut editor, &mut owner);
+    let doc = owner.r().workspace().create_doc("Plan", None).unwrap();
+    owner.r().flush().unwrap();
+    carry(&mut owner, &mut editor);
+    // Offline: the editor edits, then comments; meanwhile the owner makes them a commenter.
+    editor.r().workspace().set_body(doc, "rewritten").unwrap();
+    editor.r().flush().unwrap();
+    editor
+        .r()
+        .workspace()
+        .add_comment(doc, "why I rewrote it", None, None)
+        .unwrap();
+    editor.r().flush().unwrap();
+    owner
+        .r()
+        .change_role(ew.address(), Role::Commenter)
+        .unwrap();
+    carry(&mut editor, &mut owner);
+    let refused = owner.r().quarantine();
+    let reasons: Vec<String> = refused.iter().map(|q| q.reason.to_string()).collect();
+    assert_eq!(
+        refused.len(),
+        2,
+        "the edit and the comment on top of it: {reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("was made a commenter")),
+        "{reasons:?}"
+    );
+    let edit = refused
+        .iter()
+        .find(|q| q.reason.to_string().contains("was made a commenter"))
+        .unwrap();
+    let weft::acl::QuarantinedItem::Envelope(edit_id) = edit.item else {
+        panic!("an envelope")
+    };
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains(&format!("builds on a refused change ({})", edit_id.short()))),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().all(|r| !r.contains("AclOpId(")),
+        "{reasons:?}"
+    );
+    assert!(owner.r().workspace().all_comments().is_empty());
+}

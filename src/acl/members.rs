@@ -418,7 +418,8 @@ impl Replica {
     }
 
     /// Everything refused, with reasons: unreadable or forged items, envelopes whose author may
-    /// not write what they wrote, and membership ops that have no effect.
+    /// not write what they wrote, membership ops that have no effect, and changes waiting on a
+    /// refused change (they apply only if it is released).
     pub fn quarantine(&self) -> Vec<QuarantineEntry> {
         let mut out: Vec<QuarantineEntry> = self
             .rejected
@@ -440,6 +441,27 @@ impl Replica {
                     may_be_released: !reason.is_permanent(),
                     bytes: h.env.encode(),
                 });
+            }
+        }
+        for id in &self.unsettled {
+            let Some(h) = self.held.get(id) else {
+                continue;
+            };
+            if let Status::Pending(m) = &h.status {
+                if m.changes.is_empty() {
+                    continue;
+                }
+                if let Some(on) = self.quarantined_holding(&m.changes).first() {
+                    let device = h.env.header().device;
+                    out.push(QuarantineEntry {
+                        item: QuarantinedItem::Envelope(*id),
+                        device: Some(device),
+                        address: self.address_of(&device),
+                        reason: Refusal::BuildsOnRefused { on: *on },
+                        may_be_released: true,
+                        bytes: h.env.encode(),
+                    });
+                }
             }
         }
         for op in self.log.ops() {
@@ -493,8 +515,10 @@ impl Replica {
     /// Quarantined envelopes that carry any of these changes: what a pending envelope is
     /// really stuck behind.
     fn quarantined_holding(&self, changes: &[loro::ID]) -> Vec<EnvelopeId> {
-        self.held
+        // Only unsettled envelopes can be quarantined: no scan of everything applied.
+        self.unsettled
             .iter()
+            .filter_map(|id| self.held.get(id).map(|h| (id, h)))
             .filter(|(_, h)| matches!(h.status, Status::Quarantined(_)))
             .filter(|(_, h)| {
                 h.blob().is_some_and(|blob| {

@@ -13,7 +13,7 @@ pub enum Refusal {
     #[error("it cannot be read: {0}")]
     Unreadable(String),
     /// It names another workspace.
-    #[error("it belongs to another workspace ({0:?})")]
+    #[error("it belongs to another workspace ({})", .0.short())]
     OtherWorkspace(WorkspaceId),
     /// A second genesis for this workspace.
     #[error("it tries to create the workspace a second time")]
@@ -81,7 +81,7 @@ pub enum Refusal {
     #[error("device {0} has been revoked")]
     DeviceRevoked(DeviceId),
     /// The device was revoked by an op that had not seen the change.
-    #[error("device {device} was revoked by a membership change ({by:?}) that had not seen this")]
+    #[error("device {device} was revoked by a membership change (op {}) that had not seen this", .by.short())]
     DeviceRevokedConcurrently {
         /// The device.
         device: DeviceId,
@@ -92,7 +92,7 @@ pub enum Refusal {
     #[error("{0} is not a member of this workspace")]
     NotAMember(Address),
     /// The wallet was removed by an op that had not seen the change.
-    #[error("{address} was removed from the workspace by a membership change ({by:?}) that had not seen this")]
+    #[error("{address} was removed from the workspace by a membership change (op {}) that had not seen this", .by.short())]
     RemovedConcurrently {
         /// The member.
         address: Address,
@@ -113,7 +113,7 @@ pub enum Refusal {
     },
     /// The role was lowered by an op that had not seen the change, and the lower role does not
     /// allow it.
-    #[error("{address} was made {} by a membership change ({by:?}) that had not seen this, and {what} needs {} or higher", .role.with_article(), .needed.with_article())]
+    #[error("{address} was made {} by a membership change (op {}) that had not seen this, and {what} needs {} or higher", .role.with_article(), .by.short(), .needed.with_article())]
     DemotedConcurrently {
         /// Who.
         address: Address,
@@ -174,12 +174,19 @@ pub enum Refusal {
         owner: Address,
     },
     /// A concurrent op gave the address less access, and the most restrictive wins.
-    #[error("a concurrent membership change ({by:?}) gave {member} less access, and the most restrictive change wins")]
+    #[error("a concurrent membership change (op {}) gave {member} less access, and the most restrictive change wins", .by.short())]
     Superseded {
         /// The member concerned.
         member: Address,
         /// The winning op.
         by: AclOpId,
+    },
+    /// A change that builds on a refused one: it cannot apply unless that one is released (the
+    /// author's later work, written on top of what was refused).
+    #[error("it builds on a refused change ({}), so it cannot apply unless that one is", .on.short())]
+    BuildsOnRefused {
+        /// The refused change it waits for.
+        on: crate::crypto::EnvelopeId,
     },
     /// A Loro peer id already belongs to another device.
     #[error("Loro peer {peer} belongs to device {owner}; device {device} may not write as it")]

@@ -266,6 +266,12 @@ pub fn import(ctx: &Context, dir: &Path) -> anyhow::Result<()> {
         read_markdown_folder(dir)?
     };
     let mut replica = ctx.open()?;
+    // An import writes docs and boards: refuse it up front when the role does not allow that.
+    for action in [crate::acl::Action::EditDocs, crate::acl::Action::EditBoards] {
+        replica
+            .can(&action)
+            .map_err(|why| anyhow::anyhow!("not allowed: {why}; nothing was imported"))?;
+    }
     let report = replica
         .workspace()
         .import_all(&data)

@@ -544,7 +544,11 @@ impl Replica {
                     // The engine undid the edits; show the document without them.
                     self.reattach_if_rebuilt();
                     self.lock_unsaved().clear();
-                    return Err(StoreError::NotAllowed(e.to_string()));
+                    let why = match e {
+                        LocalError::NotAllowed(r) => r.to_string(),
+                        other => other.to_string(),
+                    };
+                    return Err(StoreError::NotAllowed(why));
                 }
             }
             self.lock_unsaved().clear();
