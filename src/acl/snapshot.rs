@@ -139,3 +139,37 @@ impl Replica {
             .is_some_and(|h| h.status == Status::Applied)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::DeviceKey;
+
+    #[test]
+    fn bindings_round_trip_and_every_truncation_is_an_error_not_a_panic() {
+        let a = DeviceKey::generate().id();
+        let b = DeviceKey::generate().id();
+        let bindings = vec![(7u64, a), (u64::MAX, b)];
+        let payload = wrap(&bindings, b"loro bytes");
+        let Some(Ok((read, loro))) = unwrap(&payload) else {
+            panic!("reads back")
+        };
+        assert_eq!((read, loro), (bindings.clone(), &b"loro bytes"[..]));
+        assert!(unwrap(b"not a snapshot").is_none());
+        let header = MAGIC.len() + 4 + 2 * (8 + DEVICE_LEN);
+        for cut in MAGIC.len()..header {
+            assert!(
+                matches!(unwrap(&payload[..cut]), Some(Err(_))),
+                "cut at {cut}"
+            );
+        }
+        // A count far beyond the bytes that follow is refused before anything is allocated.
+        let mut huge = MAGIC.to_vec();
+        huge.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(unwrap(&huge), Some(Err(_))));
+        // A binding naming no valid device key.
+        let mut bad = wrap(&bindings, b"x");
+        bad[MAGIC.len() + 4 + 8] = 0x09;
+        assert!(matches!(unwrap(&bad), Some(Err(_))));
+    }
+}

@@ -928,3 +928,25 @@ impl BucketSync {
         receipt.outcome
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_object_round_trips_and_damage_is_an_error() {
+        let d = crate::identity::DeviceKey::generate().id();
+        let covers: BTreeMap<DeviceId, u64> = [(d, 42)].into_iter().collect();
+        let bytes = encode_snapshot(&covers, b"envelope");
+        let (read, env) = decode_snapshot(&bytes).unwrap();
+        assert_eq!((read, env), (covers, &b"envelope"[..]));
+        for cut in 0..bytes.len() - b"envelope".len() {
+            assert!(decode_snapshot(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut other = bytes.clone();
+        other[4] = 9;
+        assert!(decode_snapshot(&other)
+            .unwrap_err()
+            .contains("upgrade weft"));
+    }
+}
