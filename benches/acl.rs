@@ -1,14 +1,14 @@
 //! Access control on the receiving side: verify + decrypt + inspect + apply of a one-keystroke
 //! envelope on a kept shadow, of a 1,000-op batch, and of a refused keystroke (which re-forks
-//! the shadow); and decryption alone. Only the receiving replica's work is timed; the sender's
-//! is done outside the clock.
+//! the shadow); decryption alone; and releasing thousands of envelopes that waited for their
+//! key. Only the receiving replica's work is timed; the sender's is done outside the clock.
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use loro::ExportMode;
 use time::OffsetDateTime;
-use weft::acl::{DeviceIdentity, Outcome, Replica, ReplicaConfig, Role};
+use weft::acl::{DeviceIdentity, Outcome, Outgoing, Replica, ReplicaConfig, Role};
 use weft::crypto::envelope::HEADER_VERSION;
 use weft::crypto::{Envelope, EnvelopeHeader, EpochKey};
 use weft::identity::{DeviceKey, LocalWallet, PairingCertificate, PairingRequest, VerifyPolicy};
@@ -265,9 +265,101 @@ fn current_key(r: &Replica) -> (u32, EpochKey) {
         .unwrap()
 }
 
+/// What a member's second device receives: `n` keystrokes typed on the first device (each its
+/// own envelope, about 20 a second, as the app seals them while someone types), and then the
+/// key share the first device publishes when it sees the second device's certificate.
+struct Backlog {
+    genesis: Vec<u8>,
+    /// The rotation to epoch 1 and the second device's certificate.
+    ops: Vec<Vec<u8>>,
+    envelopes: Vec<Vec<u8>>,
+    share: Vec<u8>,
+    second: DeviceIdentity,
+    now: i64,
+}
+
+fn backlog(n: usize) -> Backlog {
+    let wallet = LocalWallet::generate();
+    let (mut laptop, founding) =
+        Replica::create("bench", identity(&wallet).1, config(), at(T0)).unwrap();
+    let doc = laptop.workspace().create_doc("Notes", None).unwrap();
+    let mut envelopes = vec![founding.first.encode()];
+    envelopes.push(laptop.local_commit(at(T0)).unwrap().unwrap().encode());
+    let mut now = T0;
+    for i in 0..n {
+        let mut text = laptop.workspace().text(doc).unwrap();
+        text.insert(i % 97, if i % 2 == 0 { "a" } else { "b" })
+            .unwrap();
+        now = T0 + 1 + (i / 20) as i64;
+        envelopes.push(laptop.local_commit(at(now)).unwrap().unwrap().encode());
+    }
+    let second = identity(&wallet).1;
+    let mut phone = Replica::join(&founding.genesis.encode(), second.clone(), config()).unwrap();
+    phone.receive_acl_op(&founding.rotation.encode(), at(now));
+    let cert = phone.publish_device_certificate(at(now)).unwrap();
+    laptop.receive_acl_op(&cert.encode(), at(now));
+    let share = laptop
+        .take_outbox()
+        .into_iter()
+        .find_map(|o| match o {
+            Outgoing::AclOp(op) => Some(op.encode()),
+            Outgoing::Envelope(_) => None,
+        })
+        .expect("the first device shares its keys with the second");
+    Backlog {
+        genesis: founding.genesis.encode(),
+        ops: vec![founding.rotation.encode(), cert.encode()],
+        envelopes,
+        share,
+        second,
+        now,
+    }
+}
+
+/// The second device, holding every envelope of the backlog, each waiting for the key.
+fn waiting(b: &Backlog) -> Replica {
+    let mut r = Replica::join(&b.genesis, b.second.clone(), config()).unwrap();
+    for op in &b.ops {
+        r.receive_acl_op(op, at(b.now));
+    }
+    for e in &b.envelopes {
+        let receipt = r.receive_envelope(e, at(b.now));
+        assert!(matches!(&receipt.outcome, Outcome::Pending(m) if m.epoch.is_some()));
+    }
+    r
+}
+
+/// The key share arrives: every waiting envelope is decrypted, judged, inspected and applied.
+fn release_waiting(c: &mut Criterion) {
+    let sizes: Vec<usize> = std::env::var("WEFT_BENCH_RELEASE")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![2_000, 5_000, 10_000]);
+    let mut group = c.benchmark_group("acl/release_waiting_on_key_share");
+    group.sample_size(10);
+    for n in sizes {
+        let b = backlog(n);
+        group.bench_function(n.to_string(), |bench| {
+            bench.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut r = waiting(&b);
+                    let start = Instant::now();
+                    let receipt = r.receive_acl_op(&b.share, at(b.now));
+                    total += start.elapsed();
+                    assert_eq!(receipt.effects.released.len(), b.envelopes.len());
+                    assert!(r.pending().is_empty() && r.quarantine().is_empty());
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
-    targets = typing, batch, refused
+    targets = typing, batch, refused, release_waiting
 }
 criterion_main!(benches);

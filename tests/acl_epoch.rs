@@ -250,6 +250,67 @@ fn a_second_device_of_a_member_gets_the_keys_by_a_share() {
 }
 
 #[test]
+fn a_backlog_that_arrived_before_the_key_is_released_in_full_whatever_its_order() {
+    let mut t = team();
+    let doc = t.doc;
+    let v2 = t.net.join("viewer2", &t.viewer);
+    // Two members type one keystroke per change, all within one second, while the viewer's new
+    // device is not paired yet; a commenter's modified client writes into the body among them.
+    let mut rogue = None;
+    for i in 0..40usize {
+        let who = if i % 3 == 0 { "admin" } else { "editor" };
+        t.net.now -= 1;
+        t.net.edit(who, |ws| {
+            let mut text = ws.text(doc).expect("body");
+            let at = i % (text.len_chars() + 1);
+            text.insert(at, if i % 2 == 0 { "a" } else { "b" })
+                .expect("insert");
+        });
+        if i == 20 {
+            t.net.now -= 1;
+            rogue = Some(rogue_envelope(&mut t.net, "commenter", 1, |ws| {
+                ws.text(doc).expect("body").insert(0, "!").expect("insert");
+            }));
+            t.net.publish_env(rogue.clone().expect("made"));
+        }
+    }
+    let rogue = rogue.expect("made");
+    // The new device gets the membership in order and the changes newest first, before it
+    // holds any key: everything waits for the key.
+    let (ops, envs): (Vec<Msg>, Vec<Msg>) = t
+        .net
+        .msgs
+        .iter()
+        .cloned()
+        .partition(|m| matches!(m, Msg::Acl(_)));
+    for m in ops.iter().chain(envs.iter().rev()) {
+        t.net.receive(v2, m);
+    }
+    let waiting = t.net.replicas[v2].pending();
+    assert_eq!(waiting.len(), envs.len());
+    assert!(waiting.iter().all(|p| p.missing.epoch.is_some()));
+    // Paired, it gets the keys by a share and releases the whole backlog at once.
+    t.net
+        .act("viewer2", |r, now| r.publish_device_certificate(now));
+    t.net.sync();
+    let r = &t.net.replicas[v2];
+    assert!(r.pending().is_empty(), "{:?}", r.pending());
+    let body = r.workspace().body(doc).expect("body");
+    assert_eq!(body.len(), "hello".len() + 40);
+    assert_eq!(body, t.net.r("editor").workspace().body(doc).expect("body"));
+    for name in ["owner", "viewer2"] {
+        assert!(
+            matches!(
+                t.net.r(name).envelope_outcome(&rogue.id()),
+                Some(Outcome::Quarantined(_))
+            ),
+            "{name}"
+        );
+    }
+    t.net.assert_converged();
+}
+
+#[test]
 fn sharing_by_hand_with_a_device_that_may_not_read_is_refused() {
     let mut t = team();
     let outsider = t.net.index("outsider");

@@ -445,38 +445,6 @@ impl Replica {
         }
     }
 
-    /// Judges every envelope that is not applied until no more can be applied.
-    pub(crate) fn release(&mut self, now: i64, include_quarantined: bool) {
-        loop {
-            let mut candidates: Vec<(i64, EnvelopeId)> = self
-                .unsettled
-                .iter()
-                .filter_map(|id| self.held.get(id).map(|h| (id, h)))
-                .filter(|(_, h)| match &h.status {
-                    Status::Applied => false,
-                    Status::Pending(_) => true,
-                    Status::Quarantined(_) => include_quarantined,
-                })
-                .map(|(id, h)| (h.env.header().time, *id))
-                .collect();
-            candidates.sort();
-            let mut progress = false;
-            for (_, id) in candidates {
-                match self.judge(&id, now) {
-                    Verdict::Apply { in_shadow } => {
-                        self.apply(&id, in_shadow, false);
-                        progress = true;
-                    }
-                    Verdict::Pending(m) => self.set_status(&id, Status::Pending(m)),
-                    Verdict::Refuse(r) => self.set_status(&id, Status::Quarantined(r)),
-                }
-            }
-            if !progress {
-                break;
-            }
-        }
-    }
-
     /// After the membership log changed: re-resolve, recount claims, withdraw what became void
     /// (by rebuilding the document) and release what became valid.
     pub(crate) fn reconcile(&mut self, now: i64) {

@@ -28,6 +28,7 @@ pub mod op;
 pub mod outcome;
 pub mod policy;
 pub mod refusal;
+mod release;
 mod replica;
 pub mod resolve;
 pub mod role;
