@@ -242,13 +242,40 @@ fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
         .find(|w| w.starts_with("weft1-"))
         .expect("a join code");
     weft(&bob, &["join", code]);
+    // A relay, set for the workspace: Alice's app syncs live (its search index is updated after
+    // each change is sent, not before).
+    let mut relay = common::weft_command(&alice)
+        .args(["relay", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the relay");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(relay.stdout.take().expect("relay stdout")),
+        &mut first,
+    )
+    .expect("the relay says where it listens");
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("ws://"))
+        .expect("a ws:// address")
+        .to_string();
+    weft(&alice, &["-w", "team", "settings", "relay", &url]);
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _relay = Kill(relay);
 
     let t = Tmux::start(&alice);
     t.wait_for("$");
     t.type_text(&format!("{BIN} -w team"));
     t.keys(&["Enter"]);
     t.wait_for("DOCS");
-    t.wait_for("synced");
+    t.wait_for("live");
 
     // Bob writes and syncs; it shows up in Alice's open app.
     weft(
@@ -264,6 +291,16 @@ fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
     t.type_text("Notes from Alice");
     t.keys(&["Enter"]);
     t.wait_for("Empty doc");
+    // Typed live, then found by search at once.
+    t.keys(&["i"]);
+    t.wait_for(" EDIT ");
+    t.type_text("a kestrel hovered");
+    t.keys(&["Escape"]);
+    t.wait_for(" VIEW ");
+    t.keys(&["/"]);
+    t.type_text("kestrel");
+    t.wait_for("1 match");
+    t.keys(&["Escape"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         weft(&bob, &["sync"]);

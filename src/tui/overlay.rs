@@ -174,6 +174,7 @@ impl App {
         }
         if refresh_search {
             if let Some(Overlay::Search(mut s)) = self.overlays.pop() {
+                self.index_owed();
                 s.run(&self.replica);
                 self.overlays.push(Overlay::Search(s));
             }

@@ -60,6 +60,7 @@ impl App {
             KeyCode::Up => s.selected = s.selected.saturating_sub(1),
             _ => {
                 if s.input.key(&key) {
+                    self.index_owed();
                     s.run(&self.replica);
                 }
             }

@@ -318,6 +318,14 @@ impl App {
         Vec::new()
     }
 
+    /// Bring the search index up to date with what was written (live editing leaves it for a
+    /// quiet moment), before a search reads it.
+    pub(crate) fn index_owed(&mut self) {
+        if let Err(e) = self.replica.index_now() {
+            tracing::warn!(error = %e, "the search index could not be updated");
+        }
+    }
+
     /// Talk to the store: import other processes' commits and, when `write`, write ours (in the
     /// way `Replica::sync_local` does, so our edits still reach the search index).
     fn exchange(&mut self, write: bool) {
@@ -338,10 +346,10 @@ impl App {
                     }
                     if let Some(l) = &self.live {
                         l.send_now(self.replica.take_sealed());
-                        if let Err(e) = self.replica.index_now() {
-                            tracing::warn!(error = %e, "the search index could not be updated");
-                        }
                     }
+                } else {
+                    // Indexed on a tick with nothing to write: off the path of the keystroke.
+                    self.index_owed();
                 }
                 if arrived {
                     self.dirty = true;
