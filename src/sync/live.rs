@@ -395,6 +395,9 @@ fn lock(s: &std::sync::Mutex<LiveStatus>) -> std::sync::MutexGuard<'_, LiveStatu
 /// How often local writes are looked for when nothing pokes (another process may have written).
 const LOCAL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// How long after forwarding a handed-over envelope the worker reads it back.
+const CATCH_UP_AFTER: std::time::Duration = std::time::Duration::from_millis(3);
+
 /// The worker's ends of its channels.
 struct Ends {
     pokes: tokio::sync::mpsc::UnboundedReceiver<Vec<Vec<u8>>>,
@@ -461,8 +464,18 @@ where
     let mut repeat = tokio::time::interval(PRESENCE_EVERY);
     let mut tick = tokio::time::interval(LOCAL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // After forwarding what the writing process handed over, this worker's own engine reads those
+    // rows back a moment later, one keystroke at a time: not on the way out (it would delay the
+    // send), and not 250 ms later in a batch (a keystroke arriving then would wait behind it).
+    let mut catch_up: Option<tokio::time::Instant> = None;
     loop {
+        let catch_up_at = catch_up.unwrap_or_else(|| tokio::time::Instant::now() + LOCAL_EVERY);
         tokio::select! {
+            _ = tokio::time::sleep_until(catch_up_at), if catch_up.is_some() => {
+                catch_up = None;
+                send_local(&mut replica, &mut held, &mut direct, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;
+                replica.index_now()?;
+            }
             ev = conn.rx.recv() => {
                 let Some(ev) = ev else { return Ok(()) };
                 match ev {
@@ -525,6 +538,8 @@ where
                 }
                 if look {
                     send_local(&mut replica, &mut held, &mut direct, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;
+                } else {
+                    catch_up.get_or_insert_with(|| tokio::time::Instant::now() + CATCH_UP_AFTER);
                 }
             }
             r = views.changed() => {
