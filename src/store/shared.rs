@@ -46,6 +46,8 @@ pub(super) struct Gate {
     sealed: Vec<Vec<u8>>,
     /// Whether the index is behind (marked in the database too).
     index_owed: bool,
+    /// When the WAL was last checkpointed by `index_now` (while checkpoints are deferred).
+    checkpointed: std::time::Instant,
 }
 
 /// Why a local change or membership action was not made.
@@ -70,6 +72,9 @@ struct Input {
 fn hash(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
+
+/// How often a live process checkpoints the WAL itself (see `defer_index`).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The sync_state key saying the search index is behind the changes (see `defer_index`).
 const INDEX_PENDING: &str = "index.pending";
@@ -126,6 +131,7 @@ impl Replica {
             index_later: false,
             sealed: Vec::new(),
             index_owed: false,
+            checkpointed: std::time::Instant::now(),
         });
         replica.set_sync_value("member.address", &address)?;
         // The key that seals what the carriers see (see `sync::seal`); members get it in join codes.
@@ -181,6 +187,7 @@ impl Replica {
             index_later: false,
             sealed: Vec::new(),
             index_owed: false,
+            checkpointed: std::time::Instant::now(),
         });
         replica.set_sync_value("member.address", &actor)?;
         Ok(replica)
@@ -235,6 +242,7 @@ impl Replica {
             index_later: false,
             sealed: Vec::new(),
             index_owed: false,
+            checkpointed: std::time::Instant::now(),
         });
         replica.catch_up()?;
         replica.after_engine()?;
@@ -456,14 +464,43 @@ impl Replica {
     /// Leave the search index to [`index_now`](Self::index_now) instead of updating it in every
     /// write: a live worker applies a change, tells the app, then indexes. A mark kept in the same
     /// transaction as the change makes the next open index everything if the process stops first.
+    ///
+    /// The same goes for WAL checkpoints: SQLite would otherwise copy the log into the database
+    /// (and sync it) inside whichever write crosses the threshold, a few milliseconds on the way
+    /// of a keystroke now and then. Deferred, they run in `index_now`, at most every
+    /// `CHECKPOINT_EVERY`.
     pub fn defer_index(&mut self, later: bool) {
         if let Some(gate) = self.gate.as_mut() {
             gate.index_later = later;
+        }
+        let pages = if later { 0 } else { 1000 };
+        if let Err(e) = self.conn.pragma_update(None, "wal_autocheckpoint", pages) {
+            tracing::warn!(error = %e, "could not change when the log is checkpointed");
+        }
+    }
+
+    /// Checkpoint the WAL if the last checkpoint is older than `CHECKPOINT_EVERY` (only while
+    /// checkpoints are deferred).
+    fn checkpoint_if_due(&mut self) {
+        let Some(gate) = self.gate.as_mut() else {
+            return;
+        };
+        if !gate.index_later || gate.checkpointed.elapsed() < CHECKPOINT_EVERY {
+            return;
+        }
+        gate.checkpointed = std::time::Instant::now();
+        // PASSIVE: never waits for readers or writers; what it cannot copy now waits for the next.
+        if let Err(e) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, "the log could not be checkpointed");
         }
     }
 
     /// Update the search index for everything written since it was last updated.
     pub fn index_now(&mut self) -> Result<(), StoreError> {
+        self.checkpoint_if_due();
         let Some(gate) = self.gate.as_mut() else {
             return Ok(());
         };
