@@ -48,6 +48,8 @@ pub(super) struct Gate {
     index_owed: bool,
     /// When the WAL was last checkpointed by `index_now` (while checkpoints are deferred).
     checkpointed: std::time::Instant,
+    /// When `index_now` last ran.
+    indexed: std::time::Instant,
 }
 
 /// Why a local change or membership action was not made.
@@ -132,6 +134,7 @@ impl Replica {
             sealed: Vec::new(),
             index_owed: false,
             checkpointed: std::time::Instant::now(),
+            indexed: std::time::Instant::now(),
         });
         replica.set_sync_value("member.address", &address)?;
         // The key that seals what the carriers see (see `sync::seal`); members get it in join codes.
@@ -188,6 +191,7 @@ impl Replica {
             sealed: Vec::new(),
             index_owed: false,
             checkpointed: std::time::Instant::now(),
+            indexed: std::time::Instant::now(),
         });
         replica.set_sync_value("member.address", &actor)?;
         Ok(replica)
@@ -243,6 +247,7 @@ impl Replica {
             sealed: Vec::new(),
             index_owed: false,
             checkpointed: std::time::Instant::now(),
+            indexed: std::time::Instant::now(),
         });
         replica.catch_up()?;
         replica.after_engine()?;
@@ -498,8 +503,20 @@ impl Replica {
         }
     }
 
+    /// [`index_now`](Self::index_now), if it has not run for `age`: while someone types without
+    /// a pause, the index and the log's checkpoints still keep up every so often.
+    pub fn index_if_older(&mut self, age: std::time::Duration) -> Result<(), StoreError> {
+        match self.gate.as_ref() {
+            Some(gate) if gate.indexed.elapsed() >= age => self.index_now(),
+            _ => Ok(()),
+        }
+    }
+
     /// Update the search index for everything written since it was last updated.
     pub fn index_now(&mut self) -> Result<(), StoreError> {
+        if let Some(gate) = self.gate.as_mut() {
+            gate.indexed = std::time::Instant::now();
+        }
         self.checkpoint_if_due();
         let Some(gate) = self.gate.as_mut() else {
             return Ok(());

@@ -346,6 +346,13 @@ impl App {
                     }
                     if let Some(l) = &self.live {
                         l.send_now(self.replica.take_sealed());
+                        // Typing without a pause: the index still keeps up every 2 s.
+                        if let Err(e) = self
+                            .replica
+                            .index_if_older(std::time::Duration::from_secs(2))
+                        {
+                            tracing::warn!(error = %e, "the search index could not be updated");
+                        }
                     }
                 } else {
                     // Indexed on a tick with nothing to write: off the path of the keystroke.
