@@ -374,9 +374,9 @@ pub fn render(app: &App, d: &DocScreen, area: Rect, buf: &mut Buffer, focused: b
 
 /// Teammates' carets in this doc: (line, column, short name, style), from their presence.
 fn remote_carets(app: &App, d: &DocScreen) -> Vec<(usize, usize, String, Style)> {
-    let Some(live) = &app.live else {
+    if app.presence.is_empty() {
         return Vec::new();
-    };
+    }
     let palette = [
         Slot::Accent,
         Slot::Assignee,
@@ -386,14 +386,14 @@ fn remote_carets(app: &App, d: &DocScreen) -> Vec<(usize, usize, String, Style)>
     ];
     let ws = app.replica.workspace();
     let id = d.id.to_string();
-    live.peers()
-        .into_iter()
+    app.presence
+        .iter()
         .filter_map(|p| {
-            let (item, bytes) = p.caret?;
-            if item != id {
+            let (item, bytes) = p.caret.as_ref()?;
+            if *item != id {
                 return None;
             }
-            let pos = ws.caret_pos(&bytes)?;
+            let pos = ws.caret_pos(bytes)?;
             let (line, col) = d.editor.pos_of(pos);
             let slot = palette[p.address.bytes().map(usize::from).sum::<usize>() % palette.len()];
             let style = theme_style(app, slot);
