@@ -130,8 +130,9 @@ pub struct App {
     pub(crate) live: Option<crate::sync::live::LiveWorker>,
     /// Woken when something arrived live, so the loop looks at once.
     pub(crate) wakeup: std::sync::Arc<tokio::sync::Notify>,
-    /// Who else was here at the last look (address, what they had open), to redraw on a change.
-    pub(crate) seen_peers: Vec<String>,
+    /// Teammates in the room at the last look, freshest first (drawn from here, so a frame
+    /// never waits on the live worker).
+    pub(crate) presence: Vec<crate::sync::live::Peer>,
     /// How many inputs were refused, counted when the workspace changed (not on every frame).
     pub(crate) refused: usize,
     /// Attachments being saved in the background, and where their content comes from.
@@ -189,7 +190,7 @@ impl App {
             sync: None,
             live: None,
             wakeup: std::sync::Arc::default(),
-            seen_peers: Vec::new(),
+            presence: Vec::new(),
             refused,
             downloads: Default::default(),
         }
@@ -246,25 +247,27 @@ impl App {
         }
     }
 
-    /// Everything about teammates that the screen shows (to redraw when it changes).
-    pub(crate) fn peers_signature(&self) -> Vec<String> {
-        self.live
-            .as_ref()
-            .map(|l| {
-                l.peers()
-                    .into_iter()
-                    .map(|p| format!("{} {} {:?}", p.device, p.view, p.caret))
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// Show these teammates as in the room (what the live worker reports, freshest first);
+    /// the screen is redrawn if anything it shows of them changed.
+    pub fn set_presence(&mut self, peers: Vec<crate::sync::live::Peer>) {
+        // When each said so last does not show.
+        let shown = |a: &crate::sync::live::Peer, b: &crate::sync::live::Peer| {
+            (&a.address, &a.device, &a.view, &a.caret) == (&b.address, &b.device, &b.view, &b.caret)
+        };
+        if peers.len() != self.presence.len()
+            || !peers.iter().zip(&self.presence).all(|(a, b)| shown(a, b))
+        {
+            self.dirty = true;
+        }
+        self.presence = peers;
     }
 
     /// Teammates in the room now: (address, what they have open).
     pub fn peers_here(&self) -> Vec<(String, String)> {
-        self.live
-            .as_ref()
-            .map(|l| l.peers().into_iter().map(|p| (p.address, p.view)).collect())
-            .unwrap_or_default()
+        self.presence
+            .iter()
+            .map(|p| (p.address.clone(), p.view.clone()))
+            .collect()
     }
 
     /// What wakes the event loop when something arrived live.

@@ -253,7 +253,7 @@ pub fn render(app: &App, board: &str, d: &CardDetail, area: Rect, buf: &mut Buff
     put_line(buf, x, 2 + extra, &rule("Description"));
     let desc = Rect::new(x.x, x.y + 3 + extra, x.width, desc_h.saturating_sub(1));
     if d.editing {
-        d.editor.textarea().render(desc, buf);
+        d.editor.render(desc, buf);
     } else {
         let mut row = 0u16;
         let mut fence = false;

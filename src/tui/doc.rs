@@ -364,10 +364,11 @@ pub fn render(app: &App, d: &DocScreen, area: Rect, buf: &mut Buffer, focused: b
         )));
     block.render(area, buf);
     let (text, side) = rects(area, d.panel);
+    let carets = remote_carets(app, d);
     if d.editing {
-        d.editor.textarea().render(text, buf);
+        d.editor.render(text, buf);
+        mark_carets_in_editor(d, text, buf, &carets);
     } else {
-        let carets = remote_carets(app, d);
         render_view(d, text, buf, theme, &carets);
     }
     if let Some(side) = side {
@@ -377,9 +378,9 @@ pub fn render(app: &App, d: &DocScreen, area: Rect, buf: &mut Buffer, focused: b
 
 /// Teammates' carets in this doc: (line, column, short name, style), from their presence.
 fn remote_carets(app: &App, d: &DocScreen) -> Vec<(usize, usize, String, Style)> {
-    let Some(live) = &app.live else {
+    if app.presence.is_empty() {
         return Vec::new();
-    };
+    }
     let palette = [
         Slot::Accent,
         Slot::Assignee,
@@ -389,14 +390,14 @@ fn remote_carets(app: &App, d: &DocScreen) -> Vec<(usize, usize, String, Style)>
     ];
     let ws = app.replica.workspace();
     let id = d.id.to_string();
-    live.peers()
-        .into_iter()
+    app.presence
+        .iter()
         .filter_map(|p| {
-            let (item, bytes) = p.caret?;
-            if item != id {
+            let (item, bytes) = p.caret.as_ref()?;
+            if *item != id {
                 return None;
             }
-            let pos = ws.caret_pos(&bytes)?;
+            let pos = ws.caret_pos(bytes)?;
             let (line, col) = d.editor.pos_of(pos);
             let slot = palette[p.address.bytes().map(usize::from).sum::<usize>() % palette.len()];
             let style = theme_style(app, slot);
@@ -407,6 +408,58 @@ fn remote_carets(app: &App, d: &DocScreen) -> Vec<(usize, usize, String, Style)>
 
 fn theme_style(app: &App, slot: Slot) -> Style {
     app.opts.theme.fg(slot).add_modifier(Modifier::REVERSED)
+}
+
+/// A teammate's caret on row `y` of `area`: their cell (at `x`, if it is in view) in their
+/// colour, and their name at the row's right edge. Nothing is drawn over the cell `keep` (the
+/// local caret, while editing).
+fn mark_caret(
+    buf: &mut Buffer,
+    area: Rect,
+    (x, y): (Option<u16>, u16),
+    name: &str,
+    style: Style,
+    keep: Option<(u16, u16)>,
+) {
+    if let Some(x) = x.filter(|x| keep != Some((*x, y))) {
+        if let Some(cell) = buf.cell_mut((x, y)) {
+            cell.set_style(style);
+            if cell.symbol().trim().is_empty() {
+                cell.set_symbol("▏");
+            }
+        }
+    }
+    let label = format!(" ‸{name} ");
+    let lw = label.chars().count() as u16;
+    if area.width <= lw + 4 {
+        return;
+    }
+    let lx = area.x + area.width - lw;
+    if keep.is_some_and(|(kx, ky)| ky == y && kx >= lx) {
+        return;
+    }
+    buf.set_string(lx, y, &label, style);
+}
+
+/// Teammates' carets over the textarea while editing, where the textarea drew their
+/// characters; those scrolled out of view are not drawn.
+fn mark_carets_in_editor(
+    d: &DocScreen,
+    area: Rect,
+    buf: &mut Buffer,
+    carets: &[(usize, usize, String, Style)],
+) {
+    if carets.is_empty() {
+        return;
+    }
+    let at = |(x, y): (u16, u16)| (area.x + x, area.y + y);
+    let (row, col) = d.editor.caret();
+    let local = d.editor.cell_of(row, col).map(at);
+    for (line, col, name, style) in carets {
+        if let Some((x, y)) = d.editor.cell_of(*line, *col).map(at) {
+            mark_caret(buf, area, (Some(x), y), name, *style, local);
+        }
+    }
 }
 
 fn render_view(
@@ -505,21 +558,8 @@ fn render_view(
                     if *line != r || area.height <= row {
                         continue;
                     }
-                    let y = area.y + row;
-                    if *col < width {
-                        let x = area.x + 2 + *col as u16;
-                        if let Some(cell) = buf.cell_mut((x, y)) {
-                            cell.set_style(*style);
-                            if cell.symbol().trim().is_empty() {
-                                cell.set_symbol("▏");
-                            }
-                        }
-                    }
-                    let label = format!(" ‸{name} ");
-                    let lw = label.chars().count() as u16;
-                    if area.width > lw + 4 {
-                        buf.set_string(area.x + area.width - lw, y, &label, *style);
-                    }
+                    let x = (*col < width).then(|| area.x + 2 + *col as u16);
+                    mark_caret(buf, area, (x, area.y + row), name, *style, None);
                 }
             }
             row += 1;

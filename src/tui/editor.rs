@@ -12,17 +12,25 @@
 //!   is grouped by word, deleting by run, so one undo step is one word or one burst of deletes.
 //! - Characters that must not reach the terminal are shown as visible stand-ins, one for one, so caret
 //!   positions still line up with the document.
+//! - tui-textarea does not tell where it has scrolled to, so the editor follows its scrolling by the
+//!   same rules (`Viewport`) to know which cell shows which character: teammates' carets are drawn
+//!   over the textarea.
 //!
 //! Limits: tui-textarea addresses rows and columns with 16 bits when scrolling, so documents over 65,535
 //! lines scroll imperfectly (edits stay correct).
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use loro::event::{Diff, DiffEvent};
 use loro::{Index, Subscription, TextDelta, UndoManager};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
 use ratatui::style::Style;
+use ratatui::widgets::Widget;
 use tui_textarea::{CursorMove, Scrolling, TextArea};
+use unicode_width::UnicodeWidthChar;
 
 use super::sanitize;
 use crate::model::{BodyText, ItemId, ModelError, Workspace};
@@ -55,6 +63,44 @@ pub enum Outcome {
 
 type Inbox = Arc<Mutex<Vec<Vec<Delta>>>>;
 
+/// The part of the text the textarea showed at its last draw: its first row and column, and its
+/// size. tui-textarea 0.7 keeps this private, so it is tracked here by the textarea's own rules:
+/// a draw scrolls just enough to show the caret (`next_top`), paging moves the top by the last
+/// drawn height, and nothing else moves it. The editor's textarea has no block and no line
+/// numbers, and text is not wrapped, which those rules assume.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Viewport {
+    /// First line shown.
+    row: u16,
+    /// Display columns scrolled off to the left.
+    col: u16,
+    /// Width of the last draw.
+    width: u16,
+    /// Height of the last draw.
+    height: u16,
+}
+
+/// tui-textarea's rule for a new top (row or column): the smallest move that shows `caret` in
+/// `len` cells.
+fn next_top(prev: u16, caret: u16, len: u16) -> u16 {
+    if caret < prev {
+        caret
+    } else if prev.saturating_add(len) <= caret {
+        caret.saturating_add(1).saturating_sub(len)
+    } else {
+        prev
+    }
+}
+
+/// tui-textarea's scroll by a signed number of rows, stopping at 0 and `u16::MAX`.
+fn scrolled(top: u16, rows: i16) -> u16 {
+    if rows >= 0 {
+        top.saturating_add(rows.unsigned_abs())
+    } else {
+        top.saturating_sub(rows.unsigned_abs())
+    }
+}
+
 /// A textarea bound to the text of one doc or card.
 pub struct DocEditor {
     target: ItemId,
@@ -67,6 +113,8 @@ pub struct DocEditor {
     undo: UndoManager,
     run: Run,
     anchor: Option<loro::cursor::Cursor>,
+    /// Where the textarea was scrolled at its last draw.
+    viewport: Cell<Viewport>,
 }
 
 impl std::fmt::Debug for DocEditor {
@@ -132,6 +180,7 @@ impl DocEditor {
             undo,
             run: Run::Idle,
             anchor: None,
+            viewport: Cell::default(),
         })
     }
 
@@ -140,9 +189,47 @@ impl DocEditor {
         self.target
     }
 
-    /// The textarea, for drawing.
-    pub fn textarea(&self) -> &TextArea<'static> {
-        &self.area
+    /// Draw the textarea into `area`, scrolled as tui-textarea scrolls it (just enough to show
+    /// the caret), and remember where that left the view.
+    pub fn render(&self, area: Rect, buf: &mut Buffer) {
+        let prev = self.viewport.get();
+        let (row, col) = self.area.cursor();
+        // Truncated to 16 bits as tui-textarea does (see the limits above).
+        let next = Viewport {
+            row: next_top(prev.row, row as u16, area.height),
+            col: next_top(prev.col, col as u16, area.width),
+            width: area.width,
+            height: area.height,
+        };
+        (&self.area).render(area, buf);
+        self.viewport.set(next);
+    }
+
+    /// The cell (column, row from the top left of the area last drawn into) that shows the
+    /// character at (`row`, `col`) — or the end of the line, when `col` is its length — if
+    /// it was in view.
+    pub fn cell_of(&self, row: usize, col: usize) -> Option<(u16, u16)> {
+        let v = self.viewport.get();
+        let y = row.checked_sub(usize::from(v.row))?;
+        if y >= usize::from(v.height) {
+            return None;
+        }
+        let line = self.area.lines().get(row)?;
+        // Display columns before the character, tabs expanded as the textarea draws them.
+        let tab = usize::from(self.area.tab_length());
+        let mut width = 0;
+        for c in line.chars().take(col) {
+            width += if c == '\t' && tab > 0 {
+                tab - width % tab
+            } else {
+                c.width().unwrap_or(0)
+            };
+        }
+        let x = width.checked_sub(usize::from(v.col))?;
+        if x >= usize::from(v.width) {
+            return None;
+        }
+        Some((u16::try_from(x).ok()?, u16::try_from(y).ok()?))
     }
 
     /// Set how the caret, selection and placeholder look.
@@ -402,6 +489,11 @@ impl DocEditor {
         } else {
             Scrolling::PageUp
         });
+        // The textarea moved its top by the height it was last drawn at.
+        let mut v = self.viewport.get();
+        let rows = v.height as i16;
+        v.row = scrolled(v.row, if down { rows } else { -rows });
+        self.viewport.set(v);
     }
 
     /// Paste text at the caret as one change (and one undo step).
@@ -548,6 +640,7 @@ impl DocEditor {
             self.area.placeholder_style().unwrap_or_default(),
         );
         self.area = fresh.area;
+        self.viewport.set(Viewport::default());
         self.line_lens = fresh.line_lens;
         self.set_styles(style.0, style.1, style.2, style.3);
         self.set_caret_offset(caret);

@@ -298,12 +298,9 @@ impl App {
     /// Pick up what other processes committed; editors keep their carets on the same characters.
     fn on_refresh(&mut self) -> Vec<Effect> {
         self.poll_downloads();
-        if self.live.is_some() {
-            let peers = self.peers_signature();
-            if peers != self.seen_peers {
-                self.seen_peers = peers;
-                self.dirty = true;
-            }
+        if let Some(l) = &self.live {
+            let peers = l.peers();
+            self.set_presence(peers);
         }
         self.exchange(self.unsaved);
         Vec::new()
