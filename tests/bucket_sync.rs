@@ -334,28 +334,17 @@ fn a_removed_member_s_new_device_cannot_read_what_was_written_after() {
     );
 
     // The removed member pairs a new device and reads the bucket with the carrier key they kept.
-    let carrier = editor.r().sync_value("carrier.key").unwrap().unwrap();
     let sync = sync_of(&rig.bucket, &mut editor);
-    let genesis = sync.fetch_genesis().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let device = acl_common::device(&ew);
-    let mut fresh = Replica::join_shared(
-        &dir.path().join("weft.db"),
-        None,
-        &genesis,
-        device.identity.clone(),
-        acl_common::config(),
-    )
-    .unwrap();
-    fresh.set_sync_value("carrier.key", &carrier).unwrap();
-    sync.round(&mut fresh).unwrap();
-    sync.round(&mut fresh).unwrap();
+    let mut fresh = device_from_bucket(&sync, &mut editor, &ew);
+    let fresh = fresh.r();
+    sync.round(fresh).unwrap();
+    sync.round(fresh).unwrap();
     assert_eq!(fresh.my_role(), None);
     assert!(
         fresh.publish_device().is_err(),
         "a removed member cannot add a device"
     );
-    assert!(!titles(&fresh).contains(&"After".to_string()));
+    assert!(!titles(fresh).contains(&"After".to_string()));
     // Their old device, syncing again, cannot read it either.
     sync.round(editor.r()).unwrap();
     assert!(!titles(editor.r()).contains(&"After".to_string()));
@@ -383,32 +372,14 @@ fn join_with(
 ) -> (Dev, Report) {
     let sync = sync_of(bucket, from);
     sync.round(from.r()).unwrap();
-    let genesis = sync.fetch_genesis().unwrap();
-    let carrier = from.r().sync_value("carrier.key").unwrap().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let device = acl_common::device(wallet);
-    let mut replica = Replica::join_shared(
-        &dir.path().join("weft.db"),
-        None,
-        &genesis,
-        device.identity.clone(),
-        acl_common::config(),
-    )
-    .unwrap();
-    replica.set_sync_value("carrier.key", &carrier).unwrap();
-    sync.fetch_membership(&mut replica).unwrap();
+    let mut dev = device_from_bucket(&sync, from, wallet);
+    let replica = dev.r();
+    sync.fetch_membership(replica).unwrap();
     assert!(replica.redeem_invite(secret).unwrap(), "the invite opens");
-    let first = sync.round(&mut replica).unwrap();
+    let first = sync.round(replica).unwrap();
     replica.publish_device().unwrap();
-    sync.round(&mut replica).unwrap();
-    (
-        Dev {
-            dir,
-            device,
-            replica: Some(replica),
-        },
-        first,
-    )
+    sync.round(replica).unwrap();
+    (dev, first)
 }
 
 /// `n` edits of `title`'s body, each its own envelope, uploaded in one round.
@@ -548,36 +519,13 @@ fn a_snapshot_from_a_non_admin_is_refused_and_the_joiner_uses_a_valid_one() {
     // claiming it covers everything, and puts it where the newest snapshot goes.
     sync_of(&rig.bucket, &mut editor).round(editor.r()).unwrap();
     let forged = {
-        let key = editor.device.key.clone();
-        let engine = editor.r().engine().unwrap();
-        let doc = engine.workspace().loro().fork();
+        let doc = editor.r().engine().unwrap().workspace().loro().fork();
         let ws = weft::model::Workspace::open_replica(doc, "rogue", weft::model::Clock::System);
         let id = ws.create_doc("Planted", None).unwrap();
         ws.set_body(id, "the editor's own history").unwrap();
         ws.commit();
         let payload = ws.loro().export(loro::ExportMode::Snapshot).unwrap();
-        let epoch = engine.current_epoch();
-        let epoch_key = engine
-            .epoch_keys()
-            .into_iter()
-            .find(|(e, _)| *e == epoch)
-            .map(|(_, k)| k)
-            .unwrap();
-        let header = weft::crypto::EnvelopeHeader {
-            version: weft::crypto::envelope::HEADER_VERSION,
-            workspace: engine.workspace_id(),
-            epoch,
-            device: key.id(),
-            cert_hash: engine.identity().cert_hash(),
-            seq: 10_000,
-            time: time::OffsetDateTime::now_utc().unix_timestamp(),
-            peers: vec![],
-            acl_heads: engine.log().heads(),
-            nonce: vec![],
-        };
-        weft::crypto::Envelope::seal_encrypted(header, &payload, &key, &epoch_key)
-            .unwrap()
-            .encode()
+        signed_as(&mut editor, 10_000, &payload, vec![])
     };
     let everything = owner
         .r()

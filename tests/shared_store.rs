@@ -98,8 +98,8 @@ fn a_viewer_cannot_edit_locally_and_a_forged_edit_is_refused_everywhere_and_stay
     assert_eq!(owner.r().quarantine().len(), 1);
 }
 
-#[test]
-fn a_removed_editor_s_unseen_edits_are_void_and_earlier_ones_kept() {
+/// An owner and an editor whose device the owner knows, each with the other's ops.
+fn owner_and_editor() -> (Dev, Dev, LocalWallet) {
     let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
     let mut owner = found(&ow);
     owner.r().add_member(ew.address(), Role::Editor).unwrap();
@@ -107,6 +107,12 @@ fn a_removed_editor_s_unseen_edits_are_void_and_earlier_ones_kept() {
     carry(&mut owner, &mut editor);
     editor.r().publish_device().unwrap();
     settle(&mut editor, &mut owner);
+    (owner, editor, ew)
+}
+
+#[test]
+fn a_removed_editor_s_unseen_edits_are_void_and_earlier_ones_kept() {
+    let (mut owner, mut editor, ew) = owner_and_editor();
     editor.r().workspace().create_doc("Before", None).unwrap();
     editor.r().flush().unwrap();
     carry(&mut editor, &mut owner);
@@ -217,13 +223,7 @@ fn an_index_left_for_later_is_made_on_the_next_open_if_the_process_stopped_first
 
 #[test]
 fn a_comment_written_on_top_of_a_refused_edit_is_listed_with_it() {
-    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
-    let mut owner = found(&ow);
-    owner.r().add_member(ew.address(), Role::Editor).unwrap();
-    let mut editor = join(&owner, &ew);
-    carry(&mut owner, &mut editor);
-    editor.r().publish_device().unwrap();
-    settle(&mut editor, &mut owner);
+    let (mut owner, mut editor, ew) = owner_and_editor();
     let doc = owner.r().workspace().create_doc("Plan", None).unwrap();
     owner.r().flush().unwrap();
     carry(&mut owner, &mut editor);

@@ -147,15 +147,20 @@ pub fn body_of(r: &Replica, title: &str) -> String {
 
 /// An edit signed with `dev`'s key that skips every local check (a modified client).
 pub fn rogue(dev: &mut Dev, seq: u64, edit: impl FnOnce(&Workspace)) -> Vec<u8> {
-    let key = dev.device.key.clone();
-    let r = dev.r();
-    let engine = r.engine().expect("shared");
-    let doc = engine.workspace().loro().fork();
+    let doc = dev.r().engine().expect("shared").workspace().loro().fork();
     let before = doc.oplog_vv();
     let ws = Workspace::open_replica(doc, "rogue", Clock::System);
     edit(&ws);
     ws.commit();
     let payload = ws.loro().export(ExportMode::updates(&before)).unwrap();
+    signed_as(dev, seq, &payload, vec![ws.loro().peer_id()])
+}
+
+/// `payload` sealed under the current epoch key and signed with `dev`'s key as its envelope
+/// number `seq`, declaring `peers`, with no local check at all (a modified client).
+pub fn signed_as(dev: &mut Dev, seq: u64, payload: &[u8], peers: Vec<u64>) -> Vec<u8> {
+    let key = dev.device.key.clone();
+    let engine = dev.r().engine().expect("shared");
     let epoch = engine.current_epoch();
     let epoch_key = engine
         .epoch_keys()
@@ -171,11 +176,11 @@ pub fn rogue(dev: &mut Dev, seq: u64, edit: impl FnOnce(&Workspace)) -> Vec<u8> 
         cert_hash: engine.identity().cert_hash(),
         seq,
         time: time::OffsetDateTime::now_utc().unix_timestamp(),
-        peers: vec![ws.loro().peer_id()],
+        peers,
         acl_heads: engine.log().heads(),
         nonce: vec![],
     };
-    Envelope::seal_encrypted(header, &payload, &key, &epoch_key)
+    Envelope::seal_encrypted(header, payload, &key, &epoch_key)
         .unwrap()
         .encode()
 }
@@ -194,6 +199,29 @@ pub fn sync_of(bucket: &Bucket, dev: &mut Dev) -> BucketSync {
     BucketSync::for_replica(bucket.clone(), dev.r()).unwrap()
 }
 
+/// A new device of `wallet` with nothing but the workspace's genesis from the bucket and the
+/// carrier key `from` holds (what a join code hands over); it has read nothing else yet.
+pub fn device_from_bucket(sync: &BucketSync, from: &mut Dev, wallet: &LocalWallet) -> Dev {
+    let genesis = sync.fetch_genesis().expect("genesis from the bucket");
+    let carrier = from.r().sync_value("carrier.key").unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let device = device(wallet);
+    let replica = Replica::join_shared(
+        &dir.path().join("weft.db"),
+        None,
+        &genesis,
+        device.identity.clone(),
+        config(),
+    )
+    .unwrap();
+    replica.set_sync_value("carrier.key", &carrier).unwrap();
+    Dev {
+        dir,
+        device,
+        replica: Some(replica),
+    }
+}
+
 /// A new device of `wallet` made from the bucket alone: the genesis, then whatever the bucket
 /// holds. A new member is invited (the code's secret opens the keys); a second device of a member
 /// gets the keys from the member's other device once that one syncs.
@@ -207,19 +235,12 @@ pub fn join_from_bucket(bucket: &Bucket, owner: &mut Dev, wallet: &LocalWallet) 
     let secret = (!is_member).then(|| owner.r().invite(wallet.address(), Role::Editor).unwrap());
     let sync = sync_of(bucket, owner);
     sync.round(owner.r()).unwrap();
-    let genesis = sync.fetch_genesis().expect("genesis from the bucket");
-    let carrier = owner.r().sync_value("carrier.key").unwrap().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let device = device(wallet);
-    let mut replica = Replica::join_shared(
-        &dir.path().join("weft.db"),
-        None,
-        &genesis,
-        device.identity.clone(),
-        config(),
-    )
-    .unwrap();
-    replica.set_sync_value("carrier.key", &carrier).unwrap();
+    let Dev {
+        dir,
+        device,
+        replica,
+    } = device_from_bucket(&sync, owner, wallet);
+    let mut replica = replica.unwrap();
     sync.round(&mut replica).unwrap();
     assert!(
         replica.my_role().is_some(),
