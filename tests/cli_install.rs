@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use clap::CommandFactory;
 use weft::model::Clock;
@@ -14,17 +14,7 @@ use weft::tui::keymap::KeyCombo;
 use weft::tui::{ColorMode, Keymap, Theme};
 
 fn weft(home: &Path, args: &[&str]) -> String {
-    let out = common::weft_command(home)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run weft");
-    assert!(
-        out.status.success(),
-        "weft {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
+    common::weft_ok(home, args)
 }
 
 /// Every subcommand of `weft`, and of each of them (`trash restore`, `member rm`, …).

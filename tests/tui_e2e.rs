@@ -116,16 +116,7 @@ impl Drop for Tmux {
 }
 
 fn weft(home: &Path, args: &[&str]) -> String {
-    let out = common::weft_command(home)
-        .args(args)
-        .output()
-        .expect("run weft");
-    assert!(
-        out.status.success(),
-        "weft {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::weft_ok(home, args)
 }
 
 fn column_of(board_json: &str, card: &str) -> Option<String> {

@@ -67,3 +67,18 @@ pub fn weft_command(home: &std::path::Path) -> std::process::Command {
     isolated(&mut cmd, home);
     cmd
 }
+
+/// Run `weft args` on `home` with no input; panics with its stderr if it fails, else its stdout.
+pub fn weft_ok(home: &std::path::Path, args: &[&str]) -> String {
+    let out = weft_command(home)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run weft");
+    assert!(
+        out.status.success(),
+        "weft {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
