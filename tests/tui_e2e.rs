@@ -298,7 +298,11 @@ fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
         if weft(&bob, &["ls"]).contains("Notes from Alice") {
             break;
         }
-        assert!(Instant::now() < deadline, "Alice's doc never reached Bob");
+        assert!(
+            Instant::now() < deadline,
+            "Alice's doc never reached Bob; her screen:\n{}",
+            t.screen()
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     t.keys(&["C-q"]);
