@@ -1,7 +1,8 @@
 //! Access control on the receiving side: verify + decrypt + inspect + apply of a one-keystroke
 //! envelope on a kept shadow, of a 1,000-op batch, and of a refused keystroke (which re-forks
-//! the shadow); decryption alone; and releasing thousands of envelopes that waited for their
-//! key. Only the receiving replica's work is timed; the sender's is done outside the clock.
+//! the shadow); decryption alone; releasing thousands of envelopes that waited for their key;
+//! and changes arriving before the ones they build on. Only the receiving replica's work is
+//! timed; the sender's is done outside the clock.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use loro::ExportMode;
 use time::OffsetDateTime;
 use weft::acl::{DeviceIdentity, Outcome, Outgoing, Replica, ReplicaConfig, Role};
 use weft::crypto::envelope::HEADER_VERSION;
-use weft::crypto::{Envelope, EnvelopeHeader, EpochKey};
+use weft::crypto::{Envelope, EnvelopeHeader, EpochKey, InviteSecret};
 use weft::identity::{DeviceKey, LocalWallet, PairingCertificate, PairingRequest, VerifyPolicy};
 use weft::model::{Clock, ItemId, Workspace};
 
@@ -357,9 +358,145 @@ fn release_waiting(c: &mut Criterion) {
     group.finish();
 }
 
+/// Two members type `n` keystrokes each, the second on top of everything the first typed; a
+/// third member's device receives the second's changes first (each waits for the first's) and
+/// then the first's, as a join that reads the logs in that order would.
+struct Interleaved {
+    genesis: Vec<u8>,
+    ops: Vec<Vec<u8>>,
+    secret: InviteSecret,
+    reader: DeviceIdentity,
+    first: Vec<Vec<u8>>,
+    second: Vec<Vec<u8>>,
+    now: i64,
+}
+
+fn interleaved(n: usize) -> Interleaved {
+    let (ow, mw, rw) = (
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+    );
+    let (mut owner, founding) =
+        Replica::create("bench", identity(&ow).1, config(), at(T0)).unwrap();
+    let genesis = founding.genesis.encode();
+    let (to_member, member_secret) = owner.invite(mw.address(), Role::Editor, at(T0)).unwrap();
+    let (to_reader, secret) = owner.invite(rw.address(), Role::Editor, at(T0)).unwrap();
+    let reader = identity(&rw).1;
+    let mut member = Replica::join(&genesis, identity(&mw).1, config()).unwrap();
+    let mut third = Replica::join(&genesis, reader.clone(), config()).unwrap();
+    let mut ops: Vec<Vec<u8>> = [founding.rotation, to_member, to_reader]
+        .iter()
+        .map(|op| op.encode())
+        .collect();
+    for r in [&mut member, &mut third] {
+        for op in &ops {
+            r.receive_acl_op(op, at(T0));
+        }
+    }
+    member.redeem_invite(&member_secret, at(T0)).unwrap();
+    third.redeem_invite(&secret, at(T0)).unwrap();
+    ops.push(member.publish_device_certificate(at(T0)).unwrap().encode());
+    ops.push(third.publish_device_certificate(at(T0)).unwrap().encode());
+    // Deliver every op to everyone, with the shares their key duties publish, until quiet.
+    loop {
+        let before = ops.len();
+        for r in [&mut owner, &mut member, &mut third] {
+            for op in ops.clone() {
+                r.receive_acl_op(&op, at(T0));
+            }
+            for out in r.take_outbox() {
+                if let Outgoing::AclOp(op) = out {
+                    ops.push(op.encode());
+                }
+            }
+        }
+        if ops.len() == before {
+            break;
+        }
+    }
+    let doc = owner.workspace().create_doc("Notes", None).unwrap();
+    let mut first = vec![
+        founding.first.encode(),
+        owner.local_commit(at(T0)).unwrap().unwrap().encode(),
+    ];
+    for i in 0..n {
+        let mut text = owner.workspace().text(doc).unwrap();
+        text.insert(i % 97, "a").unwrap();
+        first.push(
+            owner
+                .local_commit(at(T0 + 1 + (i / 20) as i64))
+                .unwrap()
+                .unwrap()
+                .encode(),
+        );
+    }
+    let now = T0 + 2 + (n / 10) as i64;
+    for e in &first {
+        assert_eq!(
+            member.receive_envelope(e, at(now)).outcome,
+            Outcome::Applied
+        );
+    }
+    let mut second = Vec::new();
+    for i in 0..n {
+        let mut text = member.workspace().text(doc).unwrap();
+        text.insert(i % 89, "b").unwrap();
+        second.push(member.local_commit(at(now)).unwrap().unwrap().encode());
+    }
+    Interleaved {
+        genesis,
+        ops,
+        secret,
+        reader,
+        first,
+        second,
+        now,
+    }
+}
+
+/// The second writer's changes arrive first and wait; then each of the first writer's arrives
+/// and is applied, releasing what builds on it.
+fn out_of_order(c: &mut Criterion) {
+    let sizes: Vec<usize> = std::env::var("WEFT_BENCH_OUT_OF_ORDER")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 2_000, 4_000]);
+    let mut group = c.benchmark_group("acl/changes_before_what_they_build_on");
+    group.sample_size(10);
+    for n in sizes {
+        let b = interleaved(n);
+        group.bench_function(n.to_string(), |bench| {
+            bench.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut r = Replica::join(&b.genesis, b.reader.clone(), config()).unwrap();
+                    for op in &b.ops {
+                        r.receive_acl_op(op, at(b.now));
+                    }
+                    r.redeem_invite(&b.secret, at(b.now)).unwrap();
+                    for e in &b.second {
+                        r.receive_envelope(e, at(b.now));
+                    }
+                    assert_eq!(r.pending().len(), b.second.len());
+                    let start = Instant::now();
+                    for e in &b.first {
+                        r.receive_envelope(e, at(b.now));
+                    }
+                    total += start.elapsed();
+                    assert!(r.pending().is_empty());
+                    assert_eq!(r.applied().len(), b.first.len() + b.second.len());
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
-    targets = typing, batch, refused, release_waiting
+    targets = typing, batch, refused, release_waiting, out_of_order
 }
 criterion_main!(benches);

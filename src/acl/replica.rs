@@ -20,6 +20,7 @@ use super::log::MembershipLog;
 use super::op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
 use super::outcome::{Effects, Outcome, Outgoing, QuarantinedItem, Receipt};
 use super::refusal::Refusal;
+use super::release::Waits;
 use super::resolve::Resolution;
 use super::state::check_cert_time;
 use crate::crypto::envelope::HEADER_VERSION;
@@ -90,6 +91,8 @@ pub struct Replica {
     pub(crate) held: BTreeMap<EnvelopeId, Held>,
     /// Held envelopes that are not applied (pending or quarantined).
     pub(crate) unsettled: BTreeSet<EnvelopeId>,
+    /// Pending envelopes by what they wait for (see `release.rs`).
+    pub(crate) waits: Waits,
     /// Unreadable, foreign or forged items: (bytes, what, reason).
     pub(crate) rejected: Vec<super::outcome::QuarantineEntry>,
     /// Positions in `rejected` by item, to answer repeats without a scan.
@@ -237,6 +240,7 @@ impl Replica {
             inspector: Inspector::new(),
             held: BTreeMap::new(),
             unsettled: BTreeSet::new(),
+            waits: Waits::default(),
             rejected: Vec::new(),
             rejected_index: HashMap::new(),
             claims: Claims::default(),
@@ -347,7 +351,7 @@ impl Replica {
         }
         let outcome = self.receive_envelope_inner(bytes, now);
         if matches!(outcome, Outcome::Applied) {
-            self.release(now, false);
+            self.release_waiting(now);
         }
         Receipt {
             outcome,
@@ -429,7 +433,7 @@ impl Replica {
     pub(crate) fn judge_and_settle(&mut self, id: &EnvelopeId, now: i64, in_doc: bool) {
         match self.judge(id, now) {
             Verdict::Apply { in_shadow } => self.apply(id, in_shadow, in_doc),
-            Verdict::Pending(m) => self.set_status(id, Status::Pending(m)),
+            Verdict::Pending(m) => self.set_pending(id, m),
             Verdict::Refuse(r) => self.set_status(id, Status::Quarantined(r)),
         }
     }

@@ -381,13 +381,14 @@ pub fn key_at(r: &Replica, heads: &[AclOpId], holder: &Replica) -> Option<(u32, 
 
 /// The key a modified client of replica `i` seals under when it cites `heads`: the key of the
 /// epoch current there, its own, or, for a device without it (an outsider, a removed member),
-/// the owner's, as if it had leaked. Encryption is not authorisation: the envelope must still
-/// be refused for what it does and who signed it.
+/// another replica's, as if it had leaked: the owner's, or, when the owner has not received
+/// that rotation yet, any holder's (its author holds it). Encryption is not authorisation: the
+/// envelope must still be refused for what it does and who signed it.
 pub fn sealing_key(net: &Net, i: usize, heads: &[AclOpId]) -> (u32, EpochKey) {
     let r = &net.replicas[i];
     key_at(r, heads, r)
-        .or_else(|| key_at(r, heads, &net.replicas[0]))
-        .expect("the owner holds every key")
+        .or_else(|| net.replicas.iter().find_map(|h| key_at(r, heads, h)))
+        .expect("the rotation's author holds its key")
 }
 
 /// Encrypts `update` under replica `i`'s sealing key and signs it with its device key (a
