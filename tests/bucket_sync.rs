@@ -382,6 +382,11 @@ fn join_with(
     (dev, first)
 }
 
+/// Fresh wallets.
+fn wallets<const N: usize>() -> [LocalWallet; N] {
+    std::array::from_fn(|_| LocalWallet::generate())
+}
+
 /// `n` edits of `title`'s body, each its own envelope, uploaded in one round.
 fn typed(bucket: &Bucket, dev: &mut Dev, title: &str, n: usize) {
     let ws = dev.r().workspace();
@@ -401,11 +406,7 @@ fn typed(bucket: &Bucket, dev: &mut Dev, title: &str, n: usize) {
 }
 
 fn a_new_member_starts_from_the_admin_s_snapshot(rig: Rig) {
-    let (ow, ew, nw) = (
-        LocalWallet::generate(),
-        LocalWallet::generate(),
-        LocalWallet::generate(),
-    );
+    let [ow, ew, nw] = wallets();
     let mut owner = found(&ow);
     sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
     let (mut editor, _) = join_like_the_cli(&rig.bucket, &mut owner, &ew);
@@ -499,11 +500,7 @@ fn a_new_member_starts_from_the_admin_s_snapshot_in_s3() {
 #[test]
 fn a_snapshot_from_a_non_admin_is_refused_and_the_joiner_uses_a_valid_one() {
     let rig = folder();
-    let (ow, ew, nw) = (
-        LocalWallet::generate(),
-        LocalWallet::generate(),
-        LocalWallet::generate(),
-    );
+    let [ow, ew, nw] = wallets();
     let mut owner = found(&ow);
     sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
     let (mut editor, _) = join_like_the_cli(&rig.bucket, &mut owner, &ew);
@@ -581,11 +578,7 @@ fn a_snapshot_from_a_non_admin_is_refused_and_the_joiner_uses_a_valid_one() {
 #[test]
 fn a_joiner_whose_snapshot_is_voided_by_a_concurrent_removal_reads_every_log_and_converges() {
     let rig = folder();
-    let (ow, aw, nw) = (
-        LocalWallet::generate(),
-        LocalWallet::generate(),
-        LocalWallet::generate(),
-    );
+    let [ow, aw, nw] = wallets();
     let mut owner = found(&ow);
     typed(&rig.bucket, &mut owner, "Plan", 10);
     let secret = owner.r().invite(aw.address(), Role::Admin).unwrap();

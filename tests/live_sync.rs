@@ -14,17 +14,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_weft");
 
 fn ok(home: &Path, args: &[&str]) -> String {
-    let out = common::weft_command(home)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run weft");
-    assert!(
-        out.status.success(),
-        "weft {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::weft_ok(home, args)
 }
 
 struct Killed(Child);

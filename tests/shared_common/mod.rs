@@ -78,31 +78,29 @@ pub fn join(from: &Dev, wallet: &LocalWallet) -> Dev {
 }
 
 pub fn join_as(from: &Dev, device: Device) -> Dev {
+    let from = from.replica.as_ref().unwrap();
+    let genesis = from.genesis().unwrap().expect("genesis");
+    // The join code hands over the carrier key.
+    let carrier = from
+        .sync_value("carrier.key")
+        .unwrap()
+        .expect("carrier key");
+    joined(&genesis, &carrier, device)
+}
+
+/// `device`'s own database of the workspace that starts with `genesis`, holding nothing else yet
+/// but the carrier key.
+pub fn joined(genesis: &[u8], carrier: &str, device: Device) -> Dev {
     let dir = tempfile::tempdir().unwrap();
-    let genesis = from
-        .replica
-        .as_ref()
-        .unwrap()
-        .genesis()
-        .unwrap()
-        .expect("genesis");
     let replica = Replica::join_shared(
         &dir.path().join("weft.db"),
         None,
-        &genesis,
+        genesis,
         device.identity.clone(),
         config(),
     )
     .expect("join");
-    // The join code hands over the carrier key.
-    let carrier = from
-        .replica
-        .as_ref()
-        .unwrap()
-        .sync_value("carrier.key")
-        .unwrap()
-        .expect("carrier key");
-    replica.set_sync_value("carrier.key", &carrier).unwrap();
+    replica.set_sync_value("carrier.key", carrier).unwrap();
     Dev {
         dir,
         device,
@@ -204,22 +202,7 @@ pub fn sync_of(bucket: &Bucket, dev: &mut Dev) -> BucketSync {
 pub fn device_from_bucket(sync: &BucketSync, from: &mut Dev, wallet: &LocalWallet) -> Dev {
     let genesis = sync.fetch_genesis().expect("genesis from the bucket");
     let carrier = from.r().sync_value("carrier.key").unwrap().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let device = device(wallet);
-    let replica = Replica::join_shared(
-        &dir.path().join("weft.db"),
-        None,
-        &genesis,
-        device.identity.clone(),
-        config(),
-    )
-    .unwrap();
-    replica.set_sync_value("carrier.key", &carrier).unwrap();
-    Dev {
-        dir,
-        device,
-        replica: Some(replica),
-    }
+    joined(&genesis, &carrier, device(wallet))
 }
 
 /// A new device of `wallet` made from the bucket alone: the genesis, then whatever the bucket
