@@ -159,6 +159,27 @@ fn an_admin_moves_the_workspace_to_another_bucket_and_members_follow() {
     let refused = fails(&t.bob, &["settings", "bucket", &url]);
     assert!(refused.contains("only an admin or the owner"), "{refused}");
     assert!(!second.exists(), "nothing was written for the editor");
+    // A bucket that cannot be reached is refused before anyone is sent there.
+    let s3 = "s3://no-such-bucket/weft?endpoint=http://127.0.0.1:9&region=x";
+    let unreachable = common::weft_command(&t.owner)
+        .args(["settings", "bucket", s3])
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(
+        !unreachable.status.success() && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(
+        json(&t.owner, &["settings"])["bucket"]["from"],
+        "workspace setting"
+    );
+    assert!(!json(&t.owner, &["settings"])["bucket"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("s3://"));
     let moved = ok(&t.owner, &["settings", "bucket", &url]);
     assert!(moved.contains("now lives in"), "{moved}");
     ok(

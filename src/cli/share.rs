@@ -255,6 +255,11 @@ pub fn settings(ctx: &Context, set: Option<super::SettingsCmd>) -> anyhow::Resul
         SettingsCmd::Bucket { url } => {
             let new =
                 crate::sync::bucket::Bucket::open(&url).context("the bucket URL is not usable")?;
+            // Reachable before anyone is sent there.
+            let sync = BucketSync::for_replica(new, &replica)?;
+            sync.probe().with_context(|| {
+                format!("the new bucket {url} cannot be reached; nothing was changed")
+            })?;
             // The old bucket carries the news to every member; then this device copies what it
             // holds to the new one, with a snapshot so newcomers and stragglers find everything.
             let old = bucket_url(ctx, &replica)?;
@@ -266,7 +271,6 @@ pub fn settings(ctx: &Context, set: Option<super::SettingsCmd>) -> anyhow::Resul
             BucketSync::for_replica(crate::sync::bucket::Bucket::open(&old)?, &replica)?
                 .round(&mut replica)
                 .with_context(|| format!("the old bucket {old} could not be reached; the setting is made here, run `weft sync` to carry it"))?;
-            let sync = BucketSync::for_replica(new, &replica)?;
             let mut report = sync
                 .round(&mut replica)
                 .with_context(|| format!("the new bucket {url} could not be reached"))?;

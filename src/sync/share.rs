@@ -370,6 +370,14 @@ impl BucketSync {
         self.key.seal(&self.id, kind, bytes)
     }
 
+    /// Check that the bucket answers (reachable, credentials accepted) by listing this
+    /// workspace's prefix; writes nothing.
+    pub fn probe(&self) -> Result<(), SyncError> {
+        let prefix = format!("{}/", keys::workspace_prefix(&self.ws));
+        self.rt.block_on(self.bucket.list(&prefix, None))?;
+        Ok(())
+    }
+
     /// The bucket.
     pub fn bucket(&self) -> &Bucket {
         &self.bucket
