@@ -271,3 +271,38 @@ fn a_comment_written_on_top_of_a_refused_edit_is_listed_with_it() {
     );
     assert!(owner.r().workspace().all_comments().is_empty());
 }
+
+#[test]
+fn a_badly_signed_envelope_is_refused_again_after_every_restart_while_signed_ones_replay() {
+    let (mut owner, mut editor, _) = owner_and_editor();
+    let doc = editor.r().workspace().create_doc("Signed", None).unwrap();
+    editor.r().workspace().set_body(doc, "kept").unwrap();
+    editor.r().flush().unwrap();
+    carry(&mut editor, &mut owner);
+    // The same edit with one byte of its signature changed.
+    let good = rogue(&mut editor, 9, |ws| {
+        ws.create_doc("Badly signed", None).unwrap();
+    });
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x01;
+    let receipt = owner.r().receive_envelope("test", &bad).unwrap();
+    assert!(
+        matches!(
+            receipt.outcome,
+            Outcome::Quarantined(weft::acl::Refusal::BadSignature)
+        ),
+        "{:?}",
+        receipt.outcome
+    );
+    for _ in 0..2 {
+        // Signatures checked once are not checked again on open; this one never passed, so it
+        // is checked again, and refused again.
+        owner.restart();
+        assert_eq!(body_of(owner.r(), "Signed"), "kept");
+        assert!(!titles(owner.r()).contains(&"Badly signed".to_string()));
+        let q = owner.r().quarantine();
+        assert_eq!(q.len(), 1, "{q:?}");
+        assert_eq!(q[0].reason, weft::acl::Refusal::BadSignature);
+    }
+}

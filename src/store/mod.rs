@@ -25,7 +25,7 @@ pub use secret::{DbKey, HomeSecret, Protection};
 pub use shared::{DeviceInfo, MemberInfo, ShareError, SharedTable};
 
 /// Version of the SQLite layout (PRAGMA user_version).
-pub const STORE_VERSION: i64 = 3;
+pub const STORE_VERSION: i64 = 4;
 /// Compact (write a snapshot, drop covered rows) once this many changes follow the last snapshot.
 pub const COMPACT_AFTER: i64 = 1000;
 

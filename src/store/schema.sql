@@ -63,6 +63,11 @@ CREATE TABLE IF NOT EXISTS envelopes (
     origin      TEXT NOT NULL,
     received_at INTEGER NOT NULL
 );
+-- Envelope rows whose signature this device has checked (they are replayed on open without
+-- checking it again; everything else about them is judged again).
+CREATE TABLE IF NOT EXISTS checked (
+    row INTEGER PRIMARY KEY
+);
 -- What carriers remember between runs: settings and how far each has read or written.
 CREATE TABLE IF NOT EXISTS sync_state (
     key   TEXT PRIMARY KEY,

@@ -50,6 +50,8 @@ pub(super) struct Gate {
     checkpointed: std::time::Instant,
     /// When `index_now` last ran.
     indexed: std::time::Instant,
+    /// Envelope rows whose signature was checked on a read path, to record with the next write.
+    to_check: Vec<i64>,
 }
 
 /// Why a local change or membership action was not made.
@@ -69,6 +71,8 @@ pub enum ShareError {
 struct Input {
     row: i64,
     bytes: Vec<u8>,
+    /// Whether this device has checked its signature before (envelopes only).
+    checked: bool,
 }
 
 fn hash(bytes: &[u8]) -> Vec<u8> {
@@ -135,6 +139,7 @@ impl Replica {
             index_owed: false,
             checkpointed: std::time::Instant::now(),
             indexed: std::time::Instant::now(),
+            to_check: Vec::new(),
         });
         replica.set_sync_value("member.address", &address)?;
         // The key that seals what the carriers see (see `sync::seal`); members get it in join codes.
@@ -192,6 +197,7 @@ impl Replica {
             index_owed: false,
             checkpointed: std::time::Instant::now(),
             indexed: std::time::Instant::now(),
+            to_check: Vec::new(),
         });
         replica.set_sync_value("member.address", &actor)?;
         Ok(replica)
@@ -248,9 +254,19 @@ impl Replica {
             index_owed: false,
             checkpointed: std::time::Instant::now(),
             indexed: std::time::Instant::now(),
+            to_check: Vec::new(),
         });
         replica.catch_up()?;
         replica.after_engine()?;
+        // Rows checked for the first time (a database from before checks were recorded, or rows
+        // another process wrote): recorded now, so the next open skips their signatures.
+        if replica
+            .gate
+            .as_ref()
+            .is_some_and(|g| !g.to_check.is_empty())
+        {
+            replica.write_locked(|_| Ok::<_, StoreError>(()))?;
+        }
         // The replay marked everything dirty; the index is already current on disk, unless a
         // process wrote changes and stopped before indexing them.
         if replica.sync_value(INDEX_PENDING)?.is_some() {
@@ -382,7 +398,15 @@ impl Replica {
         }
         for env in &envs {
             gate.last_env_row = env.row;
-            gate.acl.receive_envelope(&env.bytes, t);
+            if env.checked {
+                gate.acl.receive_checked_envelope(&env.bytes, t);
+            } else {
+                gate.acl.receive_envelope(&env.bytes, t);
+                if held(&gate.acl, &env.bytes) {
+                    // Written down with the next write (this may be a read transaction).
+                    gate.to_check.push(env.row);
+                }
+            }
         }
         self.after_engine()?;
         Ok(true)
@@ -455,7 +479,10 @@ impl Replica {
         let sql = self.sql_owned();
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&sql)?;
         let result = match self.catch_up() {
-            Ok(_) => f(self),
+            Ok(_) => f(self).and_then(|v| {
+                self.record_checked()?;
+                Ok(v)
+            }),
             Err(e) => Err(e.into()),
         };
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
@@ -548,6 +575,25 @@ impl Replica {
             .unwrap_or_default()
     }
 
+    /// Write down which envelope rows had their signature checked (inside a write).
+    fn record_checked(&mut self) -> Result<(), StoreError> {
+        let Some(gate) = self.gate.as_mut() else {
+            return Ok(());
+        };
+        if gate.to_check.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut gate.to_check);
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO checked (row) VALUES (?1)")
+            .map_err(self.sql())?;
+        for row in rows.into_iter().filter(|r| *r > 0) {
+            stmt.execute([row]).map_err(self.sql())?;
+        }
+        Ok(())
+    }
+
     /// Update the search index for what changed since the last time (or, when the index is left
     /// for later, mark that it is owed).
     fn reindex_dirty(&mut self) -> Result<(), StoreError> {
@@ -586,6 +632,7 @@ impl Replica {
                     let bytes = env.encode();
                     let row = insert_envelope(&self.conn, &bytes, ORIGIN_LOCAL).map_err(&sql)?;
                     gate.last_env_row = gate.last_env_row.max(row);
+                    gate.to_check.push(row);
                     // Bounded: a process that never hands them to a live worker keeps few.
                     if gate.sealed.len() >= 256 {
                         gate.sealed.remove(0);
@@ -624,6 +671,7 @@ impl Replica {
                     let row =
                         insert_envelope(&self.conn, &env.encode(), ORIGIN_LOCAL).map_err(&sql)?;
                     gate.last_env_row = gate.last_env_row.max(row);
+                    gate.to_check.push(row);
                 }
                 Outgoing::AclOp(op) => {
                     let row = insert_op(&self.conn, &op.encode(), ORIGIN_LOCAL).map_err(&sql)?;
@@ -711,7 +759,11 @@ impl Replica {
                 receipts.push(match fresh {
                     Some(row) if envelope => {
                         gate.last_env_row = gate.last_env_row.max(row);
-                        Some(gate.acl.receive_envelope(bytes, now()))
+                        let receipt = gate.acl.receive_envelope(bytes, now());
+                        if held(&gate.acl, bytes) {
+                            gate.to_check.push(row);
+                        }
+                        Some(receipt)
                     }
                     Some(row) => {
                         gate.last_op_row = gate.last_op_row.max(row);
@@ -983,19 +1035,30 @@ fn read_genesis(conn: &rusqlite::Connection) -> rusqlite::Result<Option<Vec<u8>>
     .optional()
 }
 
+/// Whether the engine kept these envelope bytes past its structural checks (signature included).
+fn held(engine: &acl::Replica, bytes: &[u8]) -> bool {
+    crate::crypto::Envelope::decode(bytes).is_ok_and(|e| engine.holds(&e.id()))
+}
+
 fn read_inputs(
     conn: &rusqlite::Connection,
     table: &str,
     after: i64,
 ) -> rusqlite::Result<Vec<Input>> {
+    let checked = if table == "envelopes" {
+        "EXISTS (SELECT 1 FROM checked c WHERE c.row = t.row)"
+    } else {
+        "0"
+    };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT row, bytes FROM {table} WHERE row > ?1 AND origin != 'genesis' ORDER BY row"
+        "SELECT t.row, t.bytes, {checked} FROM {table} t WHERE t.row > ?1 AND t.origin != 'genesis' ORDER BY t.row"
     ))?;
     let rows = stmt
         .query_map([after], |r| {
             Ok(Input {
                 row: r.get(0)?,
                 bytes: r.get(1)?,
+                checked: r.get(2)?,
             })
         })?
         .collect();
