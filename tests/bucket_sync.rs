@@ -689,3 +689,104 @@ fn a_round_tells_how_far_its_uploads_and_reads_are() {
     );
     assert_eq!(reads[0].done, 0);
 }
+
+#[test]
+fn a_running_sync_worker_follows_the_workspace_to_its_new_bucket() {
+    use weft::model::Carrier;
+    let (first, second) = (folder(), folder());
+    let url_of = |rig: &Rig| rig.bucket.label().to_string();
+    let (old_url, new_url) = (url_of(&first), url_of(&second));
+    let [ow, ew] = wallets();
+    let mut owner = found(&ow);
+    owner
+        .r()
+        .workspace()
+        .set_carrier(Carrier::Bucket, Some(&old_url))
+        .unwrap();
+    owner.r().flush().unwrap();
+    let (mut editor, _) = join_like_the_cli(&first.bucket, &mut owner, &ew);
+    // The editor's app: a background worker on its own connection, following the setting.
+    let path = editor.path();
+    let identity = editor.device.identity.clone();
+    let fallback = old_url.clone();
+    let worker = weft::sync::worker::SyncWorker::following(
+        move || {
+            Ok(Replica::open_shared(
+                &path,
+                None,
+                identity,
+                acl_common::config(),
+            )?)
+        },
+        old_url.clone(),
+        Box::new(move |r| {
+            Some(
+                r.workspace()
+                    .carrier(Carrier::Bucket)
+                    .unwrap_or(fallback.clone()),
+            )
+        }),
+    );
+    // The owner moves the workspace: the news goes through the old bucket, the content to the
+    // new one, and a doc written after the move exists only there.
+    owner
+        .r()
+        .workspace()
+        .set_carrier(Carrier::Bucket, Some(&new_url))
+        .unwrap();
+    owner.r().flush().unwrap();
+    sync_of(&first.bucket, &mut owner).round(owner.r()).unwrap();
+    let moved = sync_of(&second.bucket, &mut owner);
+    moved.round(owner.r()).unwrap();
+    moved
+        .publish_snapshot(owner.r(), &mut Report::default())
+        .unwrap();
+    let doc = owner
+        .r()
+        .workspace()
+        .create_doc("After the move", None)
+        .unwrap();
+    owner
+        .r()
+        .workspace()
+        .set_body(doc, "only in the new bucket")
+        .unwrap();
+    owner.r().flush().unwrap();
+    moved.round(owner.r()).unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        worker.poke();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        editor.r().refresh().unwrap();
+        if titles(editor.r()).contains(&"After the move".to_string()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never followed: {:?}",
+            worker.status()
+        );
+    }
+    assert_eq!(
+        body_of(editor.r(), "After the move"),
+        "only in the new bucket"
+    );
+    // And what the editor writes now goes to the new bucket.
+    editor.r().workspace().create_doc("Reply", None).unwrap();
+    editor.r().flush().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        worker.poke();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        moved.round(owner.r()).unwrap();
+        if titles(owner.r()).contains(&"Reply".to_string()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            worker.status()
+        );
+    }
+}

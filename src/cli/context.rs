@@ -181,12 +181,14 @@ impl Context {
         let key = self.secret()?.db_key();
         let me = self.signing_identity(&path, &key)?;
         let url = super::share::bucket_url(self, replica)?;
-        Ok(crate::sync::worker::SyncWorker::spawn(
+        let default = super::share::default_bucket(self);
+        Ok(crate::sync::worker::SyncWorker::following(
             move || {
                 Replica::open_shared(&path, Some(&key), me, ReplicaConfig::default())
                     .map_err(anyhow::Error::from)
             },
             url,
+            Box::new(move |r| super::share::bucket_url_or(r, &default).ok()),
         ))
     }
 

@@ -17,7 +17,12 @@ use crate::sync::share::{BucketSync, JoinCode, Phase, Progress, Report};
 /// workspace's setting (made by an admin, the same for every member), else the one in the join
 /// code, else a folder in the data dir (shared by the workspaces of this home, each under its id).
 pub fn bucket_url(ctx: &Context, replica: &Replica) -> anyhow::Result<String> {
-    Ok(carrier_url(replica, Carrier::Bucket)?.map_or_else(|| default_bucket(ctx), |(u, _)| u))
+    bucket_url_or(replica, &default_bucket(ctx))
+}
+
+/// [`bucket_url`] with `default` for the embedded folder.
+pub fn bucket_url_or(replica: &Replica, default: &str) -> anyhow::Result<String> {
+    Ok(carrier_url(replica, Carrier::Bucket)?.map_or_else(|| default.to_string(), |(u, _)| u))
 }
 
 /// The workspace's relay, found like [`bucket_url`]; `None` without one.

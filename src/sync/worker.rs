@@ -44,13 +44,24 @@ impl SyncWorker {
     where
         F: FnOnce() -> anyhow::Result<Replica> + Send + 'static,
     {
+        let fixed = url.clone();
+        Self::following(open, url, Box::new(move |_| Some(fixed.clone())))
+    }
+
+    /// Like [`spawn`](Self::spawn), but before each round `bucket_of` says where the workspace
+    /// lives now (an admin may move it), and the worker follows; `None` (it could not tell)
+    /// keeps the bucket it has.
+    pub fn following<F>(open: F, url: String, bucket_of: BucketOf) -> SyncWorker
+    where
+        F: FnOnce() -> anyhow::Result<Replica> + Send + 'static,
+    {
         let status = Arc::new(Mutex::new(SyncStatus::default()));
         let (poke, wake) = mpsc::channel();
         let shared = status.clone();
         let label = url.clone();
         let spawned = std::thread::Builder::new()
             .name("weft-sync".into())
-            .spawn(move || run(open, url, wake, shared));
+            .spawn(move || run(open, bucket_of, wake, shared));
         if let Err(e) = spawned {
             let mut s = lock(&status);
             s.stopped = true;
@@ -83,7 +94,10 @@ fn lock(s: &Mutex<SyncStatus>) -> std::sync::MutexGuard<'_, SyncStatus> {
     s.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn run<F>(open: F, url: String, wake: mpsc::Receiver<()>, status: Arc<Mutex<SyncStatus>>)
+/// Where a replica's workspace lives now, if that can be read.
+pub type BucketOf = Box<dyn Fn(&Replica) -> Option<String> + Send>;
+
+fn run<F>(open: F, bucket_of: BucketOf, wake: mpsc::Receiver<()>, status: Arc<Mutex<SyncStatus>>)
 where
     F: FnOnce() -> anyhow::Result<Replica>,
 {
@@ -97,10 +111,15 @@ where
         Ok(r) => r,
         Err(e) => return fail(format!("cannot open the workspace for syncing: {e:#}")),
     };
-    let sync = match super::bucket::Bucket::open(&url)
-        .map_err(super::share::SyncError::from)
-        .and_then(|b| BucketSync::for_replica(b, &replica))
-    {
+    let open_bucket = |url: &str, replica: &Replica| {
+        super::bucket::Bucket::open(url)
+            .map_err(super::share::SyncError::from)
+            .and_then(|b| BucketSync::for_replica(b, replica))
+    };
+    let Some(mut url) = bucket_of(&replica) else {
+        return fail("cannot tell where the workspace's bucket is".into());
+    };
+    let mut sync = match open_bucket(&url, &replica) {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot open the bucket: {e}")),
     };
@@ -109,6 +128,18 @@ where
         match wake.recv_timeout(wait) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
+        }
+        // An admin may have moved the workspace (the setting arrived with the last round).
+        let now = bucket_of(&replica).unwrap_or_else(|| url.clone());
+        if now != url {
+            match open_bucket(&now, &replica) {
+                Ok(s) => {
+                    tracing::info!(bucket = %s.bucket().label(), "the workspace moved; following it");
+                    sync = s;
+                    url = now;
+                }
+                Err(e) => lock(&status).error = Some(format!("cannot open the new bucket: {e}")),
+            }
         }
         // Several pokes while a round ran need only one more round.
         while wake.try_recv().is_ok() {}
