@@ -8,6 +8,8 @@
 mod acl_common;
 mod bucket_common;
 mod common;
+
+use bucket_common::rig::{all_files, folder, s3, Rig};
 mod shared_common;
 mod tui_support;
 
@@ -18,7 +20,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bucket_common::faults::{FaultPlan, FaultyStore, Tamper};
-use bucket_common::s3::S3Server;
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 use shared_common::*;
@@ -42,36 +43,6 @@ fn serial() -> MutexGuard<'static, ()> {
 
 // ---------------------------------------------------------------------------------------------
 // Rigs and helpers.
-
-/// A bucket (a folder, or the S3 server) and the folder its objects end up in, to scan.
-struct Rig {
-    bucket: Bucket,
-    root: PathBuf,
-    _server: Option<S3Server>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-fn folder() -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = Bucket::open(&format!("file://{}", dir.path().display())).unwrap();
-    Rig {
-        bucket,
-        root: dir.path().to_path_buf(),
-        _server: None,
-        _dir: Some(dir),
-    }
-}
-
-fn s3() -> Rig {
-    let server = S3Server::start();
-    let bucket = server.bucket("team/weft");
-    Rig {
-        bucket,
-        root: server.root().to_path_buf(),
-        _server: Some(server),
-        _dir: None,
-    }
-}
 
 const WS: &str = "00ff00ff00ff00ff";
 
@@ -105,22 +76,6 @@ fn sha_of(path: &Path) -> String {
         hash.update(&block[..n]);
     }
     hex::encode(hash.finalize())
-}
-
-/// Every file at or under `path`.
-fn all_files(path: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        if p.is_dir() {
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                stack.extend(rd.flatten().map(|e| e.path()));
-            }
-        } else if p.is_file() {
-            found.push(p);
-        }
-    }
-    found
 }
 
 /// Every file at or under `path` whose bytes contain `needle`.

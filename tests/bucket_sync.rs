@@ -11,7 +11,7 @@ mod shared_common;
 use std::sync::Arc;
 
 use bucket_common::faults::{FaultPlan, FaultyStore, Tamper};
-use bucket_common::s3::S3Server;
+use bucket_common::rig::{folder, s3, Rig};
 use object_store::local::LocalFileSystem;
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 use shared_common::*;
@@ -20,57 +20,6 @@ use weft::identity::LocalWallet;
 use weft::store::Replica;
 use weft::sync::bucket::{Bucket, RetryPolicy};
 use weft::sync::share::{BucketSync, Report};
-
-/// A place to keep the workspace: a folder or the S3 server (kept alive by the rig).
-struct Rig {
-    bucket: Bucket,
-    _server: Option<S3Server>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-fn folder() -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = Bucket::open(&format!("file://{}", dir.path().display())).unwrap();
-    Rig {
-        bucket,
-        _server: None,
-        _dir: Some(dir),
-    }
-}
-
-fn s3() -> Rig {
-    let server = S3Server::start();
-    let bucket = server.bucket("team/weft");
-    Rig {
-        bucket,
-        _server: Some(server),
-        _dir: None,
-    }
-}
-
-impl Rig {
-    /// Every file the bucket's storage holds, read raw.
-    fn raw_objects(&self) -> Vec<Vec<u8>> {
-        let root = match (&self._dir, &self._server) {
-            (Some(d), _) => d.path().to_path_buf(),
-            (None, Some(s)) => s.root().to_path_buf(),
-            _ => unreachable!("a rig has storage"),
-        };
-        let mut out = Vec::new();
-        let mut stack = vec![root];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    out.push(std::fs::read(p).unwrap());
-                }
-            }
-        }
-        out
-    }
-}
 
 /// Everything a user sees of the documents: titles and bodies, sorted.
 fn docs(r: &Replica) -> Vec<(String, String)> {
@@ -675,8 +624,16 @@ fn a_round_tells_how_far_its_uploads_and_reads_are() {
     let tell = seen.clone();
     let sync = sync_of(&rig.bucket, &mut owner)
         .with_progress(Box::new(move |p| tell.lock().unwrap().push(p)));
+    // And something of the owner's own to upload.
+    owner.r().workspace().create_doc("Owner's", None).unwrap();
+    owner.r().flush().unwrap();
     sync.round(owner.r()).unwrap();
     let seen = seen.lock().unwrap();
+    let ups: Vec<&Progress> = seen.iter().filter(|p| p.phase == Phase::Upload).collect();
+    let up = ups.last().expect("the upload was told");
+    assert!(up.total >= 1 && up.total_bytes > 0, "{ups:?}");
+    assert_eq!((up.done, up.bytes), (up.total, up.total_bytes));
+    assert_eq!(ups[0].done, 0);
     let reads: Vec<&Progress> = seen.iter().filter(|p| p.phase == Phase::Logs).collect();
     let last = reads.last().expect("the log reads were told");
     assert!(last.total >= 3, "{reads:?}");

@@ -94,6 +94,14 @@ pub struct Replica {
     _events: Subscription,
 }
 
+/// The workspace a database path belongs to: `…/<name>/weft.db` names `<name>`.
+pub(crate) fn workspace_name_of(path: &Path) -> String {
+    path.parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 impl std::fmt::Debug for Replica {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replica")
@@ -160,11 +168,7 @@ impl Replica {
     ) -> Result<Self, StoreError> {
         if !path.is_file() {
             return Err(StoreError::NoWorkspace {
-                name: path
-                    .parent()
-                    .and_then(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                name: workspace_name_of(path),
                 path: path.to_path_buf(),
             });
         }

@@ -54,6 +54,25 @@ pub(super) struct Gate {
     to_check: Vec<i64>,
 }
 
+impl Gate {
+    /// The engine of a database that holds `saved_keys` epoch keys, before any row is replayed.
+    fn new(acl: acl::Replica, saved_keys: usize) -> Self {
+        let now = std::time::Instant::now();
+        Self {
+            acl,
+            last_op_row: 0,
+            last_env_row: 0,
+            saved_keys,
+            index_later: false,
+            sealed: Vec::new(),
+            index_owed: false,
+            checkpointed: now,
+            indexed: now,
+            to_check: Vec::new(),
+        }
+    }
+}
+
 /// Why a local change or membership action was not made.
 #[derive(Debug, thiserror::Error)]
 pub enum ShareError {
@@ -129,18 +148,7 @@ impl Replica {
         insert_envelope(&tx, &first, ORIGIN_LOCAL).map_err(&sql)?;
         tx.commit().map_err(&sql)?;
         let address = engine.identity().address().to_checksum();
-        replica.gate = Some(Gate {
-            acl: engine,
-            last_op_row: 0,
-            last_env_row: 0,
-            saved_keys: 0,
-            index_later: false,
-            sealed: Vec::new(),
-            index_owed: false,
-            checkpointed: std::time::Instant::now(),
-            indexed: std::time::Instant::now(),
-            to_check: Vec::new(),
-        });
+        replica.gate = Some(Gate::new(engine, 0));
         replica.set_sync_value("member.address", &address)?;
         // The key that seals what the carriers see (see `sync::seal`); members get it in join codes.
         let mut carrier = [0u8; 32];
@@ -163,11 +171,7 @@ impl Replica {
     ) -> Result<Self, ShareError> {
         if path.exists() {
             return Err(StoreError::Exists {
-                name: path
-                    .parent()
-                    .and_then(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                name: super::workspace_name_of(path),
                 path: path.to_path_buf(),
             }
             .into());
@@ -187,18 +191,7 @@ impl Replica {
         let mut replica = Self::assemble(conn, path, ws, 0)?;
         let sql = replica.sql_owned();
         insert_op(&replica.conn, genesis, ORIGIN_GENESIS).map_err(&sql)?;
-        replica.gate = Some(Gate {
-            acl: engine,
-            last_op_row: 0,
-            last_env_row: 0,
-            saved_keys: 0,
-            index_later: false,
-            sealed: Vec::new(),
-            index_owed: false,
-            checkpointed: std::time::Instant::now(),
-            indexed: std::time::Instant::now(),
-            to_check: Vec::new(),
-        });
+        replica.gate = Some(Gate::new(engine, 0));
         replica.set_sync_value("member.address", &actor)?;
         Ok(replica)
     }
@@ -217,11 +210,7 @@ impl Replica {
     ) -> Result<Self, ShareError> {
         if !path.is_file() {
             return Err(StoreError::NoWorkspace {
-                name: path
-                    .parent()
-                    .and_then(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                name: super::workspace_name_of(path),
                 path: path.to_path_buf(),
             }
             .into());
@@ -244,18 +233,7 @@ impl Replica {
         engine.install_keys(&keys, now());
         let ws = Workspace::open_replica(engine.workspace().loro().clone(), &actor, clock);
         let mut replica = Self::assemble(conn, path, ws, 0)?;
-        replica.gate = Some(Gate {
-            acl: engine,
-            last_op_row: 0,
-            last_env_row: 0,
-            saved_keys: keys.len(),
-            index_later: false,
-            sealed: Vec::new(),
-            index_owed: false,
-            checkpointed: std::time::Instant::now(),
-            indexed: std::time::Instant::now(),
-            to_check: Vec::new(),
-        });
+        replica.gate = Some(Gate::new(engine, keys.len()));
         replica.catch_up()?;
         replica.after_engine()?;
         // Rows checked for the first time (a database from before checks were recorded, or rows

@@ -4,4 +4,5 @@
 
 pub mod faults;
 pub mod memory;
+pub mod rig;
 pub mod s3;
