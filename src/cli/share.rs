@@ -245,7 +245,7 @@ pub fn settings(ctx: &Context, set: Option<super::SettingsCmd>) -> anyhow::Resul
                 .workspace()
                 .set_carrier(Carrier::Relay, url.as_deref())?;
             replica.flush()?;
-            replica.set_sync_value("relay.url", "")?;
+            replica.remove_sync_value("relay.url")?;
             let old = bucket_url(ctx, &replica)?;
             BucketSync::for_replica(crate::sync::bucket::Bucket::open(&old)?, &replica)?
                 .round(&mut replica)
@@ -272,7 +272,7 @@ pub fn settings(ctx: &Context, set: Option<super::SettingsCmd>) -> anyhow::Resul
                 .workspace()
                 .set_carrier(Carrier::Bucket, Some(&url))?;
             replica.flush()?;
-            replica.set_sync_value("bucket.url", "")?;
+            replica.remove_sync_value("bucket.url")?;
             BucketSync::for_replica(crate::sync::bucket::Bucket::open(&old)?, &replica)?
                 .round(&mut replica)
                 .with_context(|| format!("the old bucket {old} could not be reached; the setting is made here, run `weft sync` to carry it"))?;

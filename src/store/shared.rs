@@ -533,9 +533,7 @@ impl Replica {
         let later = std::mem::replace(&mut gate.index_later, false);
         let result = self.write_locked(|this| {
             this.reindex_dirty()?;
-            this.conn
-                .execute("DELETE FROM sync_state WHERE key = ?1", [INDEX_PENDING])
-                .map_err(this.sql())?;
+            this.remove_sync_value(INDEX_PENDING)?;
             Ok::<_, StoreError>(())
         });
         if let Some(gate) = self.gate.as_mut() {
@@ -928,6 +926,14 @@ impl Replica {
             .map_err(self.sql())
     }
 
+    /// Forget one carrier value.
+    pub fn remove_sync_value(&self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM sync_state WHERE key = ?1", [key])
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
     /// Forget every carrier value whose key starts with `prefix` (but not those in `keep`).
     pub fn clear_sync_values(&self, prefix: &str, keep: &[&str]) -> Result<(), StoreError> {
         let keys: Vec<String> = {
@@ -942,9 +948,7 @@ impl Replica {
             rows
         };
         for key in keys.iter().filter(|k| !keep.contains(&k.as_str())) {
-            self.conn
-                .execute("DELETE FROM sync_state WHERE key = ?1", [key])
-                .map_err(self.sql())?;
+            self.remove_sync_value(key)?;
         }
         Ok(())
     }

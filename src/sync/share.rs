@@ -488,7 +488,6 @@ impl BucketSync {
         replica: &mut Replica,
         report: &mut Report,
     ) -> Result<(), SyncError> {
-        use crate::acl::Outcome;
         replica.set_sync_value("bucket.snap.checked", "1")?;
         let prefix = format!("{}/snap/", keys::workspace_prefix(&self.ws));
         let listed = self.rt.block_on(self.bucket.list(&prefix, None))?;
@@ -507,13 +506,11 @@ impl BucketSync {
                 self.receive(replica, &label, &opened, report)?;
                 continue;
             };
-            let outcome = self.receive(replica, &label, envelope, report)?;
+            self.receive(replica, &label, envelope, report)?;
             let Ok(env) = Envelope::decode(envelope) else {
                 continue;
             };
-            let applied = matches!(outcome, Outcome::Applied)
-                || replica.engine().is_some_and(|e| e.is_applied(&env.id()));
-            if !applied {
+            if !replica.engine().is_some_and(|e| e.is_applied(&env.id())) {
                 continue;
             }
             let me = replica.engine().map(|e| e.identity().device());
@@ -569,9 +566,6 @@ impl BucketSync {
         let Some(used) = replica.sync_value("bucket.snap.used")? else {
             return Ok(());
         };
-        if used.is_empty() {
-            return Ok(());
-        }
         let still = used
             .parse::<crate::crypto::EnvelopeId>()
             .ok()
@@ -581,21 +575,9 @@ impl BucketSync {
             return Ok(());
         }
         tracing::warn!("the snapshot this device started from was withdrawn; reading every log");
-        let devices: Vec<String> = replica
-            .engine()
-            .map(|e| {
-                e.members()
-                    .devices
-                    .keys()
-                    .map(|d| hex::encode(d.as_bytes()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for device in devices {
-            replica.set_sync_value(&seen_key(&device), "")?;
-        }
-        replica.set_sync_value("bucket.snap.used", "")?;
-        replica.set_sync_value("snapshot.covers", "")?;
+        replica.clear_sync_values("bucket.read.", &["bucket.read.acl"])?;
+        replica.remove_sync_value("bucket.snap.used")?;
+        replica.remove_sync_value("snapshot.covers")?;
         Ok(())
     }
 
@@ -831,9 +813,7 @@ impl BucketSync {
         let mut todo = Vec::new();
         for device in devices {
             let prefix = keys::device_log_prefix(&self.ws, &device);
-            let after = replica
-                .sync_value(&seen_key(&device))?
-                .filter(|a| !a.is_empty());
+            let after = replica.sync_value(&seen_key(&device))?;
             let listed = self
                 .rt
                 .block_on(self.bucket.list(&prefix, after.as_deref()))?;
