@@ -373,9 +373,16 @@ impl Replica {
         // Local edits not yet flushed keep their index marks; what the import marks is dropped below
         // (the writing process indexed it).
         let local = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
-        // One read transaction: the snapshot and the rows after it are from the same moment, even if
-        // another process compacts meanwhile.
-        self.conn.execute_batch("BEGIN").map_err(self.sql())?;
+        // One transaction: the snapshot and the rows after it are from the same moment, even if
+        // another process compacts meanwhile. A shared workspace's catch-up may write (what the
+        // engine answers, keys it learned, rows whose signature it checked), so it holds the write
+        // lock from the start: a read transaction could not write once another process committed.
+        let begin = if self.gate.is_some() {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
+        };
+        self.conn.execute_batch(begin).map_err(self.sql())?;
         let result = self.refresh_in_tx();
         let ended = self.conn.execute_batch("COMMIT").map_err(self.sql());
         *self.dirty.lock().unwrap_or_else(|p| p.into_inner()) = local;
@@ -386,7 +393,9 @@ impl Replica {
 
     fn refresh_in_tx(&mut self) -> Result<bool, StoreError> {
         if self.gate.is_some() {
-            return self.catch_up();
+            let changed = self.catch_up()?;
+            self.record_checked()?;
+            return Ok(changed);
         }
         let before = self.ws.loro().oplog_vv();
         let compacted: i64 = self

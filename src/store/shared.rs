@@ -552,7 +552,7 @@ impl Replica {
     }
 
     /// Write down which envelope rows had their signature checked (inside a write).
-    fn record_checked(&mut self) -> Result<(), StoreError> {
+    pub(super) fn record_checked(&mut self) -> Result<(), StoreError> {
         let Some(gate) = self.gate.as_mut() else {
             return Ok(());
         };
