@@ -429,18 +429,7 @@ where
     let mut conn = room::connect(url)?;
     replica.defer_index(true);
     let mut held = Holdings::load(&replica)?;
-    // Envelopes forwarded as the writing process handed them over (by hash).
-    let mut direct: HashSet<Vec<u8>> = HashSet::new();
-    let mut op_mark = replica
-        .inputs(SharedTable::AclOps, 0)?
-        .last()
-        .map(|(r, _)| *r)
-        .unwrap_or(0);
-    let mut env_mark = replica
-        .inputs(SharedTable::Envelopes, 0)?
-        .last()
-        .map(|(r, _)| *r)
-        .unwrap_or(0);
+    let mut out = Outbound::after(&replica)?;
     let Ends {
         mut pokes,
         mut views,
@@ -473,8 +462,8 @@ where
         tokio::select! {
             _ = tokio::time::sleep_until(catch_up_at), if catch_up.is_some() => {
                 catch_up = None;
-                send_local(&mut replica, &mut held, &mut direct, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;
-                replica.index_now()?;
+                out.send_local(&mut replica, &mut held, me, &sealer, &conn.tx).await?;
+                index_quietly(&mut replica);
             }
             ev = conn.rx.recv() => {
                 let Some(ev) = ev else { return Ok(()) };
@@ -519,7 +508,7 @@ where
                             changed();
                         }
                         // Indexed after the app was told, off the path of the change.
-                        replica.index_now()?;
+                        index_quietly(&mut replica);
                     }
                 }
             }
@@ -533,11 +522,11 @@ where
                 // Handed over by the writing process: forward them as they are; the database
                 // is read for them later only to skip them.
                 for bytes in envelopes {
-                    direct.insert(Sha256::digest(&bytes).to_vec());
+                    out.direct.insert(Sha256::digest(&bytes).to_vec());
                     let _ = conn.tx.send(sealer.seal(&Frame::Envelope(bytes))).await;
                 }
                 if look {
-                    send_local(&mut replica, &mut held, &mut direct, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;
+                    out.send_local(&mut replica, &mut held, me, &sealer, &conn.tx).await?;
                 } else {
                     catch_up.get_or_insert_with(|| tokio::time::Instant::now() + CATCH_UP_AFTER);
                 }
@@ -552,46 +541,71 @@ where
                 let _ = conn.tx.send(sealer.seal(&here)).await;
             }
             _ = tick.tick() => {
-                send_local(&mut replica, &mut held, &mut direct, &mut op_mark, &mut env_mark, me, &sealer, &conn.tx).await?;
-                replica.index_now()?;
+                out.send_local(&mut replica, &mut held, me, &sealer, &conn.tx).await?;
+                index_quietly(&mut replica);
             }
         }
     }
 }
 
-/// Send this device's envelopes and ops written since the last look (by this process or another
-/// on the same home).
-#[allow(clippy::too_many_arguments)]
-async fn send_local(
-    replica: &mut Replica,
-    held: &mut Holdings,
-    direct: &mut HashSet<Vec<u8>>,
-    op_mark: &mut i64,
-    env_mark: &mut i64,
-    me: DeviceId,
-    sealer: &Sealer,
-    tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
-) -> anyhow::Result<()> {
-    // Send first: what this device wrote is already sealed and signed in the database, and
-    // reading it back through the engine (below) is not needed to forward it.
-    for (row, bytes) in replica.inputs(SharedTable::AclOps, *op_mark)? {
-        *op_mark = row;
-        let _ = tx.send(sealer.seal(&Frame::AclOp(bytes))).await;
+/// Bring the search index up to date; it can always be made again, so a failure (another process
+/// holding the database longer than the busy timeout) is logged and live sync goes on.
+fn index_quietly(replica: &mut Replica) {
+    if let Err(e) = replica.index_now() {
+        tracing::warn!(error = %e, "the search index could not be updated; it will be on the next try");
     }
-    // Its own mark: rows indexed while answering peers must still be sent.
-    for (row, bytes) in replica.inputs(SharedTable::Envelopes, *env_mark)? {
-        *env_mark = row;
-        if direct.remove(Sha256::digest(&bytes).as_slice()) {
-            continue;
-        }
-        let mine = Envelope::decode(&bytes).is_ok_and(|e| e.header().device == me);
-        if mine {
-            let _ = tx.send(sealer.seal(&Frame::Envelope(bytes))).await;
-        }
+}
+
+/// What this worker has sent of the rows this device wrote.
+struct Outbound {
+    /// Envelopes forwarded as the writing process handed them over (by hash), to skip when
+    /// their rows are read.
+    direct: HashSet<Vec<u8>>,
+    op_mark: i64,
+    env_mark: i64,
+}
+
+impl Outbound {
+    /// Sending starts after what the database holds now (peers ask for older rows with Hello).
+    fn after(replica: &Replica) -> Result<Self, StoreError> {
+        Ok(Self {
+            direct: HashSet::new(),
+            op_mark: replica.last_input(SharedTable::AclOps)?,
+            env_mark: replica.last_input(SharedTable::Envelopes)?,
+        })
     }
-    replica.refresh()?;
-    held.update(replica)?;
-    Ok(())
+
+    /// Send this device's envelopes and ops written since the last look (by this process or
+    /// another on the same home).
+    async fn send_local(
+        &mut self,
+        replica: &mut Replica,
+        held: &mut Holdings,
+        me: DeviceId,
+        sealer: &Sealer,
+        tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    ) -> anyhow::Result<()> {
+        // Send first: what this device wrote is already sealed and signed in the database, and
+        // reading it back through the engine (below) is not needed to forward it.
+        for (row, bytes) in replica.inputs(SharedTable::AclOps, self.op_mark)? {
+            self.op_mark = row;
+            let _ = tx.send(sealer.seal(&Frame::AclOp(bytes))).await;
+        }
+        // Its own mark: rows indexed while answering peers must still be sent.
+        for (row, bytes) in replica.inputs(SharedTable::Envelopes, self.env_mark)? {
+            self.env_mark = row;
+            if self.direct.remove(Sha256::digest(&bytes).as_slice()) {
+                continue;
+            }
+            let mine = Envelope::decode(&bytes).is_ok_and(|e| e.header().device == me);
+            if mine {
+                let _ = tx.send(sealer.seal(&Frame::Envelope(bytes))).await;
+            }
+        }
+        replica.refresh()?;
+        held.update(replica)?;
+        Ok(())
+    }
 }
 
 /// Handle one frame from the room. Returns whether the document may have changed.
