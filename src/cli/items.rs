@@ -180,39 +180,78 @@ fn read_stdin() -> anyhow::Result<String> {
     Ok(s)
 }
 
+/// Secrets in weft's environment that the editor (any program the user named) must not inherit.
+const SECRET_VARS: [&str; 2] = ["WEFT_PASSPHRASE", "WEFT_NEW_PASSPHRASE"];
+
 fn edit_in_editor(initial: &str) -> anyhow::Result<Option<String>> {
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
         .map_err(|_| {
             anyhow!("nothing to change: give --title, --body, --append or --stdin, or set $EDITOR")
         })?;
-    let dir = tempfile_dir()?;
-    let path = dir.join("weft-edit.md");
-    std::fs::write(&path, initial).with_context(|| format!("writing {}", path.display()))?;
-    let status = std::process::Command::new("sh")
+    let dir = PrivateDir::new()?;
+    let path = dir.0.join("weft-edit.md");
+    write_private(&path, initial)?;
+    let mut command = std::process::Command::new("sh");
+    command
         .arg("-c")
         .arg(format!("{editor} \"$1\""))
         .arg("sh")
-        .arg(&path)
+        .arg(&path);
+    for var in SECRET_VARS {
+        command.env_remove(var);
+    }
+    let status = command
         .status()
         .with_context(|| format!("starting editor {editor:?}"))?;
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let _ = std::fs::remove_dir_all(&dir);
     if !status.success() {
         bail!("editor exited with {status}; the doc was not changed");
     }
     Ok((text != initial).then_some(text))
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
-        "weft-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+/// A folder only this user can enter (0700 on Unix), removed with what it holds when dropped: the
+/// doc's text sits there while the editor runs, and the temp dir is shared with every user.
+struct PrivateDir(std::path::PathBuf);
+
+impl PrivateDir {
+    fn new() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "weft-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        // `create`, not `create_all`: a folder already there (planted by someone else) is an error.
+        builder
+            .create(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Creates `path` (it must not exist) readable and writable by this user only, holding `text`.
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn ls(ctx: &Context, ws: &Workspace) -> anyhow::Result<()> {
