@@ -709,3 +709,85 @@ fn piped_output_is_not_filtered() {
     h.ok(&["doc", "new", "Raw", "--body", body]);
     assert_eq!(h.ok(&["doc", "cat", "Raw"]), body);
 }
+
+#[test]
+fn the_editor_gets_a_private_file_and_never_the_passphrase() {
+    let h = Home::new();
+    h.ok(&["init", "team"]);
+    h.ok(&["doc", "new", "Secret plans", "--body", "launch at dawn\n"]);
+    let report = h.path().join("editor-saw.txt");
+    // The "editor" writes down what another user could see, then edits the file.
+    let editor = format!(
+        "f() {{ stat -c '%a' \"$1\" > {r}; stat -c '%a' \"$(dirname \"$1\")\" >> {r}; \
+         echo \"pass=${{WEFT_PASSPHRASE:-unset}}\" >> {r}; echo '- and at dusk' >> \"$1\"; }}; f",
+        r = report.display()
+    );
+    let out = h
+        .cmd(&["doc", "edit", "Secret plans"])
+        .env("EDITOR", editor)
+        .env("WEFT_PASSPHRASE", "correct horse")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saw = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(
+        saw, "600\n700\npass=unset\n",
+        "file 0600, folder 0700, no passphrase"
+    );
+    assert_eq!(
+        h.ok(&["doc", "cat", "Secret plans"]),
+        "launch at dawn\n- and at dusk\n"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn an_import_never_follows_a_link_out_of_its_folder_or_into_a_loop() {
+    use std::os::unix::fs::symlink;
+    let h = Home::new();
+    h.ok(&["init", "notes"]);
+    let before = h.json(&["-w", "notes", "ls"]);
+    let outside = h.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("private.md"), "# Private\nnot for the team\n").unwrap();
+
+    // A link to a file outside the folder: refused, nothing imported.
+    let dir = h.path().join("import1");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.md"), "# A\nfine\n").unwrap();
+    symlink(outside.join("private.md"), dir.join("leak.md")).unwrap();
+    let err = h.fails(&["-w", "notes", "import", dir.to_str().unwrap()]);
+    assert!(err.contains("outside the folder being imported"), "{err}");
+    // A link to a folder outside: refused too.
+    let dir2 = h.path().join("import2");
+    std::fs::create_dir_all(&dir2).unwrap();
+    symlink(&outside, dir2.join("elsewhere")).unwrap();
+    let err = h.fails(&["-w", "notes", "import", dir2.to_str().unwrap()]);
+    assert!(err.contains("outside the folder being imported"), "{err}");
+    // A link back to a folder being read: a loop, refused.
+    let dir3 = h.path().join("import3");
+    std::fs::create_dir_all(dir3.join("sub")).unwrap();
+    std::fs::write(dir3.join("sub/b.md"), "# B\n").unwrap();
+    symlink(&dir3, dir3.join("sub/again")).unwrap();
+    let err = h.fails(&["-w", "notes", "import", dir3.to_str().unwrap()]);
+    assert!(err.contains("a loop"), "{err}");
+    assert_eq!(h.json(&["-w", "notes", "ls"]), before, "nothing imported");
+    assert!(!h.ok(&["-w", "notes", "search", "team"]).contains("Private"));
+
+    // A link that stays inside the folder is followed.
+    let dir4 = h.path().join("import4");
+    std::fs::create_dir_all(dir4.join("real")).unwrap();
+    std::fs::write(dir4.join("real/c.md"), "# C\nkept\n").unwrap();
+    symlink(dir4.join("real/c.md"), dir4.join("alias.md")).unwrap();
+    h.ok(&["-w", "notes", "import", dir4.to_str().unwrap()]);
+    let found = h.json(&["-w", "notes", "search", "kept"]);
+    assert_eq!(
+        found.as_array().map(Vec::len),
+        Some(2),
+        "the file and its alias: {found}"
+    );
+}

@@ -310,6 +310,7 @@ fn read_json_export(dir: &Path) -> anyhow::Result<WorkspaceExport> {
                     );
                 }
                 let path = dir.join(rel_path);
+                Within::new(dir)?.check(&path)?;
                 let full: ExportedItem = read_json(&path)?;
                 if full.id != entry.item.id {
                     bail!(
@@ -347,6 +348,7 @@ fn read_markdown_folder(dir: &Path) -> anyhow::Result<WorkspaceExport> {
         parent: Option<String>,
         items: &mut Vec<ExportedItem>,
         counter: &mut usize,
+        within: &mut Within,
     ) -> anyhow::Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
@@ -364,11 +366,14 @@ fn read_markdown_folder(dir: &Path) -> anyhow::Result<WorkspaceExport> {
                 .file_stem()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if path.is_dir() {
+            let real = within.check(&path)?;
+            if real.is_dir() {
                 *counter += 1;
                 let id = format!("{counter}@0");
                 items.push(doc_item(&id, parent.clone(), &name, String::new()));
-                walk(&path, Some(id), items, counter)?;
+                within.enter(&real, &path)?;
+                walk(&path, Some(id), items, counter, within)?;
+                within.leave();
             } else if path.extension().is_some_and(|e| e == "md") && !name.ends_with(".comments") {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {} (is it UTF-8 text?)", path.display()))?;
@@ -390,7 +395,8 @@ fn read_markdown_folder(dir: &Path) -> anyhow::Result<WorkspaceExport> {
         }
         Ok(())
     }
-    walk(dir, None, &mut items, &mut counter)?;
+    let mut within = Within::new(dir)?;
+    walk(dir, None, &mut items, &mut counter, &mut within)?;
     if items.is_empty() {
         bail!(
             "{} holds neither {MANIFEST} (a weft JSON export) nor any .md files",
@@ -407,6 +413,67 @@ fn read_markdown_folder(dir: &Path) -> anyhow::Result<WorkspaceExport> {
         items,
         detached_comments: Vec::new(),
     })
+}
+
+/// Deepest folder nesting an import follows.
+const MAX_IMPORT_DEPTH: usize = 64;
+
+/// Keeps an import inside the folder it was given: a link may point elsewhere inside it, but not
+/// out of it, and not back into a folder being read (a loop).
+struct Within {
+    root: PathBuf,
+    /// The real paths of the folders being read, outermost first.
+    open: Vec<PathBuf>,
+}
+
+impl Within {
+    fn new(dir: &Path) -> anyhow::Result<Self> {
+        let root = dir
+            .canonicalize()
+            .with_context(|| format!("reading {}", dir.display()))?;
+        Ok(Self {
+            open: vec![root.clone()],
+            root,
+        })
+    }
+
+    /// The real path of `path`, refused if it leads out of the folder being imported.
+    fn check(&self, path: &Path) -> anyhow::Result<PathBuf> {
+        let real = path
+            .canonicalize()
+            .with_context(|| format!("reading {} (a broken link?)", path.display()))?;
+        if !real.starts_with(&self.root) {
+            bail!(
+                "{} leads to {}, outside the folder being imported; nothing was imported",
+                path.display(),
+                real.display()
+            );
+        }
+        Ok(real)
+    }
+
+    /// Enters the folder at `real` (reached as `path`), refusing loops and deep nesting.
+    fn enter(&mut self, real: &Path, path: &Path) -> anyhow::Result<()> {
+        if self.open.iter().any(|p| p == real) {
+            bail!(
+                "{} links back to {}, which is being imported already (a loop); nothing was imported",
+                path.display(),
+                real.display()
+            );
+        }
+        if self.open.len() > MAX_IMPORT_DEPTH {
+            bail!(
+                "{} is nested more than {MAX_IMPORT_DEPTH} folders deep; nothing was imported",
+                path.display()
+            );
+        }
+        self.open.push(real.to_path_buf());
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.open.pop();
+    }
 }
 
 fn doc_item(id: &str, parent: Option<String>, title: &str, body: String) -> ExportedItem {
