@@ -53,6 +53,23 @@ struct Team {
 }
 
 /// An owner with a workspace in a bucket folder, and Bob who joined it with `role`.
+/// How many files a bucket folder holds.
+fn files_under(dir: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 fn team(role: &str) -> Team {
     let dir = tempfile::tempdir().unwrap();
     let owner = dir.path().join("owner");
@@ -187,9 +204,51 @@ fn an_admin_moves_the_workspace_to_another_bucket_and_members_follow() {
         &["doc", "new", "Moved", "--body", "in the new bucket"],
     );
     ok(&t.owner, &["sync"]);
-    // Bob's next sync reads the move from the old bucket and carries on in the new one.
-    let synced = ok(&t.bob, &["sync"]);
-    assert!(synced.contains("moved to"), "{synced}");
+    // Bob's next sync reads the move from the old bucket. The new one is another folder of his
+    // disk (another endpoint): his device stays where it was, says so, and writes nothing there
+    // until he agrees.
+    ok(
+        &t.bob,
+        &[
+            "doc",
+            "new",
+            "Held back",
+            "--body",
+            "written before agreeing",
+        ],
+    );
+    let files_before = files_under(&second);
+    let held = run(&t.bob, &["sync"]);
+    assert!(held.status.success());
+    let told = String::from_utf8_lossy(&held.stderr);
+    assert!(
+        told.contains("moved the workspace to") && told.contains("--accept-move"),
+        "stderr: {told}\nstdout: {}",
+        String::from_utf8_lossy(&held.stdout)
+    );
+    assert_eq!(
+        files_under(&second),
+        files_before,
+        "nothing of Bob's went to the bucket he did not agree to"
+    );
+    assert!(
+        !ok(&t.bob, &["ls"]).contains("Moved"),
+        "he did not read there either"
+    );
+    let from = json(&t.bob, &["settings"])["bucket"]["from"].clone();
+    assert!(
+        from.as_str()
+            .unwrap()
+            .starts_with("approved on this device"),
+        "{from}"
+    );
+    // He agrees: his device follows and carries on in the new one.
+    let synced = ok(&t.bob, &["sync", "--accept-move"]);
+    assert!(synced.contains("following the workspace to"), "{synced}");
+    assert!(
+        files_under(&second) > files_before,
+        "now his log went there"
+    );
     assert_eq!(
         ok(&t.bob, &["doc", "cat", "Moved"]).trim(),
         "in the new bucket"

@@ -143,6 +143,10 @@ pub enum Command {
         /// travel live.
         #[arg(long, value_name = "URL")]
         relay: Option<String>,
+        /// Follow the workspace to the bucket an admin moved it to, though it is at another
+        /// endpoint or provider (this device's credentials for that kind of store go there).
+        #[arg(long)]
+        accept_move: bool,
     },
     /// The workspace's bucket and relay; admins change them for every member.
     Settings {
@@ -511,6 +515,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             interval,
             bucket,
             relay,
+            accept_move,
             ..
         }) => {
             if !(interval.is_finite() && interval > 0.0) {
@@ -520,6 +525,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 &ctx,
                 bucket,
                 relay,
+                accept_move,
                 watch,
                 std::time::Duration::from_secs_f64(interval.min(86_400.0)),
             )

@@ -11,6 +11,9 @@ use crate::crypto::WorkspaceId;
 use crate::identity::Address;
 use crate::model::Carrier;
 use crate::store::{check_workspace_name, Replica};
+use crate::sync::moves::{
+    approved_bucket, unapproved_move, unapproved_move_notice, APPROVED_BUCKET,
+};
 use crate::sync::share::{BucketSync, JoinCode, Phase, Progress, Report};
 
 /// Where the workspace's bucket is: this device's own override (`weft sync --bucket`), else the
@@ -43,6 +46,9 @@ fn carrier_url(
         return Ok(Some((url, "this device only")));
     }
     if let Some(url) = replica.workspace().carrier(which) {
+        if which == Carrier::Bucket {
+            return Ok(Some(approved_bucket(replica, url)?));
+        }
         return Ok(Some((url, "workspace setting")));
     }
     Ok(replica
@@ -120,6 +126,7 @@ pub fn sync(
     ctx: &Context,
     bucket: Option<String>,
     relay: Option<String>,
+    accept_move: bool,
     watch: bool,
     interval: Duration,
 ) -> anyhow::Result<()> {
@@ -128,6 +135,24 @@ pub fn sync(
         crate::sync::bucket::Bucket::open(&url).context("the bucket URL is not usable")?;
         replica.set_sync_value("bucket.url", &url)?;
     }
+    let mut told = None;
+    let mut check_move = |replica: &Replica| -> anyhow::Result<()> {
+        let Some(moved_to) = unapproved_move(replica)? else {
+            return Ok(());
+        };
+        if accept_move {
+            crate::sync::bucket::Bucket::open(&moved_to).with_context(|| {
+                format!("the bucket the workspace moved to ({moved_to}) is not usable")
+            })?;
+            replica.set_sync_value(APPROVED_BUCKET, &moved_to)?;
+            println!("following the workspace to {moved_to}, as you agreed");
+        } else if told.as_deref() != Some(moved_to.as_str()) {
+            eprintln!("{}", unapproved_move_notice(&moved_to));
+            told = Some(moved_to);
+        }
+        Ok(())
+    };
+    check_move(&replica)?;
     if let Some(url) = relay {
         crate::sync::room::room_url(&url, &[0; 32]).context("the relay URL is not usable")?;
         replica.set_sync_value("relay.url", &url)?;
@@ -149,7 +174,9 @@ pub fn sync(
     };
     let (mut url, mut sync) = open(&replica)?;
     loop {
-        // An admin may move the workspace to another bucket: follow it.
+        // An admin may move the workspace to another bucket: follow it (after asking, when it
+        // is at another endpoint).
+        check_move(&replica)?;
         let now = bucket_url(ctx, &replica)?;
         if now != url {
             (url, sync) = open(&replica)?;
@@ -172,6 +199,7 @@ pub fn sync(
         }
         if !watch {
             // What arrived may have moved the workspace: one more round, there.
+            check_move(&replica)?;
             if bucket_url(ctx, &replica)? == url {
                 return Ok(());
             }
@@ -273,6 +301,8 @@ pub fn settings(ctx: &Context, set: Option<super::SettingsCmd>) -> anyhow::Resul
                 .set_carrier(Carrier::Bucket, Some(&url))?;
             replica.flush()?;
             replica.remove_sync_value("bucket.url")?;
+            // The admin typed it: this device follows without asking.
+            replica.set_sync_value(APPROVED_BUCKET, &url)?;
             BucketSync::for_replica(crate::sync::bucket::Bucket::open(&old)?, &replica)?
                 .round(&mut replica)
                 .with_context(|| format!("the old bucket {old} could not be reached; the setting is made here, run `weft sync` to carry it"))?;

@@ -2,6 +2,7 @@
 pub mod blobs;
 pub mod bucket;
 pub mod live;
+pub mod moves;
 pub mod room;
 pub mod seal;
 pub mod share;

@@ -423,8 +423,15 @@ impl BucketSync {
                 bucket = here,
                 "the workspace moved to another bucket; starting over there"
             );
-            replica
-                .clear_sync_values("bucket.", &[SYNCED_BUCKET, "bucket.url", "bucket.url.code"])?;
+            replica.clear_sync_values(
+                "bucket.",
+                &[
+                    SYNCED_BUCKET,
+                    "bucket.url",
+                    "bucket.url.code",
+                    "bucket.approved",
+                ],
+            )?;
             replica.clear_sync_values("snapshot.", &[])?;
         }
         replica.set_sync_value(SYNCED_BUCKET, here)?;

@@ -307,6 +307,15 @@ impl App {
         if s.stopped {
             return "sync: stopped".into();
         }
+        if crate::sync::moves::unapproved_move(&self.replica)
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            // The admin moved the workspace to another endpoint: `weft sync` says where and how
+            // to follow.
+            return format!("bucket moved: weft sync{pending}");
+        }
         if s.error.is_some() {
             return format!("offline{pending}");
         }
