@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use acl_common::{at, plaintext, seal_as, team, T0};
 use fuzz_common::{iters, proportional, run, Rng, Sample};
-use weft::acl::{AclOp, AclOpKind, Role};
+use weft::acl::{AclOp, AclOpKind, Outcome, Refusal, Role};
 use weft::crypto::envelope::HEADER_VERSION;
 use weft::crypto::{
     AclOpId, Envelope, EnvelopeHeader, EpochKey, InviteSecret, KeyShare, Lockbox, PreviousKeys,
@@ -830,7 +830,7 @@ fn the_engine_takes_mutants_without_panicking() {
     let payloads = vec![Sample::new(payload).field(8, 4)];
 
     let mut rng = Rng::for_decoder("engine");
-    let n = (iters(DEFAULT_ITERS) / 15).max(20);
+    let n = (iters(DEFAULT_ITERS) / 5).max(20);
     let mut failures = Vec::new();
     let mut largest = 0;
     let when = at(net.now);
@@ -852,19 +852,35 @@ fn the_engine_takes_mutants_without_panicking() {
             failures.push(format!("op case {case} [{what}]"));
         }
     }
-    let mut seq = snapshot.header().seq + 1;
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     for case in 0..n {
         let (bytes, what) = fuzz_common::mutant(&mut rng, &payloads);
+        // A fresh sequence number each, so each is judged on its own (not as a twin).
         let header = EnvelopeHeader {
-            seq,
+            seq: snapshot.header().seq + 1 + case as u64,
             ..snapshot.header().clone()
         };
-        seq += 1;
         let env = seal_as(net, admin, header, &bytes);
-        let (out, big) = fuzz_common::measured(|| {
-            let _ = net.replicas[editor].receive_envelope(&env.encode(), when);
-        });
+        let (out, big) =
+            fuzz_common::measured(|| net.replicas[editor].receive_envelope(&env.encode(), when));
         largest = largest.max(big);
+        if let Ok(receipt) = &out {
+            let kind = match &receipt.outcome {
+                Outcome::Quarantined(Refusal::BadPayload(_)) => "refused: bad payload",
+                Outcome::Quarantined(_) => "refused for another reason",
+                Outcome::Applied => "applied",
+                Outcome::Pending(_) => "pending",
+                Outcome::Duplicate => "duplicate",
+            };
+            *outcomes.entry(kind.to_string()).or_default() += 1;
+            // Every input gets an outcome the replica remembers.
+            assert_eq!(
+                net.replicas[editor].envelope_outcome(&env.id()).is_some(),
+                !matches!(receipt.outcome, Outcome::Duplicate),
+                "snapshot payload case {case} [{what}]: {:?}",
+                receipt.outcome
+            );
+        }
         if out.is_err() {
             failures.push(format!(
                 "snapshot payload case {case} [{what}]: {}",
@@ -873,8 +889,12 @@ fn the_engine_takes_mutants_without_panicking() {
         }
     }
     eprintln!(
-        "fuzz engine: {} cases, largest allocation {largest} bytes",
+        "fuzz engine: {} cases, largest allocation {largest} bytes; snapshot payloads: {outcomes:?}",
         3 * n
+    );
+    assert!(
+        outcomes.get("refused: bad payload").is_some_and(|n| *n > 0),
+        "mutated snapshot payloads reach the payload reader: {outcomes:?}"
     );
     assert!(
         failures.is_empty(),
@@ -994,4 +1014,44 @@ fn the_fuzzer_reports_a_panic_and_an_oversized_allocation() {
         .cloned()
         .unwrap_or_default();
     assert!(message.contains("WEFT_FUZZ_SEED="), "{message}");
+}
+
+/// Inputs over a decoder's size limit are refused before anything of them is copied.
+#[test]
+fn inputs_over_the_size_limits_are_refused_before_they_are_copied() {
+    use weft::identity::pairing::MAX_MESSAGE_BYTES;
+    use weft::sync::live::MAX_FRAME;
+    let refused = |what: &str, decode: &dyn Fn() -> bool| {
+        let (out, largest) = fuzz_common::measured(decode);
+        assert!(matches!(out, Ok(false)), "{what} is refused");
+        assert!(
+            largest <= 16 * 1024,
+            "{what}: {largest} bytes allocated at once"
+        );
+    };
+    let mut frame = Frame::Presence(vec![7; MAX_FRAME]).encode();
+    frame.push(0);
+    refused("a frame over 1 MiB", &|| Frame::decode(&frame).is_ok());
+    let code = format!("weft1-{}", "z".repeat(100_000));
+    refused("a join code of 100,000 characters", &|| {
+        JoinCode::decode(&code).is_ok()
+    });
+    let text = "a".repeat(MAX_MESSAGE_BYTES + 1);
+    refused("a certificate text over its limit", &|| {
+        parse_canonical_siwe(&text).is_ok()
+    });
+    let recap = format!("urn:recap:{}", "e".repeat(100_000));
+    refused("a ReCap URI of 100,000 characters", &|| {
+        Recap::from_resource_uri(&recap).is_ok()
+    });
+    // Claimed lengths over the caps, with the bytes present.
+    let mut envelope = b"WFTE\xff\xff".to_vec();
+    envelope.extend_from_slice(&[0xff; 64]);
+    refused("an envelope header over its cap", &|| {
+        Envelope::decode(&envelope).is_ok()
+    });
+    let mut op = b"WFTA".to_vec();
+    op.extend_from_slice(&u32::MAX.to_be_bytes());
+    op.extend_from_slice(&[0; 200]);
+    refused("an op body over its cap", &|| AclOp::decode(&op).is_ok());
 }
