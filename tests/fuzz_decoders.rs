@@ -586,10 +586,6 @@ fn pairing_certificates_survive_mutation() {
     .assert_clean();
 
     let mut rng = Rng::for_decoder("certificate lines");
-    let lines: Vec<Sample> = certs
-        .iter()
-        .map(|(cert, _)| Sample::new(cert.message().as_bytes().to_vec()))
-        .collect();
     let mut failures = Vec::new();
     let n = iters(DEFAULT_ITERS) / 3;
     for case in 0..n {
@@ -655,7 +651,6 @@ fn pairing_certificates_survive_mutation() {
         fuzz_common::seed(),
         failures.join("\n")
     );
-    let _ = lines;
 
     // The certificate as JSON (how it is pasted and kept), its recap, its signature.
     let jsons: Vec<Sample> = certs
@@ -1006,7 +1001,7 @@ fn the_fuzzer_reports_a_panic_and_an_oversized_allocation() {
     assert!(greedy
         .failures
         .iter()
-        .any(|f| f.contains("allocated") && f.contains("length/count 4-byte field at 6")));
+        .any(|f| f.contains("allocated") && f.contains("4-byte length/count field at 6")));
     let outcome = std::panic::catch_unwind(|| panicky.assert_clean());
     let message = outcome.expect_err("a failing run fails the test");
     let message = message
