@@ -19,7 +19,6 @@ use std::sync::OnceLock;
 use acl_common::{at, plaintext, seal_as, team, T0};
 use fuzz_common::{iters, proportional, run, Rng, Sample};
 use weft::acl::{AclOp, AclOpKind, Outcome, Refusal, Role};
-use weft::crypto::envelope::HEADER_VERSION;
 use weft::crypto::{
     AclOpId, Envelope, EnvelopeHeader, EpochKey, InviteSecret, KeyShare, Lockbox, PreviousKeys,
     WorkspaceId, WrappedKey,
@@ -93,12 +92,11 @@ fn build_corpus() -> Corpus {
 
     let mut envelopes: Vec<Vec<u8>> = net.envelopes().iter().map(Envelope::encode).collect();
     envelopes.push(snapshot.encode());
-    // The plaintext form with every count at its cap.
+    // The plaintext form with every count at its cap (built on a real header, so fields a newer
+    // header adds keep their real values).
     let key = DeviceKey::generate();
     let full = Envelope::seal(
         EnvelopeHeader {
-            version: HEADER_VERSION,
-            workspace: net.replicas[0].workspace_id(),
             epoch: 0,
             device: key.id(),
             cert_hash: CertHash([3; 32]),
@@ -107,6 +105,7 @@ fn build_corpus() -> Corpus {
             peers: (0..64).collect(),
             acl_heads: (0..64u8).map(|i| AclOpId([i; 32])).collect(),
             nonce: vec![5; 32],
+            ..snapshot.header().clone()
         },
         b"not a loro update".to_vec(),
         &key,
