@@ -532,7 +532,26 @@ fn join_codes_survive_mutation() {
         .iter()
         .map(|c| Sample::new(serde_json::to_vec(c).unwrap()))
         .collect();
-    let decode_text = |b: &[u8]| JoinCode::decode(&String::from_utf8_lossy(b)).is_ok();
+    // What `weft join` reads from a decoded code: the workspace id, the carrier key, the secret.
+    let onward = |code: JoinCode| {
+        let _ = code.workspace.parse::<WorkspaceId>();
+        let _ = CarrierKey::from_hex(&code.carrier);
+        if let Some(secret) = &code.secret {
+            let _ = hex::decode(secret)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(InviteSecret::from_bytes);
+        }
+        let _ = url::Url::parse(&code.bucket);
+        if let Some(relay) = &code.relay {
+            let _ = url::Url::parse(relay);
+        }
+    };
+    let decode_text = |b: &[u8]| {
+        JoinCode::decode(&String::from_utf8_lossy(b))
+            .map(onward)
+            .is_ok()
+    };
     run(
         "join code",
         &texts,
@@ -548,7 +567,7 @@ fn join_codes_survive_mutation() {
         |b| proportional(b.len() * 2),
         |b| {
             let text = format!("weft1-{}", bs58_encode(b));
-            JoinCode::decode(&text).is_ok()
+            JoinCode::decode(&text).map(onward).is_ok()
         },
     )
     .assert_clean();
