@@ -460,7 +460,8 @@ fn decode_rotation(r: &mut Reader<'_>) -> Result<AclOpKind, WireError> {
     }
     let check = KeyCheck(r.array("key check")?);
     let n = capped_count(r.u16("number of wrapped keys")? as usize)?;
-    let mut wraps: Vec<(DeviceId, WrappedKey)> = Vec::with_capacity(n);
+    // Grown as wraps are read, not reserved from the count (which costs two bytes to claim).
+    let mut wraps: Vec<(DeviceId, WrappedKey)> = Vec::new();
     for _ in 0..n {
         let d = device(r, "wrap recipient")?;
         if wraps.last().is_some_and(|(last, _)| *last >= d) {

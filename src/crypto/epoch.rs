@@ -481,7 +481,9 @@ impl SealedList {
                 max: MAX_SEALED_KEYS,
             });
         }
-        let mut index: Vec<(u32, KeyCheck)> = Vec::with_capacity(n);
+        // Grown as entries are read, not reserved from the count: a two-byte count must not
+        // reserve room for a thousand entries that are not there.
+        let mut index: Vec<(u32, KeyCheck)> = Vec::new();
         for _ in 0..n {
             let entry = (r.u32("epoch")?, KeyCheck(r.array("key check")?));
             if index.last().is_some_and(|last| *last >= entry) {

@@ -138,7 +138,8 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
     if count == 0 || count > MAX_SEGMENT_ENVELOPES {
         return Err(format!("a segment of {count} envelopes"));
     }
-    let mut out = Vec::with_capacity(count);
+    // Each envelope takes at least its 4-byte length: reserve no more than the bytes can hold.
+    let mut out = Vec::with_capacity(count.min(rest.len() / 4));
     for _ in 0..count {
         let (len, tail) = split_u32(rest).ok_or("truncated segment")?;
         let len = len as usize;
