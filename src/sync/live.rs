@@ -1071,10 +1071,8 @@ where
             caret: here.caret.as_ref().map(|(_, c)| hex::encode(c)),
         })
         .ok()?;
-        let epoch = engine.current_epoch();
-        let keys = engine.epoch_keys();
-        let (_, key) = keys.iter().find(|(e, _)| *e == epoch)?;
-        seal_presence(&id, epoch, key, engine.identity().key_ref(), &body).map(Frame::Presence)
+        let (epoch, key) = engine.current_key()?;
+        seal_presence(&id, epoch, &key, engine.identity().key_ref(), &body).map(Frame::Presence)
     };
     let hello = |replica: &Replica, held: &Holdings| Frame::Hello {
         device: me,
@@ -1398,16 +1396,22 @@ pub fn seal_presence(
     Some([&epoch.to_be_bytes()[..], &nonce, &ct].concat())
 }
 
-/// A presence frame as a device would send it, sealed for the room: what it has open (`view`),
-/// signed by `device` for `address`, under the epoch key `key` of `epoch`.
+/// A presence frame as a device would send it, sealed for the room of `engine`'s workspace: what
+/// it has open (`view`), signed by `device` for `address`, under the current epoch key, or under
+/// a key of `epoch` that `engine` holds.
 pub fn presence_frame(
+    engine: &crate::acl::Replica,
     sealer: &Sealer,
-    epoch: u32,
-    key: &EpochKey,
+    epoch: Option<u32>,
     device: &DeviceKey,
     address: &str,
     view: &str,
 ) -> Option<Vec<u8>> {
+    let (epoch, key) = match epoch {
+        None => engine.current_key()?,
+        Some(e) => engine.epoch_keys().into_iter().find(|(k, _)| *k == e)?,
+    };
+    let key = &key;
     let body = serde_json::to_vec(&PresenceBody {
         address: address.to_string(),
         device: device.id().to_string(),
@@ -1438,10 +1442,8 @@ fn open_presence(
         ));
     }
     let (nonce, ct) = rest.split_at_checked(24).ok_or("truncated presence")?;
-    let keys = engine.epoch_keys();
-    let (_, key) = keys
-        .iter()
-        .find(|(e, _)| *e == epoch)
+    let (_, key) = engine
+        .current_key()
         .ok_or("this device does not hold the current epoch key")?;
     let plain = key
         .open_payload(&engine.workspace_id(), epoch, nonce, ct, PRESENCE_AAD)
