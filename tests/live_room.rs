@@ -389,6 +389,12 @@ fn presence_from_a_non_member_key_or_an_old_epoch_is_ignored() {
     // Removing carol starts a new key epoch; epoch 1's key stays with everyone who held it.
     owner.r().remove_member(cw.address()).unwrap();
     settle(&mut owner, &mut editor);
+    let a = live(&owner, &url);
+    wait_online(&a);
+    // The keys as the owner's live worker holds them (it may have published a key duty of its
+    // own on opening the database).
+    std::thread::sleep(Duration::from_millis(500));
+    owner.r().refresh().unwrap();
     let engine = owner.r().engine().unwrap();
     let current = engine.current_epoch();
     assert!(current >= 2, "the removal rotated the key");
@@ -403,16 +409,46 @@ fn presence_from_a_non_member_key_or_an_old_epoch_is_ignored() {
     let stranger = weft::identity::DeviceKey::generate();
     let frames = [
         // The editor's own device, current epoch: shown.
-        presence_frame(engine, &sealer, None, &editor.device.key, &editor_address, "doc: Honest").unwrap(),
+        presence_frame(
+            engine,
+            &sealer,
+            None,
+            &editor.device.key,
+            &editor_address,
+            "doc: Honest",
+        )
+        .unwrap(),
         // A key no member certified, under the current key: ignored.
-        presence_frame(engine, &sealer, None, &stranger, &editor_address, "doc: Stranger").unwrap(),
+        presence_frame(
+            engine,
+            &sealer,
+            None,
+            &stranger,
+            &editor_address,
+            "doc: Stranger",
+        )
+        .unwrap(),
         // The editor's device, under the old epoch's key: ignored.
-        presence_frame(engine, &sealer, Some(1), &editor.device.key, &editor_address, "doc: Old epoch").unwrap(),
+        presence_frame(
+            engine,
+            &sealer,
+            Some(1),
+            &editor.device.key,
+            &editor_address,
+            "doc: Old epoch",
+        )
+        .unwrap(),
         // The removed member's device, under the current key (had it leaked): ignored.
-        presence_frame(engine, &sealer, None, &carol.device.key, &cw.address().to_checksum(), "doc: Removed").unwrap(),
+        presence_frame(
+            engine,
+            &sealer,
+            None,
+            &carol.device.key,
+            &cw.address().to_checksum(),
+            "doc: Removed",
+        )
+        .unwrap(),
     ];
-    let a = live(&owner, &url);
-    wait_online(&a);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -438,7 +474,12 @@ fn presence_from_a_non_member_key_or_an_old_epoch_is_ignored() {
     }
     std::thread::sleep(Duration::from_millis(200));
     let peers = a.peers();
-    assert_eq!(peers.len(), 1, "only the editor is here: {peers:?}; {:?}", a.status());
+    assert_eq!(
+        peers.len(),
+        1,
+        "only the editor is here: {peers:?}; {:?}",
+        a.status()
+    );
     assert_eq!(peers[0].address, editor_address);
     assert_eq!(
         peers[0].view, "doc: Honest",

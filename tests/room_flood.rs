@@ -58,7 +58,11 @@ fn live(dev: &Dev, relay: &str) -> LiveWorker {
 fn wait_online(w: &LiveWorker) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !w.status().online {
-        assert!(Instant::now() < deadline, "never connected: {:?}", w.status());
+        assert!(
+            Instant::now() < deadline,
+            "never connected: {:?}",
+            w.status()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -214,7 +218,11 @@ fn measure_what_twenty_thousand_junk_frames_add_to_a_members_store() {
             sent.as_secs_f64()
         );
     }
-    println!("owner online: {}, editor online: {}", a.status().online, b.status().online);
+    println!(
+        "owner online: {}, editor online: {}",
+        a.status().online,
+        b.status().online
+    );
     let _ = stop.send(());
     relay_thread.join().unwrap();
 }
@@ -244,22 +252,37 @@ fn twenty_thousand_junk_frames_cost_members_a_bounded_store_and_edits_still_flow
     // The counts are written down once a second.
     std::thread::sleep(Duration::from_millis(1500));
     let samples = weft::store::REFUSED_SAMPLES_PER_HOUR as usize;
-    for (who, dev, b0) in [("owner", &mut owner, before.0), ("editor", &mut editor, before.1)] {
+    for (who, dev, b0) in [
+        ("owner", &mut owner, before.0),
+        ("editor", &mut editor, before.1),
+    ] {
         let after = footprint(dev);
         assert!(
             after.0 - b0.0 <= samples + 1,
             "{who}: at most {samples} samples and one count were added to the quarantine, not {}",
             after.0 - b0.0
         );
-        assert_eq!(after.1, b0.1, "{who}: no envelope row was kept for the junk");
+        assert_eq!(
+            after.1, b0.1,
+            "{who}: no envelope row was kept for the junk"
+        );
         assert!(
             after.2.saturating_sub(b0.2) < 1 << 20,
             "{who}: the database grew by {} bytes",
             after.2 - b0.2
         );
         // The count is visible where the quarantine is listed.
-        let counted: u64 = dev.r().refused_counts().unwrap().iter().map(|(_, n)| n).sum();
-        assert!(counted >= 19_900 - samples as u64, "{who}: {counted} counted");
+        let counted: u64 = dev
+            .r()
+            .refused_counts()
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
+        assert!(
+            counted >= 19_900 - samples as u64,
+            "{who}: {counted} counted"
+        );
         let listed = dev
             .r()
             .quarantine()
@@ -273,8 +296,10 @@ fn twenty_thousand_junk_frames_cost_members_a_bounded_store_and_edits_still_flow
             "{who}: {listed:?}"
         );
         assert!(
-            listed.iter().any(|r| r.contains("does not open with this workspace's key")
-                || r.contains("not sealed for this workspace")),
+            listed
+                .iter()
+                .any(|r| r.contains("does not open with this workspace's key")
+                    || r.contains("not sealed for this workspace")),
             "{who}: the samples name why: {listed:?}"
         );
     }
@@ -369,7 +394,8 @@ fn a_new_peer_receives_thousands_of_envelopes_and_a_big_one_paced_without_a_disc
     loop {
         editor.r().refresh().unwrap();
         let ws = editor.r().workspace();
-        let done = ws.body(plan).is_ok_and(|b| b == want_plan) && ws.body(big).is_ok_and(|b| b == text);
+        let done =
+            ws.body(plan).is_ok_and(|b| b == want_plan) && ws.body(big).is_ok_and(|b| b == text);
         if done {
             break;
         }
@@ -384,14 +410,17 @@ fn a_new_peer_receives_thousands_of_envelopes_and_a_big_one_paced_without_a_disc
     }
     let took = t.elapsed();
     let (sa, sb) = (a.status(), b.status());
-    assert_eq!(sa.disconnects, 0, "the relay never disconnected the sender: {sa:?}");
+    assert_eq!(
+        sa.disconnects, 0,
+        "the relay never disconnected the sender: {sa:?}"
+    );
     assert_eq!(sb.disconnects, 0, "nor the receiver: {sb:?}");
     assert!(sa.online && sb.online);
     // Pacing is observable: the sender waited for its pace, and could not have sent faster
     // than it allows (the first burst aside).
     assert!(sa.paced > 0, "the answer was paced: {sa:?}");
-    let floor = (N as f64 - weft::sync::live::PACE_FRAME_BURST)
-        / weft::sync::live::PACE_FRAMES_PER_SECOND;
+    let floor =
+        (N as f64 - weft::sync::live::PACE_FRAME_BURST) / weft::sync::live::PACE_FRAMES_PER_SECOND;
     assert!(
         took.as_secs_f64() >= floor * 0.9,
         "{N} envelopes in {took:?}: faster than the pace allows"

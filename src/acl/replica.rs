@@ -369,7 +369,11 @@ impl Replica {
         let mut drop_other = n_other - keep_other;
         let mut drop_newer = n_newer - keep_newer;
         self.rejected.retain(|e| {
-            let slot = if newer(e) { &mut drop_newer } else { &mut drop_other };
+            let slot = if newer(e) {
+                &mut drop_newer
+            } else {
+                &mut drop_other
+            };
             if *slot > 0 {
                 *slot -= 1;
                 false

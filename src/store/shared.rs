@@ -238,6 +238,7 @@ impl Replica {
         let mut replica = Self::assemble(conn, path, ws, 0)?;
         replica.gate = Some(Gate::new(engine, keys.len()));
         replica.catch_up()?;
+        replica.replay_refused()?;
         replica.after_engine()?;
         // Rows checked for the first time (a database from before checks were recorded, or rows
         // another process wrote): recorded now, so the next open skips their signatures.
@@ -364,7 +365,14 @@ impl Replica {
             return Vec::new();
         };
         let mut out = engine.quarantine();
-        for (source, reason, bytes) in self.refused_samples().unwrap_or_default() {
+        // Samples of envelopes and ops are judged again on open, and the engine that refused
+        // them lists them with their signer: listed here only when it does not.
+        let listed: std::collections::HashSet<Vec<u8>> =
+            out.iter().map(|e| hash(&e.bytes)).collect();
+        for (source, _, reason, bytes) in self.refused_samples().unwrap_or_default() {
+            if listed.contains(&hash(&bytes)) {
+                continue;
+            }
             out.push(QuarantineEntry {
                 item: acl::QuarantinedItem::Unreadable,
                 device: None,
@@ -413,17 +421,46 @@ impl Replica {
             .collect())
     }
 
-    /// The samples kept of refused input: (source, reason, first bytes), oldest first.
-    pub fn refused_samples(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+    /// The samples kept of refused input: (source, kind, reason, bytes), oldest first. The kind
+    /// is `frame` (a room frame, its first bytes), `envelope` or `op` (whole, judged again on
+    /// open) or `truncated` (the first bytes of a larger envelope or op).
+    pub fn refused_samples(&self) -> Result<Vec<(String, String, String, Vec<u8>)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT source, reason, bytes FROM quarantine ORDER BY id")
             .map_err(self.sql())?;
-        let rows = stmt
+        let rows: Vec<(String, String, Vec<u8>)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .and_then(|it| it.collect())
             .map_err(self.sql())?;
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .map(|(source, reason, bytes)| {
+                let (kind, reason) = reason
+                    .split_once(": ")
+                    .map(|(k, r)| (k.to_string(), r.to_string()))
+                    .unwrap_or_else(|| (SAMPLE_FRAME.to_string(), reason.clone()));
+                (source, kind, reason, bytes)
+            })
+            .collect())
+    }
+
+    /// Judge the kept samples of refused envelopes and ops again (on open), so the engine lists
+    /// them with their item, signer and reason as before a restart.
+    fn replay_refused(&mut self) -> Result<(), StoreError> {
+        let samples = self.refused_samples()?;
+        let Some(gate) = self.gate.as_mut() else {
+            return Ok(());
+        };
+        let t = now();
+        for (_, kind, _, bytes) in samples {
+            if kind == SAMPLE_ENVELOPE {
+                gate.acl.receive_envelope(&bytes, t);
+            } else if kind == SAMPLE_OP {
+                gate.acl.receive_acl_op(&bytes, t);
+            }
+        }
+        Ok(())
     }
 
     /// Note input from `source` that is refused without being kept whole (frames that do not
@@ -441,7 +478,7 @@ impl Replica {
         }
         let sql = self.sql_owned();
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&sql)?;
-        let result = note_refused(&self.conn, source, refused, more).map_err(&sql);
+        let result = note_refused(&self.conn, source, SAMPLE_FRAME, refused, more).map_err(&sql);
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         let ended = self.conn.execute_batch(end).map_err(&sql);
         result?;
@@ -878,7 +915,8 @@ impl Replica {
                 }
                 receipts.push(receipt);
             }
-            note_refused(&this.conn, origin, &refused, 0).map_err(&sql)?;
+            let kind = if envelope { SAMPLE_ENVELOPE } else { SAMPLE_OP };
+            note_refused(&this.conn, origin, kind, &refused, 0).map_err(&sql)?;
             this.after_engine()?;
             this.reindex_dirty()?;
             Ok(receipts)
@@ -1104,9 +1142,7 @@ impl Replica {
             None => {
                 let count = |t: &str| -> rusqlite::Result<i64> {
                     self.conn.query_row(
-                        &format!(
-                            "SELECT COUNT(*) FROM {t} WHERE substr(origin, -length(?1)) = ?1"
-                        ),
+                        &format!("SELECT COUNT(*) FROM {t} WHERE substr(origin, -length(?1)) = ?1"),
                         [NEWER_SUFFIX],
                         |r| r.get(0),
                     )
@@ -1247,9 +1283,15 @@ fn read_keys(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(u32, crate::c
 /// Refused inputs kept as samples, per source and hour.
 pub const REFUSED_SAMPLES_PER_HOUR: i64 = 8;
 /// Samples kept in all (the oldest go first).
-const MAX_REFUSED_SAMPLES: i64 = 256;
-/// How much of a refused input a sample keeps.
+const MAX_REFUSED_SAMPLES: i64 = 128;
+/// How much of a refused room frame a sample keeps.
 const SAMPLE_BYTES: usize = 512;
+/// Largest refused envelope or op a sample keeps whole (to judge again on open).
+const SAMPLE_WHOLE: usize = 64 << 10;
+const SAMPLE_FRAME: &str = "frame";
+const SAMPLE_ENVELOPE: &str = "envelope";
+const SAMPLE_OP: &str = "op";
+const SAMPLE_TRUNCATED: &str = "truncated";
 /// Inputs kept whole for a newer weft, in all.
 pub const MAX_NEWER_KEPT: i64 = 4096;
 /// The sync_state keys counting refused input per source.
@@ -1271,11 +1313,13 @@ fn op_kept(engine: &acl::Replica, bytes: &[u8]) -> bool {
     })
 }
 
-/// Keep a few samples of refused input from `source` (at most [`REFUSED_SAMPLES_PER_HOUR`] in
-/// the last hour, their first bytes) and count the rest.
+/// Keep a few samples of refused input of `kind` from `source` (at most
+/// [`REFUSED_SAMPLES_PER_HOUR`] in the last hour) and count the rest. A repeat of a kept sample is
+/// neither kept nor counted again.
 fn note_refused(
     conn: &rusqlite::Connection,
     source: &str,
+    kind: &str,
     refused: &[(String, Vec<u8>)],
     more: u64,
 ) -> rusqlite::Result<()> {
@@ -1289,8 +1333,29 @@ fn note_refused(
         params![source, hour_ago],
         |r| r.get(0),
     )?;
-    let room = (REFUSED_SAMPLES_PER_HOUR - recent).max(0) as usize;
-    for (reason, bytes) in refused.iter().take(room) {
+    let mut room = (REFUSED_SAMPLES_PER_HOUR - recent).max(0) as usize;
+    let mut counted = more;
+    for (reason, bytes) in refused {
+        let (kind, sample) = if kind == SAMPLE_FRAME {
+            (kind, &bytes[..bytes.len().min(SAMPLE_BYTES)])
+        } else if bytes.len() <= SAMPLE_WHOLE {
+            (kind, &bytes[..])
+        } else {
+            (SAMPLE_TRUNCATED, &bytes[..SAMPLE_BYTES])
+        };
+        let repeat: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM quarantine WHERE bytes = ?1)",
+            [sample],
+            |r| r.get(0),
+        )?;
+        if repeat {
+            continue;
+        }
+        if room == 0 {
+            counted += 1;
+            continue;
+        }
+        room -= 1;
         let mut reason = reason.clone();
         reason.truncate(
             reason
@@ -1298,17 +1363,15 @@ fn note_refused(
                 .nth(300)
                 .map_or(reason.len(), |(i, _)| i),
         );
-        let sample = &bytes[..bytes.len().min(SAMPLE_BYTES)];
         conn.execute(
             "INSERT INTO quarantine (source, reason, bytes, received_at) VALUES (?1, ?2, ?3, ?4)",
-            params![source, reason, sample, now_ms],
+            params![source, format!("{kind}: {reason}"), sample, now_ms],
         )?;
     }
     conn.execute(
         "DELETE FROM quarantine WHERE id NOT IN (SELECT id FROM quarantine ORDER BY id DESC LIMIT ?1)",
         [MAX_REFUSED_SAMPLES],
     )?;
-    let counted = more + refused.len().saturating_sub(room) as u64;
     if counted > 0 {
         let key = format!("{REFUSED_PREFIX}{source}");
         let before: u64 = conn

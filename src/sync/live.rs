@@ -1,11 +1,13 @@
 //! Live sync through a relay room: the room protocol and the worker that speaks it.
 //!
-//! Frames (binary, versioned): `Hello{device, seqs}` when a peer (re)connects, `Want{seqs}` to ask
-//! again, `Envelope{bytes}` and `AclOp{bytes}` carrying changes, `Presence{bytes}` for who is where.
-//! `seqs` says, for each device, the highest sequence number the sender holds without a gap; any
-//! peer that holds more answers with it — duplicates are harmless, the engine drops them. Every
-//! envelope and op that arrives goes through the same store and engine as the bucket's, so the
-//! relay is trusted with nothing.
+//! Frames (binary, versioned): `Hello{device, ops, seqs}` when a peer (re)connects, `Want{device,
+//! ops, seqs}` to ask again, `Envelope{bytes}` and `AclOp{bytes}` carrying changes,
+//! `Presence{bytes}` (signed, sealed under the current epoch key) for who is where, and `Part`s of
+//! a frame too large to send whole. `seqs` says, for each device, the highest sequence number the
+//! sender holds without a gap, `ops` what membership log it holds; any peer that holds more answers
+//! — paced under the relay's limits, a bounded amount per ask; the asker asks again for the rest.
+//! Every envelope and op that arrives goes through the same store and engine as the bucket's, so
+//! the relay is trusted with nothing; frames that do not open are counted and sampled, not kept.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -845,7 +847,9 @@ impl Out {
     fn urgent(&mut self, frame: Frame) {
         if self.urgent.len() >= MAX_URGENT {
             self.urgent.pop_front();
-            tracing::warn!("the room is not taking frames fast enough; peers will ask for the rest");
+            tracing::warn!(
+                "the room is not taking frames fast enough; peers will ask for the rest"
+            );
         }
         self.urgent.push_back(frame);
     }
@@ -950,7 +954,6 @@ impl Out {
             }
         }
     }
-
 }
 
 /// An answer's frame, if it is still one to send: only membership ops the engine accepted into
@@ -1367,7 +1370,13 @@ fn on_change(replica: &mut Replica, held: &mut Holdings, frame: Frame) -> anyhow
 const PRESENCE_AAD: &[u8] = b"weft/presence/v2";
 
 fn presence_message(workspace: &WorkspaceId, epoch: u32, body: &[u8]) -> Vec<u8> {
-    [PRESENCE_AAD, workspace.as_bytes(), &epoch.to_be_bytes(), body].concat()
+    [
+        PRESENCE_AAD,
+        workspace.as_bytes(),
+        &epoch.to_be_bytes(),
+        body,
+    ]
+    .concat()
 }
 
 /// Presence as sent: signed by the device key, sealed under the epoch key `key` of `epoch`
@@ -1460,12 +1469,13 @@ fn open_presence(
         .ok_or("presence with a malformed signature")?;
     let body = &plain[97..];
     let members = engine.members();
-    let record = members
-        .devices
-        .get(&device)
-        .ok_or_else(|| format!("presence from {device}, not a device of this workspace's members"))?;
+    let record = members.devices.get(&device).ok_or_else(|| {
+        format!("presence from {device}, not a device of this workspace's members")
+    })?;
     if record.revoked_by.is_some() || record.certificates.is_empty() {
-        return Err(format!("presence from {device}, a revoked or uncertified device"));
+        return Err(format!(
+            "presence from {device}, a revoked or uncertified device"
+        ));
     }
     if members.role(&record.address).is_none() {
         return Err(format!(
