@@ -436,3 +436,73 @@ fn a_new_peer_receives_thousands_of_envelopes_and_a_big_one_paced_without_a_disc
     let _ = stop.send(());
     relay_thread.join().unwrap();
 }
+
+#[test]
+fn refused_input_is_bounded_in_memory_and_on_disk_and_input_for_a_newer_weft_is_kept() {
+    let ow = LocalWallet::generate();
+    let mut owner = found(&ow);
+    owner.r().workspace().create_doc("Plan", None).unwrap();
+    owner.r().flush().unwrap();
+    let rows = owner.r().count_inputs(SharedTable::Envelopes, 0).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    for _ in 0..1500 {
+        let mut junk = vec![0u8; rng.gen_range(10..300)];
+        rng.fill(&mut junk[..]);
+        let receipt = owner.r().receive_envelope("bucket", &junk).unwrap();
+        assert!(matches!(
+            receipt.outcome,
+            weft::acl::Outcome::Quarantined(_)
+        ));
+    }
+    assert_eq!(
+        owner.r().count_inputs(SharedTable::Envelopes, 0).unwrap(),
+        rows,
+        "no row was kept for junk"
+    );
+    let remembered = owner.r().engine().unwrap().quarantine().len();
+    assert!(remembered <= 512, "the engine remembers {remembered}");
+    let counted: u64 = owner
+        .r()
+        .refused_counts()
+        .unwrap()
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert!(counted >= 1500 - 8, "{counted} counted");
+    // An envelope in a format this weft does not know is kept whole for a later weft.
+    let mut newer = owner
+        .r()
+        .inputs(SharedTable::Envelopes, 0)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1;
+    newer[6] = 200; // the header's format version
+    let receipt = owner.r().receive_envelope("bucket", &newer).unwrap();
+    let weft::acl::Outcome::Quarantined(why) = receipt.outcome else {
+        panic!("refused for now")
+    };
+    assert!(why.to_string().contains("upgrade weft"), "{why}");
+    assert_eq!(
+        owner.r().count_inputs(SharedTable::Envelopes, 0).unwrap(),
+        rows + 1,
+        "kept whole for an upgraded weft"
+    );
+    // After a restart: the samples are judged again, the count and the newer input remain, and
+    // the listing is bounded.
+    owner.restart();
+    let listed = owner.r().quarantine();
+    assert!(listed.len() <= 8 + 2, "{} listed", listed.len());
+    let reasons: Vec<String> = listed.iter().map(|q| q.reason.to_string()).collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("upgrade weft")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("more refused inputs from bucket, counted but not kept")),
+        "{reasons:?}"
+    );
+    assert_eq!(titles(owner.r()), vec!["Plan".to_string()]);
+}

@@ -1489,3 +1489,166 @@ fn open_presence(
         .map_err(|_| format!("presence whose signature is not {device}'s"))?;
     Ok((device, record.address, body.to_vec()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> DeviceId {
+        DeviceKey::generate().id()
+    }
+
+    #[test]
+    fn every_frame_reads_back_as_written() {
+        let d = device();
+        let seqs: BTreeMap<DeviceId, u64> = [(d, 7), (device(), 1)].into_iter().collect();
+        let ops = Some(OpsHeld {
+            count: 3,
+            digest: [9; 32],
+        });
+        for f in [
+            Frame::Hello {
+                device: d,
+                seqs: seqs.clone(),
+                ops,
+            },
+            Frame::Want {
+                device: Some(d),
+                seqs: seqs.clone(),
+                ops: None,
+            },
+            Frame::Want {
+                device: None,
+                seqs: BTreeMap::new(),
+                ops,
+            },
+            Frame::Envelope(vec![1, 2, 3]),
+            Frame::AclOp(vec![4]),
+            Frame::Presence(vec![5; 40]),
+            Frame::UnsignedPresence(b"{}".to_vec()),
+            Frame::Part {
+                id: [3; 16],
+                index: 1,
+                total: 2,
+                bytes: vec![6; 10],
+            },
+        ] {
+            assert_eq!(Frame::decode(&f.encode()), Ok(f.clone()), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn changes_keep_the_first_version_and_new_kinds_use_the_second() {
+        assert_eq!(Frame::Envelope(vec![1]).encode()[4], VERSION_1);
+        assert_eq!(Frame::AclOp(vec![1]).encode()[4], VERSION_1);
+        let hello = Frame::Hello {
+            device: device(),
+            seqs: BTreeMap::new(),
+            ops: None,
+        };
+        assert_eq!(hello.encode()[4], VERSION);
+        // What the first version's Hello and Want looked like still reads.
+        let d = device();
+        let mut v1 = b"WFTR\x01\x01".to_vec();
+        v1.extend_from_slice(d.as_bytes());
+        v1.extend_from_slice(&0u32.to_be_bytes());
+        assert!(matches!(
+            Frame::decode(&v1),
+            Ok(Frame::Hello { device, ops: None, .. }) if device == d
+        ));
+    }
+
+    #[test]
+    fn a_newer_frame_says_so_and_junk_never_panics() {
+        let err = Frame::decode(b"WFTR\x03\x01whatever").unwrap_err();
+        assert_eq!(err, FrameError::Newer(3));
+        assert!(err.to_string().contains("newer weft"), "{err}");
+        assert!(err.to_string().contains("upgrade"), "{err}");
+        let whole = Frame::Hello {
+            device: device(),
+            seqs: [(device(), 3)].into_iter().collect(),
+            ops: None,
+        }
+        .encode();
+        for n in 0..whole.len() {
+            assert!(Frame::decode(&whole[..n]).is_err(), "{n}");
+        }
+        let bad_part = Frame::Part {
+            id: [0; 16],
+            index: 2,
+            total: 2,
+            bytes: vec![],
+        }
+        .encode();
+        assert!(Frame::decode(&bad_part).is_err(), "index past total");
+    }
+
+    #[test]
+    fn a_frame_over_the_limit_travels_in_parts_and_is_put_together() {
+        let sealer = Sealer {
+            key: super::super::seal::CarrierKey::generate(),
+            id: WorkspaceId([1; 32]),
+        };
+        let big = Frame::Envelope((0..(3 << 20)).map(|i| i as u8).collect());
+        let pieces = sealer.pieces(&big);
+        assert_eq!(pieces.len(), 7);
+        assert!(pieces.iter().all(|p| p.len() <= MAX_FRAME));
+        let mut parts = Reassembly::default();
+        let mut whole = None;
+        // Out of order, with a repeat.
+        let mut order: Vec<usize> = (0..pieces.len()).rev().collect();
+        order.insert(1, 6);
+        for i in order {
+            let Ok(Frame::Part {
+                id,
+                index,
+                total,
+                bytes,
+            }) = sealer.open(&pieces[i])
+            else {
+                panic!("a part")
+            };
+            if let Some(w) = parts.add(id, index, total, bytes).unwrap() {
+                whole = Some(w);
+            }
+        }
+        assert_eq!(Frame::decode(&whole.unwrap()).unwrap(), big);
+        assert_eq!(parts.held_bytes(), 0);
+        // A small frame goes whole.
+        assert_eq!(sealer.pieces(&Frame::AclOp(vec![1; 100])).len(), 1);
+    }
+
+    #[test]
+    fn unfinished_frames_are_bounded() {
+        let mut parts = Reassembly::default();
+        for n in 0..100u8 {
+            let r = parts.add([n; 16], 0, 64, vec![0; PART_BYTES]).unwrap();
+            assert!(r.is_none());
+            assert!(parts.partial.len() <= MAX_PARTIAL);
+            assert!(parts.held_bytes() <= MAX_PARTIAL_BYTES);
+        }
+        assert!(parts.add([1; 16], 0, 2, vec![0; PART_BYTES + 1]).is_err());
+        // Parts that disagree on the count drop the frame.
+        parts.add([200; 16], 0, 3, vec![1]).unwrap();
+        assert!(parts.add([200; 16], 1, 4, vec![1]).is_err());
+        assert!(!parts.partial.contains_key(&[200; 16]));
+    }
+
+    #[test]
+    fn the_pace_allows_the_burst_then_the_rate() {
+        let mut pace = Pace::full();
+        let mut sent = 0;
+        while pace.take(100).is_none() {
+            sent += 1;
+            assert!(sent <= PACE_FRAME_BURST as usize + 5, "{sent}");
+        }
+        assert!(sent >= PACE_FRAME_BURST as usize, "{sent}");
+        let wait = pace.take(100).unwrap();
+        assert!(wait <= std::time::Duration::from_millis(20), "{wait:?}");
+        // A piece as large as the byte burst waits for bytes, not frames.
+        let mut pace = Pace::full();
+        assert!(pace.take(PACE_BYTE_BURST as usize).is_none());
+        let wait = pace.take(1 << 20).unwrap();
+        assert!(wait >= std::time::Duration::from_millis(400), "{wait:?}");
+    }
+}
