@@ -369,7 +369,13 @@ impl Replica {
         // them lists them with their signer: listed here only when it does not.
         let listed: std::collections::HashSet<Vec<u8>> =
             out.iter().map(|e| hash(&e.bytes)).collect();
-        for (source, _, reason, bytes) in self.refused_samples().unwrap_or_default() {
+        for RefusedSample {
+            source,
+            reason,
+            bytes,
+            ..
+        } in self.refused_samples().unwrap_or_default()
+        {
             if listed.contains(&hash(&bytes)) {
                 continue;
             }
@@ -424,7 +430,7 @@ impl Replica {
     /// The samples kept of refused input: (source, kind, reason, bytes), oldest first. The kind
     /// is `frame` (a room frame, its first bytes), `envelope` or `op` (whole, judged again on
     /// open) or `truncated` (the first bytes of a larger envelope or op).
-    pub fn refused_samples(&self) -> Result<Vec<(String, String, String, Vec<u8>)>, StoreError> {
+    pub fn refused_samples(&self) -> Result<Vec<RefusedSample>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT source, reason, bytes FROM quarantine ORDER BY id")
@@ -440,7 +446,12 @@ impl Replica {
                     .split_once(": ")
                     .map(|(k, r)| (k.to_string(), r.to_string()))
                     .unwrap_or_else(|| (SAMPLE_FRAME.to_string(), reason.clone()));
-                (source, kind, reason, bytes)
+                RefusedSample {
+                    source,
+                    kind,
+                    reason,
+                    bytes,
+                }
             })
             .collect())
     }
@@ -453,11 +464,11 @@ impl Replica {
             return Ok(());
         };
         let t = now();
-        for (_, kind, _, bytes) in samples {
-            if kind == SAMPLE_ENVELOPE {
-                gate.acl.receive_envelope(&bytes, t);
-            } else if kind == SAMPLE_OP {
-                gate.acl.receive_acl_op(&bytes, t);
+        for sample in samples {
+            if sample.kind == SAMPLE_ENVELOPE {
+                gate.acl.receive_envelope(&sample.bytes, t);
+            } else if sample.kind == SAMPLE_OP {
+                gate.acl.receive_acl_op(&sample.bytes, t);
             }
         }
         Ok(())
@@ -1163,6 +1174,20 @@ impl Replica {
             source,
         }
     }
+}
+
+/// A sample kept of refused input (see [`Replica::record_refused`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusedSample {
+    /// Where it came from (`relay`, a bucket…).
+    pub source: String,
+    /// `frame` (a room frame: its first bytes), `envelope` or `op` (whole, judged again on
+    /// open), or `truncated` (the first bytes of a larger envelope or op).
+    pub kind: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// Its bytes, or the first of them.
+    pub bytes: Vec<u8>,
 }
 
 /// One member as the TUI and CLI show it.
