@@ -736,6 +736,9 @@ pub const MAX_PER_WANT: usize = 1000;
 pub const MAX_PER_ASKER: usize = 3000;
 /// The window of [`MAX_PER_ASKER`].
 pub const ASK_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+/// Hellos and Wants answered per second, whoever asks (answering reads the store); more are
+/// ignored, and their askers ask again.
+pub const ASKS_PER_SECOND: f64 = 20.0;
 /// Answers waiting to be sent, in all.
 const MAX_QUEUED: usize = 8192;
 /// Askers remembered within the window; more are not answered until it passes.
@@ -763,6 +766,8 @@ struct Pace {
     frames: f64,
     bytes: f64,
     last: std::time::Instant,
+    /// Frames per second and burst, bytes per second and burst.
+    rates: (f64, f64, f64, f64),
 }
 
 impl Pace {
@@ -771,24 +776,41 @@ impl Pace {
             frames: PACE_FRAME_BURST,
             bytes: PACE_BYTE_BURST,
             last: std::time::Instant::now(),
+            rates: (
+                PACE_FRAMES_PER_SECOND,
+                PACE_FRAME_BURST,
+                PACE_BYTES_PER_SECOND,
+                PACE_BYTE_BURST,
+            ),
+        }
+    }
+
+    /// Asks answered: [`ASKS_PER_SECOND`], in a burst of twice that.
+    fn asks() -> Self {
+        Pace {
+            frames: 2.0 * ASKS_PER_SECOND,
+            bytes: f64::MAX,
+            last: std::time::Instant::now(),
+            rates: (ASKS_PER_SECOND, 2.0 * ASKS_PER_SECOND, f64::MAX, f64::MAX),
         }
     }
 
     /// Take one frame of `len` bytes; otherwise how long until it can be taken.
     fn take(&mut self, len: usize) -> Option<std::time::Duration> {
+        let (per_second, burst, bytes_per_second, byte_burst) = self.rates;
         let now = std::time::Instant::now();
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
-        self.frames = (self.frames + dt * PACE_FRAMES_PER_SECOND).min(PACE_FRAME_BURST);
-        self.bytes = (self.bytes + dt * PACE_BYTES_PER_SECOND).min(PACE_BYTE_BURST);
+        self.frames = (self.frames + dt * per_second).min(burst);
+        self.bytes = (self.bytes + dt * bytes_per_second).min(byte_burst);
         let len = len as f64;
         if self.frames >= 1.0 && self.bytes >= len {
             self.frames -= 1.0;
             self.bytes -= len;
             return None;
         }
-        let wait = ((1.0 - self.frames).max(0.0) / PACE_FRAMES_PER_SECOND)
-            .max((len - self.bytes).max(0.0) / PACE_BYTES_PER_SECOND);
+        let wait = ((1.0 - self.frames).max(0.0) / per_second)
+            .max((len - self.bytes).max(0.0) / bytes_per_second);
         Some(std::time::Duration::from_secs_f64(wait).max(std::time::Duration::from_millis(1)))
     }
 }
@@ -811,6 +833,8 @@ struct Out {
     queued: HashSet<Answer>,
     /// Per asker: when its window started and how many items it was answered with since.
     askers: HashMap<Option<DeviceId>, (std::time::Instant, usize)>,
+    /// Asks answered, as a token bucket (frames stand for asks).
+    asks: Pace,
     /// When sending can go on (waiting for the pace or the connection's queue).
     wake: Option<std::time::Instant>,
     sent: u64,
@@ -827,6 +851,7 @@ impl Out {
             answers: VecDeque::new(),
             queued: HashSet::new(),
             askers: HashMap::new(),
+            asks: Pace::asks(),
             wake: None,
             sent: 0,
             paced: 0,
@@ -871,10 +896,17 @@ impl Out {
         if !self.askers.contains_key(&asker) && self.askers.len() >= MAX_ASKERS {
             return Ok(0);
         }
+        // Answering reads the store: at most so many asks a second, whoever asks.
+        if self.asks.take(1).is_some() {
+            return Ok(0);
+        }
         let used = self.askers.entry(asker).or_insert((now, 0)).1;
         let mut budget = MAX_PER_WANT
             .min(MAX_PER_ASKER.saturating_sub(used))
             .min(MAX_QUEUED.saturating_sub(self.answers.len()));
+        if budget == 0 {
+            return Ok(0);
+        }
         let mut added = 0;
         let mut push = |out: &mut Self, a: Answer| {
             if budget > 0 && out.queued.insert(a) {
