@@ -200,7 +200,9 @@ fn restricted_devices_twin(restriction: Restriction, same_ids: bool) {
         t.net.assert_converged();
         let quarantine = t.net.replicas[0].quarantine();
         assert!(
-            quarantine.iter().any(|q| q.device == Some(t.net.keys[a].id())),
+            quarantine
+                .iter()
+                .any(|q| q.device == Some(t.net.keys[a].id())),
             "{case}: the twin is listed in the quarantine"
         );
 
@@ -263,7 +265,10 @@ fn a_twin_that_does_not_decrypt_changes_nothing() {
         t.net.assert_applied_everywhere(&original);
         let after: Vec<_> = t.net.replicas.iter().map(document).collect();
         assert_eq!(before, after);
-        reasons_contain(&t.net.assert_quarantined_everywhere(&junk), "cannot be decrypted");
+        reasons_contain(
+            &t.net.assert_quarantined_everywhere(&junk),
+            "cannot be decrypted",
+        );
         // And after the restriction, still nothing.
         match restriction {
             Restriction::RemoveMember => {
@@ -429,7 +434,12 @@ fn assert_victims_work_survives(t: &Team, v: &Victim) {
 }
 
 /// A header for replica `i` claiming `peer` without proof (as a modified client would).
-fn hijack_header(net: &Net, i: usize, peer: u64, heads: Vec<weft::crypto::AclOpId>) -> EnvelopeHeader {
+fn hijack_header(
+    net: &Net,
+    i: usize,
+    peer: u64,
+    heads: Vec<weft::crypto::AclOpId>,
+) -> EnvelopeHeader {
     let r = &net.replicas[i];
     EnvelopeHeader {
         version: HEADER_VERSION,
@@ -573,7 +583,10 @@ fn a_salt_that_does_not_derive_the_peer_is_refused() {
     t.net.publish_env(forged.clone());
     t.net.sync();
     let reasons = t.net.assert_quarantined_everywhere(&forged);
-    reasons_contain(&reasons, &format!("declares Loro peer {peer} with a salt that does not derive"));
+    reasons_contain(
+        &reasons,
+        &format!("declares Loro peer {peer} with a salt that does not derive"),
+    );
     assert_victims_work_survives(&t, &v);
     assert_body(&t.net, doc, "hello");
     t.net.assert_converged();
@@ -598,7 +611,11 @@ fn every_local_change_declares_a_peer_derived_from_its_device() {
     // An edit built on others' cites the envelopes it builds on.
     let last = t.net.envelopes().last().cloned().unwrap();
     let next = t.net.edit("editor", |ws| ws.append_body(doc, "!").unwrap());
-    assert!(next.header().builds_on.contains(&last.id()), "{:?}", next.header());
+    assert!(
+        next.header().builds_on.contains(&last.id()),
+        "{:?}",
+        next.header()
+    );
     t.net.sync();
     t.net.assert_applied_everywhere(&next);
 }
@@ -697,12 +714,17 @@ fn an_envelope_of_a_newer_version_is_refused_with_the_upgrade_message_and_kept()
     let now = t.net.tick();
     for r in &mut t.net.replicas {
         let o = r.receive_envelope(&bytes, now).outcome;
-        assert_eq!(o, Outcome::Quarantined(Refusal::NewerVersion(HEADER_VERSION + 1)));
+        assert_eq!(
+            o,
+            Outcome::Quarantined(Refusal::NewerVersion(HEADER_VERSION + 1))
+        );
         let Outcome::Quarantined(reason) = o else {
             unreachable!()
         };
         assert!(
-            reason.to_string().contains("written by a newer weft: upgrade"),
+            reason
+                .to_string()
+                .contains("written by a newer weft: upgrade"),
             "{reason}"
         );
         assert!(!reason.is_permanent());

@@ -1,7 +1,7 @@
 //! Judging envelopes against the membership log and the policy, and keeping the document equal
 //! to "every envelope that is valid, and nothing else".
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::rc::Rc;
 
 use loro::{EncodedBlobMode, Frontiers, LoroDoc, VersionVector, ID};
@@ -18,6 +18,11 @@ use super::role::Role;
 use crate::crypto::{AclOpId, Envelope, EnvelopeId};
 use crate::identity::DeviceId;
 use crate::model::Workspace;
+
+/// How many envelopes down a new envelope's citations are searched for twins it may decide.
+const TWIN_WALK: usize = 1024;
+/// How many envelopes up a twin's citers are searched for one of another member's.
+const BUILT_ON_WALK: usize = 4096;
 
 /// The facts a Loro update states about itself, read once on arrival.
 #[derive(Clone, Debug)]
@@ -387,33 +392,58 @@ impl Replica {
     }
 
     /// Whether an envelope of another device than `device` that makes a firm claim cites
-    /// `envelope`, directly or through a chain of citations.
+    /// `envelope`, directly or through a chain of citations (nearest citers first, at most
+    /// [`BUILT_ON_WALK`] of them).
     fn built_on(&mut self, envelope: &EnvelopeId, device: DeviceId) -> bool {
         let mut seen: HashSet<EnvelopeId> = HashSet::new();
-        let mut queue = vec![*envelope];
-        while let Some(x) = queue.pop() {
+        let mut queue = VecDeque::from([*envelope]);
+        while let Some(x) = queue.pop_front() {
             let citers = self.claims.citers(&x).to_vec();
             for c in citers {
-                if !seen.insert(c) {
+                if seen.len() >= BUILT_ON_WALK || !seen.insert(c) {
                     continue;
                 }
                 let Some(h) = self.held.get(&c) else {
                     continue;
                 };
-                if h.env.header().device != device && self.claim_strength(&c) == Some(Strength::Firm)
+                if h.env.header().device != device
+                    && self.claim_strength(&c) == Some(Strength::Firm)
                 {
                     return true;
                 }
-                queue.push(c);
+                queue.push_back(c);
             }
         }
         false
     }
 
-    /// Whether a twin's verdict may have changed since it was judged (a citation arrived):
-    /// one applied must now give way, or one refused as a twin may now stand.
-    pub(crate) fn twin_verdicts_changed(&mut self) -> bool {
-        for id in self.claims.twinned() {
+    /// Whether the citations of `citer`, which just arrived, changed the verdict on a twin it
+    /// builds on: one applied must now give way, or one refused as a twin may now stand. Only
+    /// twins within [`TWIN_WALK`] envelopes down its citations are looked at (twins are rare,
+    /// and what changes builds on is recent).
+    pub(crate) fn twin_verdicts_changed(&mut self, citer: &EnvelopeId) -> bool {
+        let twinned = self.claims.twinned();
+        if twinned.is_empty() {
+            return false;
+        }
+        let mut reached = Vec::new();
+        let mut seen: HashSet<EnvelopeId> = HashSet::new();
+        let mut queue = vec![*citer];
+        while let Some(x) = queue.pop() {
+            let Some(h) = self.held.get(&x) else {
+                continue;
+            };
+            for c in &h.env.header().builds_on {
+                if seen.len() >= TWIN_WALK || !seen.insert(*c) {
+                    continue;
+                }
+                if twinned.binary_search(c).is_ok() {
+                    reached.push(*c);
+                }
+                queue.push(*c);
+            }
+        }
+        for id in reached {
             let Some(h) = self.held.get(&id) else {
                 continue;
             };

@@ -480,7 +480,7 @@ impl Replica {
         self.try_unlock(&id);
         rejudge |= self.claim_peers(&id);
         // A citation may decide which of a device's twins stands.
-        rejudge |= !cited.is_empty() && self.twin_verdicts_changed();
+        rejudge |= !cited.is_empty() && self.twin_verdicts_changed(&id);
         if rejudge {
             // A contested peer, a twin or a proven peer may void other envelopes too, wherever
             // they stand: judge everything again, rebuilding if something applied became void.

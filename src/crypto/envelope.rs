@@ -163,7 +163,11 @@ impl EnvelopeHeader {
             return too_many("nonce length", self.nonce.len(), MAX_NONCE_BYTES);
         }
         if self.builds_on.len() > MAX_BUILDS_ON {
-            return too_many("number of envelopes built on", self.builds_on.len(), MAX_BUILDS_ON);
+            return too_many(
+                "number of envelopes built on",
+                self.builds_on.len(),
+                MAX_BUILDS_ON,
+            );
         }
         let v1 = match self.version {
             HEADER_VERSION_1 => true,
@@ -334,7 +338,11 @@ impl EnvelopeHeader {
 /// Peers ascending without repeats, each with its salt (if salts are given one per peer).
 fn sorted_peers(peers: &[u64], salts: &[PeerSalt]) -> (Vec<u64>, Vec<PeerSalt>) {
     let mut pairs: Vec<(u64, Option<PeerSalt>)> = if salts.len() == peers.len() {
-        peers.iter().copied().zip(salts.iter().copied().map(Some)).collect()
+        peers
+            .iter()
+            .copied()
+            .zip(salts.iter().copied().map(Some))
+            .collect()
     } else {
         peers.iter().map(|p| (*p, None)).collect()
     };
@@ -618,6 +626,77 @@ mod tests {
         let back = Envelope::decode(&env.encode()).unwrap();
         assert_eq!(back, env);
         back.verify_signature().unwrap();
+    }
+
+    #[test]
+    fn version_2_carries_salts_and_citations_and_version_1_still_reads() {
+        let key = DeviceKey::generate();
+        let salt = [3u8; PEER_SALT_LEN];
+        let other = [4u8; PEER_SALT_LEN];
+        let (p1, p2) = (
+            derive_peer(&key.id(), &salt),
+            derive_peer(&key.id(), &other),
+        );
+        let h = EnvelopeHeader {
+            peers: vec![p2, p1],
+            salts: vec![other, salt],
+            builds_on: vec![EnvelopeId([9; 32]), EnvelopeId([2; 32])],
+            ..header(&key)
+        };
+        let env = Envelope::seal(h, b"update".to_vec(), &key).unwrap();
+        // Sorted with their salts, and every salt derives its peer.
+        assert_eq!(env.header().underived_peer(), None);
+        assert_eq!(env.header().derived_peers().len(), 2);
+        assert_eq!(
+            env.header().builds_on,
+            vec![EnvelopeId([2; 32]), EnvelopeId([9; 32])]
+        );
+        let back = Envelope::decode(&env.encode()).unwrap();
+        assert_eq!(back, env);
+        // A salt of another device derives nothing for this one.
+        let thief = DeviceKey::generate();
+        let stolen = EnvelopeHeader {
+            device: thief.id(),
+            peers: vec![p1],
+            salts: vec![salt],
+            builds_on: vec![],
+            ..header(&thief)
+        };
+        let stolen = Envelope::seal(stolen, vec![], &thief).unwrap();
+        assert_eq!(stolen.header().underived_peer(), Some(p1));
+        assert!(stolen.header().derived_peers().is_empty());
+        // Version 1: read as before, and it cannot carry the new fields.
+        let v1 = EnvelopeHeader {
+            version: HEADER_VERSION_1,
+            ..header(&key)
+        };
+        let old = Envelope::seal(v1.clone(), b"old".to_vec(), &key).unwrap();
+        let back = Envelope::decode(&old.encode()).unwrap();
+        assert_eq!(back.header().version, HEADER_VERSION_1);
+        assert_eq!(back, old);
+        assert!(Envelope::seal(
+            EnvelopeHeader {
+                builds_on: vec![EnvelopeId([1; 32])],
+                ..v1
+            },
+            vec![],
+            &key
+        )
+        .is_err());
+        // A newer version is named as such, whatever follows.
+        let mut newer = env.encode();
+        newer[6] = HEADER_VERSION + 1;
+        assert_eq!(
+            Envelope::decode(&newer),
+            Err(EnvelopeError::Malformed(WireError::NewerVersion(
+                HEADER_VERSION + 1
+            )))
+        );
+        // Every truncation is an error.
+        let bytes = env.encode();
+        for cut in 0..bytes.len() {
+            assert!(Envelope::decode(&bytes[..cut]).is_err());
+        }
     }
 
     #[test]
