@@ -198,6 +198,12 @@ fn restricted_devices_twin(restriction: Restriction, same_ids: bool) {
             reasons_contain(&reasons, "that had not seen this");
         }
         t.net.assert_converged();
+        // The refused twin does not hold back what a snapshot says it covers.
+        let through = t.net.replicas[0].applied_through();
+        assert!(
+            through.get(&t.net.keys[a].id()) >= Some(&original.header().seq),
+            "{case}: {through:?}"
+        );
         let quarantine = t.net.replicas[0].quarantine();
         assert!(
             quarantine
