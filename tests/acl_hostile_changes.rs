@@ -123,15 +123,24 @@ fn since(net: &Net, from: usize) -> Vec<Msg> {
     net.msgs[from..].to_vec()
 }
 
-fn permutations() -> Vec<[usize; 3]> {
-    vec![
-        [0, 1, 2],
-        [0, 2, 1],
-        [1, 0, 2],
-        [1, 2, 0],
-        [2, 0, 1],
-        [2, 1, 0],
-    ]
+/// Every order of `n` batches.
+fn orders(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![Vec::new()];
+    }
+    let mut out = Vec::new();
+    for rest in orders(n - 1) {
+        for at in 0..=rest.len() {
+            let mut o = rest.clone();
+            o.insert(at, n - 1);
+            out.push(o);
+        }
+    }
+    out
+}
+
+fn permutations() -> Vec<Vec<usize>> {
+    orders(3)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -142,10 +151,11 @@ enum Restriction {
     RevokeDevice,
 }
 
-/// A restricted device's twin of its accepted change, in every order of the twin, the
-/// restriction and a teammate's later edit built on the original.
+/// A restricted device's twin of its accepted change, in every order of the original, the
+/// twin, the restriction and a teammate's later edit built on the original (the teammate and
+/// the owner, who restricts, have the original first).
 fn restricted_devices_twin(restriction: Restriction, same_ids: bool) {
-    for order in permutations() {
+    for order in orders(4) {
         let mut t = team();
         let doc = t.doc;
         let (author, mate) = match restriction {
@@ -153,10 +163,17 @@ fn restricted_devices_twin(restriction: Restriction, same_ids: bool) {
             Restriction::RevokeDevice => ("editor2", "admin"),
         };
         let a = t.net.index(author);
+        let from = t.net.msgs.len();
         let original = t
             .net
             .edit(author, |ws| ws.append_body(doc, " +original").unwrap());
-        t.net.sync();
+        let original_msgs = since(&t.net, from);
+        for name in ["owner", mate] {
+            let i = t.net.index(name);
+            for m in &original_msgs {
+                t.net.receive(i, m);
+            }
+        }
         // A teammate builds on it (delivered to the others below).
         let from = t.net.msgs.len();
         let mate_edit = t
@@ -182,10 +199,11 @@ fn restricted_devices_twin(restriction: Restriction, same_ids: bool) {
         });
         let twin_msgs = vec![Msg::Env(rogue.encode())];
         t.net.publish_env(rogue.clone());
-        let batches = [&twin_msgs, &restriction_msgs, &mate_msgs];
+        let batches = [&twin_msgs, &restriction_msgs, &mate_msgs, &original_msgs];
         let ordered: Vec<&Vec<Msg>> = order.iter().map(|k| batches[*k]).collect();
         deliver_in_order(&mut t.net, &ordered);
 
+        // (order: 0 twin, 1 restriction, 2 teammate's edit, 3 original)
         let case = format!("{restriction:?}, same ids {same_ids}, order {order:?}");
         t.net.assert_applied_everywhere(&original);
         t.net.assert_applied_everywhere(&mate_edit);
