@@ -4,6 +4,7 @@
 //! the hostile envelope alone refused, with a reason that names it.
 
 mod acl_common;
+mod shared_common;
 
 use acl_common::*;
 use loro::{ExportMode, LoroDoc};
@@ -761,4 +762,43 @@ fn an_envelope_of_a_newer_version_is_refused_with_the_upgrade_message_and_kept()
     }
     assert_body(&t.net, doc, "hello");
     t.net.assert_converged();
+}
+
+#[test]
+fn a_store_keeps_an_envelope_of_a_newer_version_across_a_restart() {
+    let owner = weft::identity::LocalWallet::generate();
+    let mut dev = shared_common::found(&owner);
+    let mut bytes = shared_common::rogue(&mut dev, 50, |ws| {
+        let d = ws.create_doc("Later", None).unwrap();
+        ws.set_body(d, "from a newer weft").unwrap();
+    });
+    bytes[6] = HEADER_VERSION + 1;
+    let receipt = dev.r().receive_envelope("relay", &bytes).unwrap();
+    assert_eq!(
+        receipt.outcome,
+        Outcome::Quarantined(Refusal::NewerVersion(HEADER_VERSION + 1))
+    );
+    let kept = |dev: &mut shared_common::Dev| {
+        dev.r()
+            .quarantine()
+            .into_iter()
+            .filter(|q| q.bytes == bytes)
+            .map(|q| q.reason.to_string())
+            .collect::<Vec<_>>()
+    };
+    let before = kept(&mut dev);
+    assert!(!before.is_empty());
+    assert!(
+        before[0].contains("written by a newer weft: upgrade"),
+        "{before:?}"
+    );
+    // Replayed from the file on open: judged again, the same way, bytes intact.
+    dev.restart();
+    let after = kept(&mut dev);
+    assert!(!after.is_empty(), "the store kept the bytes");
+    assert!(
+        after[0].contains("written by a newer weft: upgrade"),
+        "{after:?}"
+    );
+    assert!(!shared_common::titles(dev.r()).contains(&"Later".to_string()));
 }
