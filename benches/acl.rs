@@ -251,6 +251,8 @@ fn rogue_keystroke(p: &Pair, seq: u64) -> Vec<u8> {
         time: p.now,
         peers: vec![ws.loro().peer_id()],
         acl_heads: r.log().heads(),
+        salts: vec![],
+        builds_on: vec![],
         nonce: vec![],
     };
     Envelope::seal_encrypted(header, &payload, &p.commenter_key, &key)

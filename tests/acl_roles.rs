@@ -286,6 +286,8 @@ fn snapshot_envelope(
         time: now.unix_timestamp(),
         peers: vec![],
         acl_heads: r.log().heads(),
+        salts: vec![],
+        builds_on: vec![],
         nonce: vec![],
     };
     seal_as(net, i, header, &payload)

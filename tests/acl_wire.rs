@@ -27,6 +27,8 @@ fn envelope(peers: Vec<u64>, heads: usize, payload: Vec<u8>) -> Envelope {
         time: 1_790_000_000,
         peers,
         acl_heads: (0..heads).map(|i| AclOpId([i as u8; 32])).collect(),
+        salts: vec![],
+        builds_on: vec![],
         nonce: vec![],
     };
     Envelope::seal_encrypted(header, &payload, &key, &EpochKey::from_bytes([3; 32])).unwrap()
@@ -176,6 +178,8 @@ fn caps_are_enforced_when_sealing_and_when_reading() {
         time: 0,
         peers: (0..=MAX_PEERS as u64).collect(),
         acl_heads: vec![],
+        salts: vec![],
+        builds_on: vec![],
         nonce: vec![],
     };
     assert!(matches!(

@@ -1,7 +1,7 @@
 //! Judging envelopes against the membership log and the policy, and keeping the document equal
 //! to "every envelope that is valid, and nothing else".
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::rc::Rc;
 
 use loro::{EncodedBlobMode, Frontiers, LoroDoc, VersionVector, ID};
@@ -16,7 +16,13 @@ use super::replica::Replica;
 use super::resolve::{MemberState, Restriction};
 use super::role::Role;
 use crate::crypto::{AclOpId, Envelope, EnvelopeId};
+use crate::identity::DeviceId;
 use crate::model::Workspace;
+
+/// How many envelopes down a new envelope's citations are searched for twins it may decide.
+const TWIN_WALK: usize = 1024;
+/// How many envelopes up a twin's citers are searched for one of another member's.
+const BUILT_ON_WALK: usize = 4096;
 
 /// The facts a Loro update states about itself, read once on arrival.
 #[derive(Clone, Debug)]
@@ -226,6 +232,20 @@ impl Replica {
                 ..Missing::default()
             });
         }
+        // A peer proven derived for another device is never this one's, whoever it signs for
+        // and whatever it cites: say so before anything else.
+        for peer in &header.peers {
+            match self.claims.derived_owner(*peer) {
+                Some(owner) if owner != header.device => {
+                    return Verdict::Refuse(Refusal::PeerOfAnotherDevice {
+                        peer: *peer,
+                        owner,
+                        device: header.device,
+                    })
+                }
+                _ => {}
+            }
+        }
         let absent: Vec<AclOpId> = header
             .acl_heads
             .iter()
@@ -271,12 +291,6 @@ impl Replica {
         if let Err(r) = policy::check(&WriteSummary::default(), &authority) {
             return Verdict::Refuse(r);
         }
-        if self.claims.seq_reused(header.device, header.seq) {
-            return Verdict::Refuse(Refusal::SequenceReused {
-                device: header.device,
-                seq: header.seq,
-            });
-        }
         if !blob.snapshot {
             for peer in &header.peers {
                 match self.claims.owner(*peer) {
@@ -298,6 +312,9 @@ impl Replica {
                         })
                     }
                 }
+            }
+            if let Some(r) = self.twin_refusal(id, header.device, &blob) {
+                return Verdict::Refuse(r);
             }
             let missing = self.missing_changes(&blob);
             if !missing.is_empty() {
@@ -330,6 +347,121 @@ impl Replica {
                 Verdict::Refuse(r)
             }
         }
+    }
+
+    /// Why `id` must give way to a twin (another envelope of its device carrying some of the
+    /// same Loro changes), if it must: see [`super::claims`] for the rule.
+    pub(crate) fn twin_refusal(
+        &mut self,
+        id: &EnvelopeId,
+        device: DeviceId,
+        blob: &Blob,
+    ) -> Option<Refusal> {
+        if blob.snapshot {
+            return None;
+        }
+        for (peer, end) in blob.end.iter() {
+            let start = blob.start.get(peer).copied().unwrap_or(0);
+            let twins = self.claims.twins_of(*peer, id, device, (start, *end));
+            let Some(first) = twins.first().copied() else {
+                continue;
+            };
+            let mut group = twins;
+            group.push(*id);
+            group.sort_unstable();
+            let winner = group.into_iter().find(|e| self.built_on(e, device));
+            match winner {
+                Some(w) if w == *id => {}
+                Some(w) => {
+                    return Some(Refusal::TwinOfBuiltOn {
+                        device,
+                        peer: *peer,
+                        of: w,
+                    })
+                }
+                None => {
+                    return Some(Refusal::Twins {
+                        device,
+                        peer: *peer,
+                        of: first,
+                    })
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether an envelope of another device than `device` that makes a firm claim cites
+    /// `envelope`, directly or through a chain of citations (nearest citers first, at most
+    /// [`BUILT_ON_WALK`] of them).
+    fn built_on(&mut self, envelope: &EnvelopeId, device: DeviceId) -> bool {
+        let mut seen: HashSet<EnvelopeId> = HashSet::new();
+        let mut queue = VecDeque::from([*envelope]);
+        while let Some(x) = queue.pop_front() {
+            let citers = self.claims.citers(&x).to_vec();
+            for c in citers {
+                if seen.len() >= BUILT_ON_WALK || !seen.insert(c) {
+                    continue;
+                }
+                let Some(h) = self.held.get(&c) else {
+                    continue;
+                };
+                if h.env.header().device != device
+                    && self.claim_strength(&c) == Some(Strength::Firm)
+                {
+                    return true;
+                }
+                queue.push_back(c);
+            }
+        }
+        false
+    }
+
+    /// Whether the citations of `citer`, which just arrived, changed the verdict on a twin it
+    /// builds on: one applied must now give way, or one refused as a twin may now stand. Only
+    /// twins within [`TWIN_WALK`] envelopes down its citations are looked at (twins are rare,
+    /// and what changes builds on is recent).
+    pub(crate) fn twin_verdicts_changed(&mut self, citer: &EnvelopeId) -> bool {
+        let twinned = self.claims.twinned();
+        if twinned.is_empty() {
+            return false;
+        }
+        let mut reached = Vec::new();
+        let mut seen: HashSet<EnvelopeId> = HashSet::new();
+        let mut queue = vec![*citer];
+        while let Some(x) = queue.pop() {
+            let Some(h) = self.held.get(&x) else {
+                continue;
+            };
+            for c in &h.env.header().builds_on {
+                if seen.len() >= TWIN_WALK || !seen.insert(*c) {
+                    continue;
+                }
+                if twinned.binary_search(c).is_ok() {
+                    reached.push(*c);
+                }
+                queue.push(*c);
+            }
+        }
+        for id in reached {
+            let Some(h) = self.held.get(&id) else {
+                continue;
+            };
+            let Some(blob) = h.blob().cloned() else {
+                continue;
+            };
+            let device = h.env.header().device;
+            let applied = h.status == Status::Applied;
+            let refused_as_twin = matches!(
+                h.status,
+                Status::Quarantined(Refusal::Twins { .. } | Refusal::TwinOfBuiltOn { .. })
+            );
+            let refused = self.twin_refusal(&id, device, &blob).is_some();
+            if (applied && refused) || (refused_as_twin && !refused) {
+                return true;
+            }
+        }
+        false
     }
 
     /// The first change of each peer the update builds on that the shadow lacks.
@@ -482,7 +614,8 @@ impl Replica {
 
     /// Rebuilds the document from scratch out of the envelopes that are valid now. Local
     /// changes not yet sealed are sealed first (into the outbox); the document gets a new Loro
-    /// peer id so new local changes never reuse ids of withdrawn ones.
+    /// peer id, derived from a fresh salt, so new local changes never reuse ids of withdrawn
+    /// ones.
     pub(crate) fn rebuild(&mut self, now: i64) {
         self.seal_unsent(now);
         self.rebuilt = true;
@@ -490,6 +623,7 @@ impl Replica {
         let ws = Workspace::open_replica(doc, &self.me.address().to_checksum(), self.config.clock);
         self.ws = ws;
         self.shadow = LoroDoc::new();
+        self.derive_local_peer();
         self.sent = 0;
         let ids: Vec<EnvelopeId> = self.held.keys().copied().collect();
         for id in ids {

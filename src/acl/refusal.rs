@@ -204,7 +204,41 @@ pub enum Refusal {
         /// The peer id.
         peer: u64,
     },
-    /// The device signed two different envelopes with one sequence number.
+    /// An envelope of a later header version than this weft knows: kept, and judged again by a
+    /// weft that knows it.
+    #[error("it was written by a newer weft: upgrade weft to read it (envelope format {0})")]
+    NewerVersion(u8),
+    /// A version-2 header whose salt does not derive the Loro peer it declares from its device.
+    #[error("it declares Loro peer {peer} with a salt that does not derive that peer from device {device}")]
+    PeerNotDerived {
+        /// The peer id.
+        peer: u64,
+        /// The device that signed.
+        device: DeviceId,
+    },
+    /// A twin: the device signed other content for the same Loro changes in another envelope,
+    /// and others built on that one.
+    #[error("it is a twin: device {device} signed other content for the same changes of Loro peer {peer} in change {}, which others built on, so this one is refused", .of.short())]
+    TwinOfBuiltOn {
+        /// The device.
+        device: DeviceId,
+        /// The peer whose changes it duplicates.
+        peer: u64,
+        /// The envelope that stands.
+        of: crate::crypto::EnvelopeId,
+    },
+    /// Twins nobody built on: the device signed two contents for the same Loro changes.
+    #[error("it is a twin: device {device} signed two different contents for the same changes of Loro peer {peer} (the other is change {}) and nobody built on either, so neither can be trusted", .of.short())]
+    Twins {
+        /// The device.
+        device: DeviceId,
+        /// The peer whose changes both carry.
+        peer: u64,
+        /// Another envelope carrying them.
+        of: crate::crypto::EnvelopeId,
+    },
+    /// The device signed two different envelopes with one sequence number. (No longer given:
+    /// a sequence number only indexes the transport; see `Twins`.)
     #[error("device {device} signed two different changes with sequence number {seq}, so neither can be trusted")]
     SequenceReused {
         /// The device.
@@ -233,6 +267,7 @@ impl Refusal {
                 | Refusal::Forbidden { .. }
                 | Refusal::PeerOfAnotherDevice { .. }
                 | Refusal::PeerContested { .. }
+                | Refusal::PeerNotDerived { .. }
                 | Refusal::SequenceReused { .. }
         )
     }

@@ -23,9 +23,11 @@ use super::refusal::Refusal;
 use super::release::Waits;
 use super::resolve::Resolution;
 use super::state::check_cert_time;
-use crate::crypto::envelope::HEADER_VERSION;
+use crate::crypto::envelope::{derive_peer, PeerSalt, HEADER_VERSION, MAX_BUILDS_ON};
 use crate::crypto::epoch::NONCE_LEN;
-use crate::crypto::{AclOpId, Envelope, EnvelopeHeader, EnvelopeId, WorkspaceId};
+use crate::crypto::{
+    AclOpId, Envelope, EnvelopeError, EnvelopeHeader, EnvelopeId, WireError, WorkspaceId,
+};
 use crate::identity::{DeviceId, VerifiedPairing, WorkspaceScope};
 use crate::model::{ModelError, Workspace};
 
@@ -102,6 +104,8 @@ pub struct Replica {
     pub(crate) heads_cache: HashMap<Vec<AclOpId>, HeadsState>,
     pub(crate) sent_peer: u64,
     pub(crate) sent: i32,
+    /// The salt this session derived the document's Loro peer id from (see [`super::claims`]).
+    pub(crate) peer_salt: PeerSalt,
     pub(crate) seq: u64,
     pub(crate) outbox: Vec<Outgoing>,
     /// Envelopes whose applied state changed during the current call.
@@ -167,8 +171,11 @@ impl Replica {
         };
         let genesis =
             AclOp::sign(body, me.key_ref()).map_err(|e| Refusal::Unreadable(e.to_string()))?;
-        let ws = Workspace::create(name, &me.address().to_checksum(), config.clock)?;
-        let mut replica = Self::assemble(me, config, genesis.clone(), ws)?;
+        // The first changes are written under the session's derived peer id already.
+        let doc = LoroDoc::new();
+        let peer_salt = set_derived_peer(&doc, &me.device());
+        let ws = Workspace::create_in(doc, name, &me.address().to_checksum(), config.clock)?;
+        let mut replica = Self::assemble(me, config, genesis.clone(), ws, peer_salt)?;
         let rotation = replica
             .rotate(unix(now))
             .map_err(|e| Refusal::Unreadable(e.to_string()))?;
@@ -196,8 +203,10 @@ impl Replica {
         config: ReplicaConfig,
     ) -> Result<Self, ReplicaError> {
         let op = AclOp::decode(genesis).map_err(|e| Refusal::Unreadable(e.to_string()))?;
-        let ws = Workspace::open_replica(LoroDoc::new(), &me.address().to_checksum(), config.clock);
-        Self::assemble(me, config, op, ws)
+        let doc = LoroDoc::new();
+        let peer_salt = set_derived_peer(&doc, &me.device());
+        let ws = Workspace::open_replica(doc, &me.address().to_checksum(), config.clock);
+        Self::assemble(me, config, op, ws, peer_salt)
     }
 
     fn assemble(
@@ -205,6 +214,7 @@ impl Replica {
         config: ReplicaConfig,
         genesis: AclOp,
         ws: Workspace,
+        peer_salt: PeerSalt,
     ) -> Result<Self, ReplicaError> {
         let AclOpKind::Genesis { certificate, .. } = genesis.kind() else {
             return Err(Refusal::Unreadable(
@@ -253,6 +263,7 @@ impl Replica {
             heads_cache: HashMap::new(),
             sent_peer: 0,
             sent: 0,
+            peer_salt,
             seq: 0,
             outbox: Vec::new(),
             transitions: Vec::new(),
@@ -294,6 +305,12 @@ impl Replica {
     /// after the op that caused them; call it after every call that takes a clock reading.
     pub fn take_outbox(&mut self) -> Vec<Outgoing> {
         std::mem::take(&mut self.outbox)
+    }
+
+    /// Gives the document a new Loro peer id derived from this device and a fresh salt (a new
+    /// session of the document: after a rebuild).
+    pub(crate) fn derive_local_peer(&mut self) {
+        self.peer_salt = set_derived_peer(self.ws.loro(), &self.me.device());
     }
 
     /// Verifying key of a device, decompressed once.
@@ -439,6 +456,12 @@ impl Replica {
     ) -> Outcome {
         let env = match Envelope::decode(bytes) {
             Ok(e) => e,
+            Err(EnvelopeError::Malformed(WireError::NewerVersion(v))) => {
+                // Not misjudged: kept, and judged again by a weft that knows the version.
+                let r = Refusal::NewerVersion(v);
+                self.reject(bytes, QuarantinedItem::Unreadable, None, r.clone());
+                return Outcome::Quarantined(r);
+            }
             Err(e) => {
                 let r = Refusal::Unreadable(e.to_string());
                 self.reject(bytes, QuarantinedItem::Unreadable, None, r.clone());
@@ -471,6 +494,10 @@ impl Replica {
             env.verify_signature_with(&key)
                 .map_err(|_| Refusal::BadSignature)
         };
+        let structural = structural.and_then(|()| match header.underived_peer() {
+            Some(peer) => Err(Refusal::PeerNotDerived { peer, device }),
+            None => Ok(()),
+        });
         if let Err(r) = structural {
             self.reject(
                 bytes,
@@ -481,6 +508,9 @@ impl Replica {
             return Outcome::Quarantined(r);
         }
         let seq = header.seq;
+        let derived = header.derived_peers();
+        let header_peers = header.peers.clone();
+        let cited = header.builds_on.clone();
         if device == self.me.device() {
             // Another process on this home signed it: never reuse its sequence number.
             self.seq = self.seq.max(seq);
@@ -495,13 +525,22 @@ impl Replica {
             },
         );
         self.unsettled.insert(id);
-        let was_reused = self.claims.seq_reused(device, seq);
-        self.claims.claim_seq(device, seq, id);
+        // A proof that a peer is this device's withdraws other devices' claims on it.
+        let mut rejudge = false;
+        for peer in &header_peers {
+            self.claims.declare(*peer, device);
+        }
+        for peer in derived {
+            rejudge |= self.claims.derive(peer, device);
+        }
+        self.claims.cite(id, &cited);
         self.try_unlock(&id);
-        let contested = self.claim_peers(&id);
-        if contested || (!was_reused && self.claims.seq_reused(device, seq)) {
-            // A contested peer or an equivocation voids other envelopes too, wherever they
-            // stand: judge everything again, rebuilding if something applied became void.
+        rejudge |= self.claim_peers(&id);
+        // A citation may decide which of a device's twins stands.
+        rejudge |= !cited.is_empty() && self.twin_verdicts_changed(&id);
+        if rejudge {
+            // A contested peer, a twin or a proven peer may void other envelopes too, wherever
+            // they stand: judge everything again, rebuilding if something applied became void.
             self.settle_all(now);
             return self.status_outcome(&id);
         }
@@ -615,16 +654,30 @@ impl Replica {
             return Err(self.why_no_key(now));
         };
         let heads = self.log.heads();
+        let device = self.me.device();
+        // Every peer this session derived is proven so; any other (a peer id set by hand) is
+        // sent without salts, under the old first-come rules.
+        let salts = if peers
+            .iter()
+            .all(|p| derive_peer(&device, &self.peer_salt) == *p)
+        {
+            vec![self.peer_salt; peers.len()]
+        } else {
+            Vec::new()
+        };
+        let builds_on = self.builds_on(&blob);
         let header = EnvelopeHeader {
             version: HEADER_VERSION,
             workspace: self.workspace_id,
             epoch,
-            device: self.me.device(),
+            device,
             cert_hash: self.me.cert_hash(),
             seq: self.seq + 1,
             time: now.max(self.log.max_time(&heads)),
             peers,
+            salts,
             acl_heads: heads,
+            builds_on,
             nonce: Vec::new(),
         };
         let env = Envelope::seal_encrypted(header, &payload, self.me.key_ref(), &epoch_key)
@@ -644,7 +697,13 @@ impl Replica {
             },
         );
         self.unsettled.insert(id);
-        self.claims.claim_seq(self.me.device(), self.seq + 1, id);
+        for peer in &env.header().peers {
+            self.claims.declare(*peer, device);
+        }
+        for peer in env.header().derived_peers() {
+            self.claims.derive(peer, device);
+        }
+        self.claims.cite(id, &env.header().builds_on);
         self.claim_peers(&id);
         match self.judge(&id, now) {
             Verdict::Apply { in_shadow } => {
@@ -668,9 +727,44 @@ impl Replica {
     fn forget(&mut self, id: &EnvelopeId) {
         self.unsettled.remove(id);
         if let Some(h) = self.held.remove(id) {
-            self.claims
-                .forget(id, h.env.header().device, h.env.header().seq);
+            self.claims.forget(id, &h.env.header().builds_on);
         }
         self.transitions.retain(|(t, _)| t != id);
     }
+
+    /// The applied envelopes that carried the Loro changes an update depends on (the update's
+    /// external dependencies), lowest id first, at most [`MAX_BUILDS_ON`].
+    fn builds_on(&self, blob: &Blob) -> Vec<EnvelopeId> {
+        if blob.snapshot {
+            return Vec::new();
+        }
+        let mut out: Vec<EnvelopeId> = blob
+            .deps
+            .iter()
+            .flat_map(|d| self.claims.carriers(d.peer, d.counter))
+            .filter(|e| {
+                self.held
+                    .get(e)
+                    .is_some_and(|h| h.status == Status::Applied)
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out.truncate(MAX_BUILDS_ON);
+        out
+    }
+}
+
+/// Sets `doc`'s Loro peer id to one derived from `device` and a fresh random salt; returns
+/// the salt. (Should Loro refuse the id, the document keeps its random one and this session's
+/// changes go out without salts, under the old first-come rules.)
+fn set_derived_peer(doc: &LoroDoc, device: &DeviceId) -> PeerSalt {
+    let mut salt = PeerSalt::default();
+    for _ in 0..4 {
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+        if doc.set_peer_id(derive_peer(device, &salt)).is_ok() {
+            break;
+        }
+    }
+    salt
 }

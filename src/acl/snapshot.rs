@@ -104,8 +104,10 @@ impl Replica {
         env
     }
 
-    /// For each device, the highest sequence number up to which every envelope it signed is
-    /// applied here: what a snapshot sealed now contains for sure.
+    /// For each device, the highest sequence number up to which an envelope it signed with
+    /// each number is applied here: what a snapshot sealed now contains for sure. (A refused
+    /// twin at a number whose other envelope is applied does not stop it: a sequence number
+    /// only indexes the transport, see [`super::claims`].)
     pub fn applied_through(&self) -> BTreeMap<DeviceId, u64> {
         let mut seqs: BTreeMap<DeviceId, Vec<(u64, bool)>> = BTreeMap::new();
         for h in self.held.values() {
@@ -116,7 +118,8 @@ impl Replica {
         }
         let mut out = BTreeMap::new();
         for (device, mut list) in seqs {
-            list.sort_unstable();
+            // Applied ones first among envelopes with one number.
+            list.sort_unstable_by_key(|(seq, applied)| (*seq, !*applied));
             let mut through = 0;
             for (seq, applied) in list {
                 if seq == through + 1 && applied {

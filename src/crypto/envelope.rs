@@ -2,9 +2,13 @@
 //!
 //! ```text
 //! envelope  = "WFTE" ‖ u16 header_len ‖ header ‖ u32 payload_len ‖ payload ‖ signature[64]
-//! header    = u8 version (1) ‖ workspace[32] ‖ u32 epoch ‖ device[33] ‖ cert_hash[32]
+//! header    = u8 version (2) ‖ workspace[32] ‖ u32 epoch ‖ device[33] ‖ cert_hash[32]
+//!             ‖ u64 seq ‖ i64 time ‖ u8 n ‖ n × u64 peer ‖ u8 s ‖ s × salt[16]
+//!             ‖ u8 m ‖ m × acl_head[32] ‖ u8 b ‖ b × builds_on[32] ‖ u8 k ‖ nonce[k]
+//!             (s is 0 or n: salt i derives peer i, see [`derive_peer`])
+//! header v1 = u8 version (1) ‖ workspace[32] ‖ u32 epoch ‖ device[33] ‖ cert_hash[32]
 //!             ‖ u64 seq ‖ i64 time ‖ u8 n ‖ n × u64 peer ‖ u8 m ‖ m × acl_head[32]
-//!             ‖ u8 k ‖ nonce[k]
+//!             ‖ u8 k ‖ nonce[k]                  (still read; no salts, cites nothing)
 //! payload   = XChaCha20-Poly1305(k, nonce[24], Loro update, aad = header)      (epoch ≥ 1)
 //!             k = HKDF-SHA256(epoch key, salt = workspace ‖ u32 epoch,
 //!                             info = "weft/envelope-key/v1\0")
@@ -21,6 +25,17 @@
 //! format keeps it so tools and tests can build one. Peers and ACL heads are strictly
 //! ascending, so one header has exactly one encoding.
 //!
+//! Version 2 adds two things, both signed (see `acl::claims` for the rules that use them):
+//! - **peer salts**: a Loro peer id that is `derive_peer(device, salt)` is provably that
+//!   device's; nobody else can find a salt that derives it. A receiver checks each salt.
+//! - **builds_on**: the ids of the envelopes that carried the Loro changes this one depends on
+//!   (its update's external dependencies), so "which content did others build on" is signed
+//!   evidence, not a matter of arrival order.
+//!
+//! A header version above [`HEADER_VERSION`] is refused as [`WireError::NewerVersion`]
+//! ("written by a newer weft: upgrade"), never misread: its bytes are kept by the store and
+//! judged again by a weft that knows the version.
+//!
 //! Decoding checks every length against its cap before reading and never panics; it checks
 //! structure only. [`Envelope::verify_signature`] checks authorship, [`Envelope::open`]
 //! decrypts; who may write what is the access-control layer's job.
@@ -36,7 +51,32 @@ use super::wire::{Reader, WireError, Writer};
 use crate::identity::{CertHash, DeviceId, DeviceKey};
 
 /// The header version this weft writes.
-pub const HEADER_VERSION: u8 = 1;
+pub const HEADER_VERSION: u8 = 2;
+/// The first header version, still read (and written on request, for tests and tools).
+pub const HEADER_VERSION_1: u8 = 1;
+/// Length of a peer salt.
+pub const PEER_SALT_LEN: usize = 16;
+/// Most envelopes one header may cite as built on.
+pub const MAX_BUILDS_ON: usize = 64;
+const PEER_DOMAIN: &[u8] = b"weft/loro-peer/v1\0";
+
+/// A per-session salt from which a device derives its Loro peer id.
+pub type PeerSalt = [u8; PEER_SALT_LEN];
+
+/// The Loro peer id that `device` derives from `salt`: the first 8 bytes (big-endian) of
+/// SHA-256("weft/loro-peer/v1\0" ‖ device ‖ salt). Nobody without a salt that derives it can
+/// claim to have derived a given peer id, and a salt derives it only for one device.
+pub fn derive_peer(device: &DeviceId, salt: &PeerSalt) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(PEER_DOMAIN);
+    h.update(device.as_bytes());
+    h.update(salt);
+    let digest: [u8; 32] = h.finalize().into();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
 /// Largest encoded header.
 pub const MAX_HEADER_BYTES: usize = 4 * 1024;
 /// Largest payload (a Loro update's ciphertext).
@@ -97,8 +137,14 @@ pub struct EnvelopeHeader {
     pub time: i64,
     /// The Loro peer ids whose changes the payload carries (ascending).
     pub peers: Vec<u64>,
+    /// Version 2: empty, or one salt per peer (in the order of `peers`) from which the device
+    /// derived it ([`derive_peer`]). Always empty in version 1.
+    pub salts: Vec<PeerSalt>,
     /// The membership-log heads the author had seen (ascending).
     pub acl_heads: Vec<AclOpId>,
+    /// Version 2: the envelopes carrying the Loro changes this one's update depends on
+    /// (ascending). Always empty in version 1.
+    pub builds_on: Vec<EnvelopeId>,
     /// Payload encryption nonce (24 bytes, set by [`Envelope::seal_encrypted`]); empty in the
     /// plaintext form.
     pub nonce: Vec<u8>,
@@ -116,7 +162,33 @@ impl EnvelopeHeader {
         if self.nonce.len() > MAX_NONCE_BYTES {
             return too_many("nonce length", self.nonce.len(), MAX_NONCE_BYTES);
         }
-        let mut w = Writer::with_capacity(160 + 8 * self.peers.len() + 32 * self.acl_heads.len());
+        if self.builds_on.len() > MAX_BUILDS_ON {
+            return too_many(
+                "number of envelopes built on",
+                self.builds_on.len(),
+                MAX_BUILDS_ON,
+            );
+        }
+        let v1 = match self.version {
+            HEADER_VERSION_1 => true,
+            HEADER_VERSION => false,
+            other => return Err(WireError::UnknownVersion(other)),
+        };
+        if v1 && (!self.salts.is_empty() || !self.builds_on.is_empty()) {
+            return Err(WireError::Invalid {
+                field: "header version",
+                why: "version 1 carries no peer salts and cites no envelopes".into(),
+            });
+        }
+        if !self.salts.is_empty() && self.salts.len() != self.peers.len() {
+            return Err(WireError::Invalid {
+                field: "peer salts",
+                why: "there must be none, or one for each peer".into(),
+            });
+        }
+        let mut w = Writer::with_capacity(
+            200 + 24 * self.peers.len() + 32 * (self.acl_heads.len() + self.builds_on.len()),
+        );
         w.u8(self.version);
         w.bytes(self.workspace.as_bytes());
         w.u32(self.epoch);
@@ -124,12 +196,16 @@ impl EnvelopeHeader {
         w.bytes(&self.cert_hash.0);
         w.u64(self.seq);
         w.i64(self.time);
-        let mut peers = self.peers.clone();
-        peers.sort_unstable();
-        peers.dedup();
+        let (peers, salts) = sorted_peers(&self.peers, &self.salts);
         w.u8(peers.len() as u8);
-        for p in peers {
-            w.u64(p);
+        for p in &peers {
+            w.u64(*p);
+        }
+        if !v1 {
+            w.u8(salts.len() as u8);
+            for s in &salts {
+                w.bytes(s);
+            }
         }
         let mut heads = self.acl_heads.clone();
         heads.sort_unstable();
@@ -138,6 +214,15 @@ impl EnvelopeHeader {
         for h in heads {
             w.bytes(h.as_bytes());
         }
+        if !v1 {
+            let mut cited = self.builds_on.clone();
+            cited.sort_unstable();
+            cited.dedup();
+            w.u8(cited.len() as u8);
+            for e in cited {
+                w.bytes(e.as_bytes());
+            }
+        }
         w.short_field(&self.nonce);
         Ok(w.finish())
     }
@@ -145,9 +230,13 @@ impl EnvelopeHeader {
     fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(bytes);
         let version = r.u8("header version")?;
-        if version != HEADER_VERSION {
+        if version > HEADER_VERSION {
+            return Err(WireError::NewerVersion(version));
+        }
+        if version != HEADER_VERSION && version != HEADER_VERSION_1 {
             return Err(WireError::UnknownVersion(version));
         }
+        let v1 = version == HEADER_VERSION_1;
         let workspace = WorkspaceId(r.array("workspace id")?);
         let epoch = r.u32("epoch")?;
         let device_bytes: [u8; 33] = r.array("device id")?;
@@ -170,12 +259,34 @@ impl EnvelopeHeader {
             peers.push(r.u64("peer id")?);
         }
         strictly_ascending(&peers, "peer ids")?;
+        let mut salts = Vec::new();
+        if !v1 {
+            let s = r.count8("number of peer salts", MAX_PEERS)?;
+            if s != 0 && s != n {
+                return Err(WireError::Invalid {
+                    field: "peer salts",
+                    why: format!("{s} salts for {n} peers (there must be none, or one each)"),
+                });
+            }
+            for _ in 0..s {
+                salts.push(r.array::<PEER_SALT_LEN>("peer salt")?);
+            }
+        }
         let m = r.count8("number of ACL heads", MAX_ACL_HEADS)?;
         let mut acl_heads = Vec::with_capacity(m);
         for _ in 0..m {
             acl_heads.push(AclOpId(r.array("ACL head")?));
         }
         strictly_ascending(&acl_heads, "ACL heads")?;
+        let mut builds_on = Vec::new();
+        if !v1 {
+            let b = r.count8("number of envelopes built on", MAX_BUILDS_ON)?;
+            builds_on.reserve(b);
+            for _ in 0..b {
+                builds_on.push(EnvelopeId(r.array("envelope built on")?));
+            }
+            strictly_ascending(&builds_on, "envelopes built on")?;
+        }
         let nonce = r.short_field("nonce", MAX_NONCE_BYTES)?.to_vec();
         r.finish()?;
         Ok(Self {
@@ -187,10 +298,59 @@ impl EnvelopeHeader {
             seq,
             time,
             peers,
+            salts,
             acl_heads,
+            builds_on,
             nonce,
         })
     }
+
+    /// The first declared peer whose salt does not derive it from the header's device, if
+    /// any (headers without salts derive nothing and prove nothing).
+    pub fn underived_peer(&self) -> Option<u64> {
+        if self.salts.is_empty() {
+            return None;
+        }
+        if self.salts.len() != self.peers.len() {
+            return self.peers.first().copied();
+        }
+        self.peers
+            .iter()
+            .zip(&self.salts)
+            .find(|(p, s)| derive_peer(&self.device, s) != **p)
+            .map(|(p, _)| *p)
+    }
+
+    /// The peers this header proves derived for its device (with their salts checked).
+    pub fn derived_peers(&self) -> Vec<u64> {
+        if self.salts.len() != self.peers.len() {
+            return Vec::new();
+        }
+        self.peers
+            .iter()
+            .zip(&self.salts)
+            .filter(|(p, s)| derive_peer(&self.device, s) == **p)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+}
+
+/// Peers ascending without repeats, each with its salt (if salts are given one per peer).
+fn sorted_peers(peers: &[u64], salts: &[PeerSalt]) -> (Vec<u64>, Vec<PeerSalt>) {
+    let mut pairs: Vec<(u64, Option<PeerSalt>)> = if salts.len() == peers.len() {
+        peers
+            .iter()
+            .copied()
+            .zip(salts.iter().copied().map(Some))
+            .collect()
+    } else {
+        peers.iter().map(|p| (*p, None)).collect()
+    };
+    pairs.sort_by_key(|(p, _)| *p);
+    pairs.dedup_by_key(|(p, _)| *p);
+    let peers = pairs.iter().map(|(p, _)| *p).collect();
+    let salts = pairs.iter().filter_map(|(_, s)| *s).collect();
+    (peers, salts)
 }
 
 fn strictly_ascending<T: Ord>(items: &[T], field: &'static str) -> Result<(), WireError> {
@@ -285,8 +445,18 @@ impl Envelope {
             }
             .into());
         }
-        header.peers.sort_unstable();
-        header.peers.dedup();
+        let (peers, salts) = sorted_peers(&header.peers, &header.salts);
+        if !header.salts.is_empty() && salts.len() != peers.len() {
+            return Err(WireError::Invalid {
+                field: "peer salts",
+                why: "there must be none, or one for each peer".into(),
+            }
+            .into());
+        }
+        header.peers = peers;
+        header.salts = salts;
+        header.builds_on.sort_unstable();
+        header.builds_on.dedup();
         header.acl_heads.sort_unstable();
         header.acl_heads.dedup();
         let header_bytes = header.encode()?;
@@ -441,7 +611,9 @@ mod tests {
             seq: 1,
             time: 1_790_000_000,
             peers: vec![42, 7],
+            salts: vec![],
             acl_heads: vec![AclOpId([1; 32])],
+            builds_on: vec![],
             nonce: vec![],
         }
     }
@@ -454,6 +626,77 @@ mod tests {
         let back = Envelope::decode(&env.encode()).unwrap();
         assert_eq!(back, env);
         back.verify_signature().unwrap();
+    }
+
+    #[test]
+    fn version_2_carries_salts_and_citations_and_version_1_still_reads() {
+        let key = DeviceKey::generate();
+        let salt = [3u8; PEER_SALT_LEN];
+        let other = [4u8; PEER_SALT_LEN];
+        let (p1, p2) = (
+            derive_peer(&key.id(), &salt),
+            derive_peer(&key.id(), &other),
+        );
+        let h = EnvelopeHeader {
+            peers: vec![p2, p1],
+            salts: vec![other, salt],
+            builds_on: vec![EnvelopeId([9; 32]), EnvelopeId([2; 32])],
+            ..header(&key)
+        };
+        let env = Envelope::seal(h, b"update".to_vec(), &key).unwrap();
+        // Sorted with their salts, and every salt derives its peer.
+        assert_eq!(env.header().underived_peer(), None);
+        assert_eq!(env.header().derived_peers().len(), 2);
+        assert_eq!(
+            env.header().builds_on,
+            vec![EnvelopeId([2; 32]), EnvelopeId([9; 32])]
+        );
+        let back = Envelope::decode(&env.encode()).unwrap();
+        assert_eq!(back, env);
+        // A salt of another device derives nothing for this one.
+        let thief = DeviceKey::generate();
+        let stolen = EnvelopeHeader {
+            device: thief.id(),
+            peers: vec![p1],
+            salts: vec![salt],
+            builds_on: vec![],
+            ..header(&thief)
+        };
+        let stolen = Envelope::seal(stolen, vec![], &thief).unwrap();
+        assert_eq!(stolen.header().underived_peer(), Some(p1));
+        assert!(stolen.header().derived_peers().is_empty());
+        // Version 1: read as before, and it cannot carry the new fields.
+        let v1 = EnvelopeHeader {
+            version: HEADER_VERSION_1,
+            ..header(&key)
+        };
+        let old = Envelope::seal(v1.clone(), b"old".to_vec(), &key).unwrap();
+        let back = Envelope::decode(&old.encode()).unwrap();
+        assert_eq!(back.header().version, HEADER_VERSION_1);
+        assert_eq!(back, old);
+        assert!(Envelope::seal(
+            EnvelopeHeader {
+                builds_on: vec![EnvelopeId([1; 32])],
+                ..v1
+            },
+            vec![],
+            &key
+        )
+        .is_err());
+        // A newer version is named as such, whatever follows.
+        let mut newer = env.encode();
+        newer[6] = HEADER_VERSION + 1;
+        assert_eq!(
+            Envelope::decode(&newer),
+            Err(EnvelopeError::Malformed(WireError::NewerVersion(
+                HEADER_VERSION + 1
+            )))
+        );
+        // Every truncation is an error.
+        let bytes = env.encode();
+        for cut in 0..bytes.len() {
+            assert!(Envelope::decode(&bytes[..cut]).is_err());
+        }
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub enum WireError {
     /// A format version this weft does not know.
     #[error("it uses format version {0}, which this weft does not know (upgrade weft)")]
     UnknownVersion(u8),
+    /// A format version newer than this weft knows: a later weft wrote it.
+    #[error("it was written by a newer weft: upgrade weft to read it (format version {0})")]
+    NewerVersion(u8),
     /// A field holds a value that is not allowed.
     #[error("its {field} is invalid: {why}")]
     Invalid {

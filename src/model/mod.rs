@@ -187,7 +187,13 @@ impl fmt::Debug for Workspace {
 impl Workspace {
     /// A brand-new workspace named `name`, written by `actor` (a wallet address, or "local").
     pub fn create(name: &str, actor: &str, clock: Clock) -> Result<Self> {
-        let ws = Self::wrap(LoroDoc::new(), actor, clock);
+        Self::create_in(LoroDoc::new(), name, actor, clock)
+    }
+
+    /// As [`create`](Self::create), in `doc`: a new, empty document whose Loro peer id the
+    /// caller chose (a shared workspace derives it from the device).
+    pub fn create_in(doc: LoroDoc, name: &str, actor: &str, clock: Clock) -> Result<Self> {
+        let ws = Self::wrap(doc, actor, clock);
         let meta = ws.meta();
         meta.insert("name", name)?;
         meta.insert("schema", CURRENT_SCHEMA)?;

@@ -531,6 +531,8 @@ pub fn rogue_envelope(
         time: now.unix_timestamp(),
         peers: vec![ws.loro().peer_id()],
         acl_heads: r.log().heads(),
+        salts: vec![],
+        builds_on: vec![],
         nonce: vec![],
     };
     seal_as(net, i, header, &payload)

@@ -176,6 +176,8 @@ pub fn signed_as(dev: &mut Dev, seq: u64, payload: &[u8], peers: Vec<u64>) -> Ve
         time: time::OffsetDateTime::now_utc().unix_timestamp(),
         peers,
         acl_heads: engine.log().heads(),
+        salts: vec![],
+        builds_on: vec![],
         nonce: vec![],
     };
     Envelope::seal_encrypted(header, payload, &key, &epoch_key)
