@@ -313,3 +313,36 @@ fn doc_view_with_tabs() {
     app.open(Target::Doc(s.ids.roadmap));
     snap("doc_tabs", &mut app);
 }
+
+#[test]
+fn pairing_overlay() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.update(ch('P'));
+    type_text(&mut app, "0x12");
+    snap("pairing", &mut app);
+}
+
+#[test]
+fn every_overlay_shows_its_input_at_the_smallest_size() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Card(s.ids.invite));
+    // What is typed into an overlay is on screen at 40×12.
+    for (open, typed) in [
+        (ch('/'), "kestrel"),
+        (ch(':'), "kestrel"),
+        (ch('t'), "kestrel"),
+        (ch('P'), "0xkestrel"),
+    ] {
+        app.update(open);
+        type_text(&mut app, typed);
+        let shown = screen(draw(&mut app, 40, 12).backend().buffer());
+        assert!(
+            shown.contains(typed),
+            "{typed} while in {}:\n{shown}",
+            app.screen_name()
+        );
+        app.update(key(KeyCode::Esc));
+    }
+}

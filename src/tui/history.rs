@@ -246,7 +246,7 @@ pub fn render(app: &App, h: &HistoryScreen, area: Rect, buf: &mut Buffer, focuse
     if inner.width < 20 || inner.height < 3 {
         return;
     }
-    let list_w = 44.min(inner.width / 2);
+    let list_w = 40.min(inner.width / 2);
     let list = Rect::new(inner.x, inner.y, list_w, inner.height);
     if h.versions.is_empty() {
         put_line(
