@@ -473,3 +473,316 @@ fn the_mouse_is_ignored_unless_turned_on() {
         "the wheel scrolls three lines"
     );
 }
+
+#[test]
+fn end_in_view_mode_goes_to_the_end_of_the_doc() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.welcome));
+    app.update(ch('G'));
+    let ed = app.editor().expect("editor");
+    assert_eq!(
+        ed.caret_offset(),
+        ed.len_chars(),
+        "the end, not the last line's start"
+    );
+    app.update(ch('i'));
+    type_text(&mut app, " END");
+    app.update(key(KeyCode::Esc));
+    app.update(Msg::Flush);
+    let body = app.workspace().body(s.ids.welcome).expect("body");
+    assert!(body.ends_with("paragraph. END"), "{body}");
+    // ctrl-End while editing, from the first line: the end again.
+    app.update(ch('g'));
+    app.update(ch('i'));
+    app.update(Msg::Key(KeyEvent::new(KeyCode::End, KeyModifiers::CONTROL)));
+    type_text(&mut app, "!");
+    let body = app.workspace().body(s.ids.welcome).expect("body");
+    assert!(body.ends_with("paragraph. END!"), "{body}");
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Home,
+        KeyModifiers::CONTROL,
+    )));
+    type_text(&mut app, "^");
+    let body = app.workspace().body(s.ids.welcome).expect("body");
+    assert!(body.starts_with("^# Welcome"), "{body}");
+}
+
+#[test]
+fn tabs_are_drawn_to_the_next_tab_stop_in_view_edit_and_history() {
+    let s = Sample::new();
+    let mut r = s.other_process("local");
+    r.workspace()
+        .set_body(s.ids.roadmap, "a\tb\n\tindented\nab\tc")
+        .expect("body");
+    r.flush().expect("flush");
+    drop(r);
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.roadmap));
+    let t = draw(&mut app, 80, 24);
+    let shown = screen(t.backend().buffer());
+    // Columns of 4: "a" then three spaces; a tab at the start is four; "ab" then two.
+    for want in ["a   b ", "      indented", "  ab  c "] {
+        assert!(shown.contains(want), "{want:?} in view mode:\n{shown}");
+    }
+    // Where the text starts in view mode, and so where each character is.
+    let (bx, by) = find(t.backend().buffer(), "a   b").expect("first line");
+    let (cx, cy) = find(t.backend().buffer(), "ab  c").expect("last line");
+    assert_eq!((cx, cy), (bx, by + 2));
+    app.update(ch('i'));
+    // The caret after the tab of "ab\tc", while editing: column 4 of the text.
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::End));
+    app.update(key(KeyCode::Left));
+    let t = draw(&mut app, 80, 24);
+    let shown = screen(t.backend().buffer());
+    for want in ["a   b", "    indented", "ab  c"] {
+        assert!(shown.contains(want), "{want:?} in edit mode:\n{shown}");
+    }
+    let (ex, ey) = find(t.backend().buffer(), "ab  c").expect("last line");
+    let caret = t.backend().buffer()[(ex + 4, ey)].style();
+    assert!(
+        caret
+            .add_modifier
+            .contains(ratatui::style::Modifier::REVERSED)
+            || caret.bg != t.backend().buffer()[(ex + 5, ey)].style().bg,
+        "the caret is drawn on the 'c' after the tab"
+    );
+    app.update(key(KeyCode::Esc));
+    app.update(ch('H'));
+    let screen = format!("{}", draw(&mut app, 120, 40).backend());
+    assert!(screen.contains("a   b"), "{screen}");
+    assert!(screen.contains("ab  c"), "{screen}");
+}
+
+#[test]
+fn the_help_overlay_is_filtered_with_slash() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.update(ch('?'));
+    let all = format!("{}", draw(&mut app, 80, 24).backend());
+    assert!(all.contains("/ filter"), "{all}");
+    app.update(ch('/'));
+    type_text(&mut app, "trash");
+    assert_eq!(app.screen_name(), "HELP", "typing went into the filter");
+    let t = draw(&mut app, 80, 24);
+    let shown = format!("{}", t.backend());
+    assert!(shown.contains("Open the trash"), "{shown}");
+    assert!(shown.contains("Take the item out of the trash"), "{shown}");
+    assert!(
+        !shown.contains("Next line"),
+        "other keys are gone:\n{shown}"
+    );
+    assert!(!shown.contains("Create a doc"), "{shown}");
+    // A scope's title matches all of its keys.
+    assert!(shown.contains("Next item"), "{shown}");
+    // Two words: both must match.
+    type_text(&mut app, " purge");
+    let shown = format!("{}", draw(&mut app, 80, 24).backend());
+    assert!(shown.contains("Delete the item for good"), "{shown}");
+    assert!(!shown.contains("Open the trash"), "{shown}");
+    type_text(&mut app, " zzz");
+    let shown = format!("{}", draw(&mut app, 80, 24).backend());
+    assert!(shown.contains("no key matches"), "{shown}");
+    // Esc clears the filter; the next one closes help.
+    app.update(key(KeyCode::Esc));
+    let shown = format!("{}", draw(&mut app, 80, 24).backend());
+    assert!(shown.contains("Quit weft"), "{shown}");
+    assert!(
+        shown.contains("/ filter · j/k scroll"),
+        "the whole list again: {shown}"
+    );
+    assert_eq!(app.screen_name(), "HELP");
+    // Enter keeps a filter and goes back to scrolling; esc then clears it.
+    app.update(ch('/'));
+    type_text(&mut app, "board");
+    app.update(key(KeyCode::Enter));
+    app.update(ch('j'));
+    assert_eq!(app.screen_name(), "HELP");
+    let shown = format!("{}", draw(&mut app, 80, 24).backend());
+    assert!(shown.contains("/board"), "{shown}");
+    app.update(key(KeyCode::Esc));
+    assert_eq!(app.screen_name(), "HELP");
+    app.update(key(KeyCode::Esc));
+    assert_ne!(app.screen_name(), "HELP");
+}
+
+#[test]
+fn history_lists_who_and_what_changed_in_each_version() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::History(s.ids.welcome));
+    let t = draw(&mut app, 120, 40);
+    let screen = format!("{}", t.backend());
+    // A workspace that is not shared has one writer: this user.
+    assert!(screen.contains("v3 you · now"), "{screen}");
+    assert!(screen.contains("+5 −4 ‘Final’"), "{screen}");
+    assert!(
+        screen.contains("+27 −0 ‘Bob added this paragraph.’"),
+        "{screen}"
+    );
+    // Narrower, the quote is cut and still closed.
+    let screen = format!("{}", draw(&mut app, 80, 24).backend());
+    assert!(screen.contains("+27 −0 ‘Bob added"), "{screen}");
+    assert!(screen.contains("…’"), "{screen}");
+}
+
+#[test]
+fn long_messages_are_shortened_and_kept_whole_in_the_message_log() {
+    let s = Sample::new();
+    let mut app = s.app();
+    let long = "could not reach the bucket at https://storage.example.com/team-bucket: \
+                connection refused after 3 tries; changes stay queued and are sent later";
+    app.notice(long, true);
+    let t = draw(&mut app, 80, 24);
+    let bar = row_text(t.backend().buffer(), 23);
+    assert!(
+        bar.contains("✗ could not reach the bucket"),
+        "the start shows: {bar}"
+    );
+    assert!(
+        bar.contains("(ctrl-g all)"),
+        "and where to read the rest: {bar}"
+    );
+    assert!(
+        bar.contains("sync: off"),
+        "the sync state keeps its place: {bar}"
+    );
+    // A short message leaves room for the workspace and identity.
+    app.notice("saved", false);
+    let bar = row_text(draw(&mut app, 80, 24).backend().buffer(), 23);
+    assert!(
+        bar.contains("team") && bar.contains("local") && bar.contains("saved"),
+        "{bar}"
+    );
+    // The log shows every message, whole.
+    app.update(ctrl('g'));
+    assert_eq!(app.screen_name(), "MESSAGES");
+    let shown = screen(draw(&mut app, 80, 24).backend().buffer());
+    let flat: String = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("sent later"), "{shown}");
+    assert!(flat.contains("saved"), "{shown}");
+    app.update(key(KeyCode::Esc));
+    // `:messages` in the palette opens it too.
+    app.update(ch(':'));
+    type_text(&mut app, "messages");
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.screen_name(), "MESSAGES");
+    app.update(key(KeyCode::Esc));
+    // The log is bounded: the oldest go, and it says how many.
+    for i in 0..weft::tui::app::MAX_MESSAGES + 5 {
+        app.notice(&format!("message {i}"), false);
+    }
+    let (kept, dropped) = app.messages();
+    assert_eq!(kept.len(), weft::tui::app::MAX_MESSAGES);
+    assert_eq!(
+        dropped, 7,
+        "the two first messages and five of the numbered ones"
+    );
+    assert_eq!(
+        kept.last().map(|m| m.text.as_str()),
+        Some(format!("message {}", weft::tui::app::MAX_MESSAGES + 4).as_str())
+    );
+    // The same message again is counted, not repeated.
+    app.notice("again", false);
+    app.notice("again", false);
+    let (kept, _) = app.messages();
+    assert_eq!(kept.last().map(|m| m.repeats), Some(2));
+}
+
+#[test]
+fn the_trash_message_says_what_happened_first_and_fits() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.update(ch('j'));
+    app.update(ch('d'));
+    let bar = row_text(draw(&mut app, 80, 24).backend().buffer(), 23);
+    assert!(
+        bar.contains("trashed “Team notes” (T opens the trash)"),
+        "{bar}"
+    );
+}
+
+#[test]
+fn below_the_smallest_size_no_key_reaches_the_hidden_screen() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.roadmap));
+    app.update(ch('i'));
+    assert!(app.is_editing());
+    let before = app.workspace().body(s.ids.roadmap).expect("body");
+    for (w, h) in [(39, 24), (80, 11), (30, 10)] {
+        let t = draw(&mut app, w, h);
+        let shown = screen(t.backend().buffer());
+        let flat: String = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains("terminal too small"), "{shown}");
+        type_text(&mut app, "typed blind\n");
+        app.update(Msg::Paste("pasted blind".into()));
+        app.update(key(KeyCode::Esc));
+        app.update(ch('q'));
+        assert!(!app.should_quit(), "a plain q is dropped too");
+        assert_eq!(app.workspace().body(s.ids.roadmap).expect("body"), before);
+        assert!(app.is_editing(), "esc did not reach the editor either");
+    }
+    // Back at a size that is drawn, typing works again.
+    draw(&mut app, 40, 12);
+    type_text(&mut app, "seen");
+    assert!(app
+        .workspace()
+        .body(s.ids.roadmap)
+        .expect("body")
+        .starts_with("seen"));
+    // Quitting still works when too small.
+    draw(&mut app, 20, 5);
+    app.update(ctrl('q'));
+    assert!(app.should_quit());
+}
+
+#[test]
+fn narrow_panes_take_turns_and_keys_go_to_the_one_shown() {
+    let s = Sample::new();
+    let mut app = s.app();
+    for (w, h) in [(60, 15), (40, 12)] {
+        app.open(Target::Doc(s.ids.roadmap));
+        let shown = screen(draw(&mut app, w, h).backend().buffer());
+        assert!(shown.contains("Q4: sync over the relay."), "{shown}");
+        assert!(
+            !shown.contains("DOCS"),
+            "the sidebar is folded away:\n{shown}"
+        );
+        assert!(
+            shown.contains("tab sidebar"),
+            "and says how to get it:\n{shown}"
+        );
+        // Tab shows the sidebar instead; keys then go to it, not to the doc.
+        app.update(key(KeyCode::Tab));
+        let shown = screen(draw(&mut app, w, h).backend().buffer());
+        assert!(shown.contains("DOCS"), "{shown}");
+        assert!(!shown.contains("Q4: sync"), "{shown}");
+        let before = app.workspace().body(s.ids.roadmap).expect("body");
+        type_text(&mut app, "iixyz");
+        assert!(!app.is_editing());
+        assert_eq!(app.workspace().body(s.ids.roadmap).expect("body"), before);
+        // Opening from the sidebar shows the doc again.
+        app.update(key(KeyCode::Tab));
+        app.update(ch('i'));
+        type_text(&mut app, "ok ");
+        assert!(app
+            .workspace()
+            .body(s.ids.roadmap)
+            .expect("body")
+            .starts_with("ok "));
+        let shown = screen(draw(&mut app, w, h).backend().buffer());
+        assert!(shown.contains("ok Q4"), "{shown}");
+        app.update(key(KeyCode::Esc));
+    }
+    // A doc left in edit mode behind the sidebar gets no paste either.
+    app.update(ch('i'));
+    app.update(Msg::Run(weft::tui::Command::FocusNext));
+    let shown = screen(draw(&mut app, 40, 12).backend().buffer());
+    assert!(shown.contains("DOCS"), "{shown}");
+    let before = app.workspace().body(s.ids.roadmap).expect("body");
+    app.update(Msg::Paste("pasted where it is not seen".into()));
+    assert_eq!(app.workspace().body(s.ids.roadmap).expect("body"), before);
+}

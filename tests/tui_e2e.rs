@@ -344,3 +344,81 @@ fn the_theme_comes_from_the_flag_or_the_variable() {
     t.keys(&["q"]);
     t.wait_gone();
 }
+
+#[test]
+fn small_panes_keep_keys_from_hidden_screens_and_ctrl_end_goes_to_the_end() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path();
+    weft(home, &["init", "team", "--sample"]);
+    weft(
+        home,
+        &[
+            "doc",
+            "new",
+            "Narrow",
+            "--body",
+            "first line\nsecond line\nthe last line",
+        ],
+    );
+    let t = Tmux::start(home);
+    t.wait_for("$");
+    t.type_text(&format!("{BIN}; echo WEFT-EXITED $?"));
+    t.keys(&["Enter"]);
+    t.wait_for("DOCS");
+
+    // 60×15: the sidebar has the whole width while it has the focus.
+    t.tmux(&["resize-window", "-t", "e2e", "-x", "60", "-y", "15"]);
+    t.wait_until("the sidebar alone at 60 columns", |s| {
+        s.contains("DOCS") && s.contains("tab main")
+    });
+    t.keys(&["/"]);
+    t.type_text("Narrow");
+    t.wait_for("1 match");
+    t.keys(&["Enter"]);
+    t.wait_until("the doc alone", |s| {
+        s.contains("first line") && !s.contains("DOCS")
+    });
+    t.keys(&["i"]);
+    t.wait_for(" EDIT ");
+    // ctrl-End lands at the end of the doc, not at the start of its last line.
+    t.keys(&["C-End"]);
+    t.type_text("!");
+    t.wait_for("the last line!");
+    t.keys(&["C-Home"]);
+    t.type_text(">");
+    t.wait_for(">first line");
+
+    // Too small to draw: what is typed goes nowhere (not into the hidden editor), and a plain
+    // q does not quit.
+    t.tmux(&["resize-window", "-t", "e2e", "-x", "30", "-y", "10"]);
+    t.wait_for("too small");
+    t.type_text("zzz q");
+    t.keys(&["Escape", "Enter"]);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // 40×12: drawn again, still editing, nothing of the above arrived.
+    t.tmux(&["resize-window", "-t", "e2e", "-x", "40", "-y", "12"]);
+    let screen = t.wait_for(" EDIT ");
+    assert!(!screen.contains("zzz"), "{screen}");
+    t.type_text("+");
+    t.wait_for(">+first line");
+    t.keys(&["Escape"]);
+    t.wait_for(" VIEW ");
+    // Tab brings the sidebar; typing there does not reach the doc it hides.
+    t.keys(&["Tab"]);
+    t.wait_for("DOCS");
+    t.type_text("iixyz");
+    std::thread::sleep(Duration::from_millis(500));
+    let screen = t.screen();
+    assert!(screen.contains("DOCS"), "{screen}");
+    assert!(!screen.contains(" EDIT "), "{screen}");
+    t.keys(&["C-q"]);
+    t.wait_for("WEFT-EXITED 0");
+    assert_eq!(
+        weft(home, &["doc", "cat", "Narrow"]).trim_end(),
+        ">+first line\nsecond line\nthe last line!"
+    );
+}

@@ -294,3 +294,42 @@ fn a_card_description_is_edited_the_same_way() {
     assert_eq!(ws.body(card).expect("body"), "description ✓");
     assert!(DocEditor::open(&ws, board).is_err(), "a board has no text");
 }
+
+#[test]
+fn ctrl_end_goes_to_the_end_of_the_text_and_ctrl_home_to_its_start() {
+    let (ws, id, mut ed) = setup("first line\nsecond line\nlast, and longer than the others");
+    // From the middle of a short line: ctrl-End is the end of the document, not the start (or
+    // the same column) of its last line.
+    press(&mut ed, &ws, KeyCode::Down, KeyModifiers::NONE);
+    press(&mut ed, &ws, KeyCode::Right, KeyModifiers::NONE);
+    press(&mut ed, &ws, KeyCode::End, KeyModifiers::CONTROL);
+    assert_eq!(ed.caret(), (2, 32));
+    assert_eq!(ed.caret_offset(), ed.len_chars());
+    typ(&mut ed, &ws, "!");
+    assert!(ws.body(id).expect("body").ends_with("others!"));
+    // ctrl-Home is the very start, whatever column the caret was in.
+    press(&mut ed, &ws, KeyCode::Home, KeyModifiers::CONTROL);
+    assert_eq!(ed.caret(), (0, 0));
+    typ(&mut ed, &ws, ">");
+    assert!(ws.body(id).expect("body").starts_with(">first"));
+    // With shift it selects to the end; typing replaces the selection.
+    press(
+        &mut ed,
+        &ws,
+        KeyCode::End,
+        KeyModifiers::CONTROL | KeyModifiers::SHIFT,
+    );
+    typ(&mut ed, &ws, "x");
+    assert_eq!(ws.body(id).expect("body"), ">x");
+    assert_same(&ws, id, &ed);
+}
+
+#[test]
+fn ctrl_end_on_a_last_line_with_a_tab_and_wide_characters() {
+    let (ws, id, mut ed) = setup("a\n\tb世界😀");
+    press(&mut ed, &ws, KeyCode::End, KeyModifiers::CONTROL);
+    assert_eq!(ed.caret(), (1, 5));
+    typ(&mut ed, &ws, "z");
+    assert_eq!(ws.body(id).expect("body"), "a\n\tb世界😀z");
+    assert_same(&ws, id, &ed);
+}

@@ -127,7 +127,7 @@ fn a_viewer_s_weft_refuses_edits_up_front_and_says_why() {
     app.update(ch('e'));
     let status = app.status_text().unwrap_or_default().to_string();
     assert!(
-        status.starts_with("read-only: you are a viewer here; "),
+        status.starts_with("read-only: you are a viewer; "),
         "the reason comes first, so a narrow status bar still shows it: {status}"
     );
     // Typing does nothing to the document.
@@ -138,4 +138,46 @@ fn a_viewer_s_weft_refuses_edits_up_front_and_says_why() {
     app.update(key(KeyCode::Tab));
     app.update(ch('n'));
     assert!(app.status_text().unwrap_or_default().contains("read-only"));
+}
+
+#[test]
+fn a_viewer_is_offered_only_what_a_viewer_can_do() {
+    let (_owner, viewer) = team();
+    let (mut app, _dir) = app_on(viewer, "viewer");
+    let home = format!("{}", draw(&mut app, 80, 24).backend());
+    assert!(!home.contains("new doc"), "{home}");
+    assert!(!home.contains("new board"), "{home}");
+    let doc = app.replica().workspace().docs(false)[0].id;
+    app.open(Target::Doc(doc));
+    let t = draw(&mut app, 80, 24);
+    let footer = row_text(t.backend().buffer(), 22);
+    assert!(footer.contains("history"), "{footer}");
+    assert!(
+        !footer.contains("edit"),
+        "a viewer is not offered editing: {footer}"
+    );
+    assert!(!footer.contains("comment "), "nor commenting: {footer}");
+}
+
+#[test]
+fn history_says_who_wrote_each_version() {
+    let (owner, viewer) = team();
+    let owner_address = fixed_wallet(1).address().to_checksum();
+    let short = weft::tui::short_identity(&owner_address);
+    let (mut app, _dir) = app_on(viewer, "viewer");
+    let doc = app.replica().workspace().docs(false)[0].id;
+    app.open(Target::History(doc));
+    let screen = format!("{}", draw(&mut app, 120, 40).backend());
+    assert!(
+        screen.contains(&short),
+        "the owner wrote the plan:\n{screen}"
+    );
+    assert!(screen.contains("+15 −0 ‘Ship on Friday.’"), "{screen}");
+    let (mut app, _dir) = app_on(owner, "owner");
+    app.open(Target::History(doc));
+    let screen = format!("{}", draw(&mut app, 120, 40).backend());
+    assert!(
+        screen.contains("v1 you · now"),
+        "their own versions say so:\n{screen}"
+    );
 }

@@ -1,5 +1,5 @@
-//! Every screen and overlay, pinned as text at 80×24 and 120×40 (reviewed by eye for alignment and
-//! truncation), on a sample workspace with a fixed clock. No raw ids are drawn, so the snapshots do
+//! Every screen and overlay, pinned as text at 40×12, 60×15, 80×24 and 120×40 (reviewed by eye for
+//! alignment and truncation), on a sample workspace with a fixed clock. No raw ids are drawn, so the snapshots do
 //! not depend on Loro's random peer ids.
 
 mod tui_support;
@@ -239,7 +239,7 @@ fn sidebar_focus_after_tab() {
 fn too_small() {
     let s = Sample::new();
     let mut app = s.app();
-    for (w, h) in [(79, 24), (80, 23), (40, 10)] {
+    for (w, h) in [(39, 12), (40, 11), (30, 10)] {
         let t = draw(&mut app, w, h);
         insta::assert_snapshot!(format!("too_small_{w}x{h}"), t.backend());
     }
@@ -269,5 +269,80 @@ fn tiny_sizes_do_not_panic() {
         app.update(m);
         draw(&mut app, 10, 5);
         draw(&mut app, 0, 0);
+    }
+}
+
+#[test]
+fn help_filtered() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.update(ch('?'));
+    app.update(ch('/'));
+    type_text(&mut app, "card");
+    snap("help_filtered", &mut app);
+}
+
+#[test]
+fn message_log() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.notice("opened the workspace", false);
+    app.notice(
+        "could not reach the bucket at https://storage.example.com/team-bucket: connection \
+         refused after 3 tries; changes stay queued and are sent later",
+        true,
+    );
+    snap("status_long_message", &mut app);
+    app.update(ctrl('g'));
+    snap("messages", &mut app);
+}
+
+#[test]
+fn doc_view_with_tabs() {
+    let s = Sample::new();
+    let mut r = s.other_process("local");
+    r.workspace()
+        .set_body(
+            s.ids.roadmap,
+            "Plan\tOwner\tWhen\nsync\trelay\tQ4\n\t- indented item",
+        )
+        .expect("body");
+    r.flush().expect("flush");
+    drop(r);
+    let mut app = s.app();
+    app.open(Target::Doc(s.ids.roadmap));
+    snap("doc_tabs", &mut app);
+}
+
+#[test]
+fn pairing_overlay() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.update(ch('P'));
+    type_text(&mut app, "0x12");
+    snap("pairing", &mut app);
+}
+
+#[test]
+fn every_overlay_shows_its_input_at_the_smallest_size() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Card(s.ids.invite));
+    // What is typed into an overlay is on screen at 40×12.
+    for (open, typed) in [
+        (ch('/'), "kestrel"),
+        (ch(':'), "kestrel"),
+        (ch('t'), "kestrel"),
+        (ch('P'), "0xkestrel"),
+    ] {
+        app.update(open);
+        type_text(&mut app, typed);
+        let shown = screen(draw(&mut app, 40, 12).backend().buffer());
+        assert!(
+            shown.contains(typed),
+            "{typed} while in {}:\n{shown}",
+            app.screen_name()
+        );
+        app.update(key(KeyCode::Esc));
     }
 }

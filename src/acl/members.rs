@@ -318,6 +318,18 @@ impl Replica {
         self.resolution.current()
     }
 
+    /// The wallet whose device wrote the changes of Loro peer `peer`, as the peer claims bind
+    /// it (the device whose envelope carried the peer's first change). `None` when nobody has
+    /// claimed the peer yet, or two envelopes contest it.
+    pub fn peer_author(&self, peer: u64) -> Option<Address> {
+        match self.claims.owner(peer) {
+            super::claims::PeerOwner::Device(device) => {
+                self.members().devices.get(&device).map(|d| d.address)
+            }
+            _ => None,
+        }
+    }
+
     /// The local user's role, if they are a member.
     pub fn my_role(&self) -> Option<Role> {
         self.members().role(&self.me.address())

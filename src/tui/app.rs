@@ -14,8 +14,26 @@ use super::trash::TrashScreen;
 use crate::model::{ItemId, ItemKind, Workspace};
 use crate::store::Replica;
 
-/// Smallest terminal the app draws in.
-pub const MIN_SIZE: (u16, u16) = (80, 24);
+/// Smallest terminal the app draws in. Below it the app says so and takes no input but quitting.
+pub const MIN_SIZE: (u16, u16) = (40, 12);
+
+/// Narrower than this, the sidebar and the main pane take turns at the full width: the one with
+/// the focus is shown, and `tab` switches (the sidebar collapses to a toggle).
+pub const SIDE_BY_SIDE: u16 = 80;
+
+/// How many messages the message log keeps (the oldest go first, and the log says how many).
+pub const MAX_MESSAGES: usize = 2000;
+
+/// One message shown in the status bar, kept in the message log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedMessage {
+    /// How it was shown.
+    pub kind: StatusKind,
+    /// The whole message.
+    pub text: String,
+    /// How many times in a row it was shown.
+    pub repeats: usize,
+}
 
 /// How the app is set up: who is writing, with which theme and keys.
 #[derive(Debug, Clone)]
@@ -137,6 +155,10 @@ pub struct App {
     pub(crate) refused: usize,
     /// Attachments being saved in the background, and where their content comes from.
     pub(crate) downloads: super::attachments::Downloads,
+    /// Every message of the session, oldest first (at most [`MAX_MESSAGES`]).
+    pub(crate) messages: std::collections::VecDeque<LoggedMessage>,
+    /// Messages dropped from the front of the log to keep it bounded.
+    pub(crate) messages_dropped: usize,
 }
 
 impl std::fmt::Debug for App {
@@ -166,13 +188,13 @@ impl App {
         } else {
             replica.workspace().read_only().map(|found| Status {
                 text: format!(
-                    "written by a newer weft (schema {found}): open read-only; upgrade to edit"
+                    "read-only: written by a newer weft (schema {found}); upgrade to edit"
                 ),
                 kind: StatusKind::Warning,
             })
         };
         let refused = replica.quarantine().len();
-        App {
+        let mut app = App {
             replica,
             opts,
             size: MIN_SIZE,
@@ -180,7 +202,7 @@ impl App {
             sidebar,
             screen: Screen::Home,
             overlays: Vec::new(),
-            status,
+            status: None,
             unsaved: false,
             flush_scheduled: false,
             quit: false,
@@ -193,7 +215,88 @@ impl App {
             presence: Vec::new(),
             refused,
             downloads: Default::default(),
+            messages: Default::default(),
+            messages_dropped: 0,
+        };
+        if let Some(status) = status {
+            app.set_status(status);
         }
+        app
+    }
+
+    /// Show `status` in the status bar and keep it in the message log.
+    pub(crate) fn set_status(&mut self, status: Status) {
+        match self.messages.back_mut() {
+            Some(last) if last.kind == status.kind && last.text == status.text => {
+                last.repeats += 1;
+            }
+            _ => {
+                if self.messages.len() >= MAX_MESSAGES {
+                    self.messages.pop_front();
+                    self.messages_dropped += 1;
+                }
+                self.messages.push_back(LoggedMessage {
+                    kind: status.kind,
+                    text: status.text.clone(),
+                    repeats: 1,
+                });
+            }
+        }
+        self.status = Some(status);
+    }
+
+    /// Every message of the session still in the log, oldest first, and how many older ones
+    /// were dropped to keep it bounded.
+    pub fn messages(&self) -> (Vec<LoggedMessage>, usize) {
+        (
+            self.messages.iter().cloned().collect(),
+            self.messages_dropped,
+        )
+    }
+
+    /// Whether the local user may do `action` here now (the workspace is not from a newer weft
+    /// and the role allows it), without saying anything: footers offer only what this allows.
+    pub(crate) fn allows(&self, action: &crate::acl::Action) -> bool {
+        self.workspace().read_only().is_none() && self.replica.can(action).is_ok()
+    }
+
+    /// The first key bound to `cmd` now ("—" when none is).
+    pub(crate) fn key_for(&self, cmd: super::commands::Command) -> String {
+        self.opts
+            .keymap
+            .keys_for(cmd)
+            .first()
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "—".into())
+    }
+
+    /// A pane's footer: the hints that are `offered` (what the role allows), in order, as many
+    /// as fit in `width` columns, `key what` joined by " · ".
+    pub(crate) fn footer(&self, hints: &[(String, &str, bool)], width: u16) -> String {
+        use unicode_width::UnicodeWidthStr;
+        let room = usize::from(width.saturating_sub(4));
+        let mut out = String::new();
+        for (key, what, offered) in hints {
+            if !offered {
+                continue;
+            }
+            let item = format!("{key} {what}");
+            let next = if out.is_empty() {
+                format!(" {item} ")
+            } else {
+                format!("{}· {item} ", out)
+            };
+            if next.width() > room {
+                break;
+            }
+            out = next;
+        }
+        out
+    }
+
+    /// Whether the screen is big enough to be drawn (below [`MIN_SIZE`] input is not taken).
+    pub fn drawn(&self) -> bool {
+        self.size.0 >= MIN_SIZE.0 && self.size.1 >= MIN_SIZE.1
     }
 
     /// Let the app pair this device with a wallet (`P`), through `pairer`.
@@ -434,14 +537,14 @@ impl App {
     }
 
     pub(crate) fn info(&mut self, text: impl Into<String>) {
-        self.status = Some(Status {
+        self.set_status(Status {
             text: text.into(),
             kind: StatusKind::Info,
         });
     }
 
     pub(crate) fn warn(&mut self, text: impl Into<String>) {
-        self.status = Some(Status {
+        self.set_status(Status {
             text: text.into(),
             kind: StatusKind::Warning,
         });
@@ -450,7 +553,7 @@ impl App {
     pub(crate) fn error(&mut self, text: impl Into<String>) {
         let text = text.into();
         tracing::info!(%text, "shown to the user");
-        self.status = Some(Status {
+        self.set_status(Status {
             text,
             kind: StatusKind::Error,
         });
@@ -521,7 +624,7 @@ impl App {
                 super::members::MembersScreen::build(&self.replica),
             ))),
             Target::History(id) => {
-                HistoryScreen::open(ws, id).map(|h| Screen::History(Box::new(h)))
+                HistoryScreen::open_in(&self.replica, id).map(|h| Screen::History(Box::new(h)))
             }
         };
         match result {
@@ -570,7 +673,7 @@ impl App {
 
     /// Where the sidebar, main pane and status bar go at the current size.
     pub(crate) fn layout(&self) -> AppLayout {
-        layout(Rect::new(0, 0, self.size.0, self.size.1))
+        layout(Rect::new(0, 0, self.size.0, self.size.1), self.focus)
     }
 }
 
@@ -586,8 +689,24 @@ pub struct AppLayout {
 }
 
 /// Split the screen: sidebar on the left (about a quarter, 22–32 columns), main pane, status bar.
-pub fn layout(area: Rect) -> AppLayout {
+/// Narrower than [`SIDE_BY_SIDE`], the pane with the focus takes the whole width and the other
+/// gets an empty rectangle (it is not drawn).
+pub fn layout(area: Rect, focus: Focus) -> AppLayout {
     let body_h = area.height.saturating_sub(1);
+    let status = Rect::new(area.x, area.y + body_h, area.width, area.height.min(1));
+    if area.width < SIDE_BY_SIDE {
+        let full = Rect::new(area.x, area.y, area.width, body_h);
+        let none = Rect::new(area.x, area.y, 0, 0);
+        let (sidebar, main) = match focus {
+            Focus::Sidebar => (full, none),
+            Focus::Main => (none, full),
+        };
+        return AppLayout {
+            sidebar,
+            main,
+            status,
+        };
+    }
     let side_w = (area.width / 4).clamp(22, 32).min(area.width);
     AppLayout {
         sidebar: Rect::new(area.x, area.y, side_w, body_h),
@@ -625,7 +744,7 @@ pub(crate) fn read_only_because(replica: &Replica, refusal: &crate::acl::Refusal
         Refusal::RoleTooLow {
             role, needed, what, ..
         } => format!(
-            "read-only: you are {} here; {what} needs {} or higher",
+            "read-only: you are {}; {what} needs {}",
             role.with_article(),
             needed.with_article()
         ),

@@ -232,10 +232,7 @@ impl App {
             | (Command::BoardTrashColumn, _, Some((id, title, _)))
                 if self.writable() && self.change(|ws| ws.trash(id)).is_some() =>
             {
-                self.info(format!(
-                    "moved “{}” to the trash (T opens it)",
-                    fit(&title, 40)
-                ));
+                self.info(format!("trashed “{}” (T opens the trash)", fit(&title, 24)));
                 self.reload();
             }
             (
@@ -280,9 +277,17 @@ impl App {
 pub fn render(app: &App, b: &BoardScreen, area: Rect, buf: &mut Buffer, focused: bool) {
     let theme = &app.opts.theme;
     let n = b.view.columns.len();
-    let hints = " h/l j/k select · H/L/J/K move · n new · enter open · ? help ";
+    let edit = app.allows(&crate::acl::Action::EditBoards);
+    let k = |c: Command| app.key_for(c);
+    let hints = [
+        ("h/l j/k".to_string(), "select", true),
+        (k(Command::BoardOpenCard), "open", true),
+        (k(Command::BoardNewCard), "new", edit),
+        ("H/L/J/K".to_string(), "move", edit),
+        (k(Command::Help), "help", true),
+    ];
     let block = pane(&b.view.name, focused, theme).title_bottom(Line::from(Span::styled(
-        fit(hints, usize::from(area.width.saturating_sub(4))),
+        app.footer(&hints, area.width),
         theme.fg(Slot::Muted),
     )));
     let inner = block.inner(area);

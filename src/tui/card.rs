@@ -167,17 +167,31 @@ impl App {
 /// Draw the card detail into the main pane.
 pub fn render(app: &App, board: &str, d: &CardDetail, area: Rect, buf: &mut Buffer, focused: bool) {
     let theme = &app.opts.theme;
+    use crate::acl::Action;
+    let k = |c: Command| app.key_for(c);
+    let edit = app.allows(&Action::EditBoards);
+    let comment = app.allows(&Action::Comment);
     let hints = if d.editing {
-        " esc: done · alt-u undo "
+        vec![
+            (k(Command::EditorLeave), "done", true),
+            (k(Command::EditorUndo), "undo", true),
+        ]
     } else {
-        " e describe · t title · l labels · a assignees · D due · c comment · r reply · x resolve "
+        vec![
+            (k(Command::CardEdit), "describe", edit),
+            (k(Command::CardComment), "comment", comment),
+            (k(Command::CardReply), "reply", comment),
+            (k(Command::CardTitle), "title", edit),
+            (k(Command::CardLabels), "labels", edit),
+            (k(Command::CardAssignees), "assignees", edit),
+            (k(Command::CardDue), "due", edit),
+            (k(Command::CardResolve), "resolve", comment),
+        ]
     };
-    let block = pane(&format!("{} / {}", board, d.column), focused, theme).title_bottom(
-        Line::from(Span::styled(
-            fit(hints, usize::from(area.width.saturating_sub(4))),
-            theme.fg(Slot::Muted),
-        )),
-    );
+    let block =
+        pane(&format!("{} / {}", board, d.column), focused, theme).title_bottom(Line::from(
+            Span::styled(app.footer(&hints, area.width), theme.fg(Slot::Muted)),
+        ));
     let inner = block.inner(area);
     block.render(area, buf);
     if inner.height < 6 || inner.width < 10 {
@@ -206,36 +220,57 @@ pub fn render(app: &App, board: &str, d: &CardDetail, area: Rect, buf: &mut Buff
         }
         spans
     };
-    let mut meta = field(
-        "Labels",
-        d.card
-            .labels
-            .iter()
-            .map(|l| (format!("#{l}"), Slot::Label))
-            .collect(),
-    );
-    meta.push(Span::raw("  "));
-    meta.extend(field(
-        "Assignees",
-        d.card
-            .assignees
-            .iter()
-            .map(|a| (format!("@{a}"), Slot::Assignee))
-            .collect(),
-    ));
-    meta.push(Span::raw("  "));
-    meta.extend(field(
-        "Due",
-        d.card.due.iter().map(|v| (v.clone(), Slot::Due)).collect(),
-    ));
-    put_line(buf, x, 1, &Line::from(meta));
+    let groups = [
+        field(
+            "Due",
+            d.card.due.iter().map(|v| (v.clone(), Slot::Due)).collect(),
+        ),
+        field(
+            "Assignees",
+            d.card
+                .assignees
+                .iter()
+                .map(|a| (format!("@{a}"), Slot::Assignee))
+                .collect(),
+        ),
+        field(
+            "Labels",
+            d.card
+                .labels
+                .iter()
+                .map(|l| (format!("#{l}"), Slot::Label))
+                .collect(),
+        ),
+    ];
+    // The fields flow onto as many rows as they need (a field is never cut in the middle
+    // unless it alone is wider than the pane).
+    let mut rows: Vec<Vec<Span<'static>>> = vec![Vec::new()];
+    for group in groups {
+        let gw: usize = group.iter().map(|s| s.width()).sum();
+        let Some(row) = rows.last_mut() else { break };
+        let used: usize = row.iter().map(|s| s.width()).sum();
+        if !row.is_empty() && used + 2 + gw > wx {
+            rows.push(group);
+        } else {
+            if !row.is_empty() {
+                row.push(Span::raw("  "));
+            }
+            row.extend(group);
+        }
+    }
+    // Never so many rows that the description has no room.
+    rows.truncate(usize::from(x.height.saturating_sub(6)).max(1));
+    let meta_rows = rows.len() as u16;
+    for (i, row) in rows.into_iter().enumerate() {
+        put_line(buf, x, 1 + i as u16, &Line::from(row));
+    }
     // Attachments get a row of their own under the fields, only when there are any.
-    let extra = u16::from(!d.attachments.is_empty());
-    if extra > 0 {
+    let extra = u16::from(!d.attachments.is_empty()) + meta_rows - 1;
+    if !d.attachments.is_empty() {
         put_line(
             buf,
             x,
-            2,
+            1 + meta_rows,
             &super::attachments::attachment_line(&d.attachments, wx, theme),
         );
     }
@@ -251,7 +286,12 @@ pub fn render(app: &App, board: &str, d: &CardDetail, area: Rect, buf: &mut Buff
         ))
     };
     put_line(buf, x, 2 + extra, &rule("Description"));
-    let desc = Rect::new(x.x, x.y + 3 + extra, x.width, desc_h.saturating_sub(1));
+    let desc = Rect::new(
+        x.x,
+        x.y + 3 + extra,
+        x.width,
+        desc_h.saturating_sub(1).min(rest),
+    );
     if d.editing {
         d.editor.render(desc, buf);
     } else {

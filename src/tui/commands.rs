@@ -105,6 +105,7 @@ commands! {
     OpenMembers Global "app.members" ["M"] "Members, their devices, and what was refused";
     Suspend Global "app.suspend" ["ctrl-z"] "Suspend to the shell (resume with fg)";
     Redraw Global "app.redraw" ["ctrl-l"] "Redraw the whole screen";
+    Messages Global "app.messages" ["ctrl-g"] "Every message of this session, whole (:messages)";
 
     SidebarDown Sidebar "sidebar.down" ["j", "down"] "Select the next entry";
     SidebarUp Sidebar "sidebar.up" ["k", "up"] "Select the previous entry";

@@ -226,8 +226,8 @@ impl App {
                     d.editor.move_caret(m);
                 }
             }
-            Command::DocTop => d.editor.move_caret(CursorMove::Top),
-            Command::DocBottom => d.editor.move_caret(CursorMove::Bottom),
+            Command::DocTop => d.editor.caret_to_edge(false),
+            Command::DocBottom => d.editor.caret_to_edge(true),
             Command::DocComments => {
                 d.panel = !d.panel || !d.panel_focus;
                 d.panel_focus = d.panel;
@@ -352,16 +352,31 @@ pub fn render(app: &App, d: &DocScreen, area: Rect, buf: &mut Buffer, focused: b
     if d.trashed {
         title.push_str(" (in the trash)");
     }
+    use crate::acl::Action;
+    let k = |c: Command| app.key_for(c);
+    let comment = app.allows(&Action::Comment);
     let hints = if d.editing {
-        " esc: done · alt-u undo · alt-c comment "
+        vec![
+            (k(Command::EditorLeave), "done", true),
+            (k(Command::EditorUndo), "undo", true),
+            (k(Command::EditorComment), "comment", comment),
+        ]
     } else {
-        " i edit · c comments · a comment · H history · ? help "
+        vec![
+            (
+                k(Command::DocEdit),
+                "edit",
+                !d.trashed && app.allows(&Action::EditDocs),
+            ),
+            (k(Command::DocComments), "comments", true),
+            (k(Command::DocAddComment), "comment", comment),
+            (k(Command::DocHistory), "history", true),
+            (k(Command::Help), "help", true),
+        ]
     };
-    let block =
-        pane(&title, focused && !d.panel_focus, theme).title_bottom(Line::from(Span::styled(
-            fit(hints, usize::from(area.width.saturating_sub(4))),
-            theme.fg(Slot::Muted),
-        )));
+    let block = pane(&title, focused && !d.panel_focus, theme).title_bottom(Line::from(
+        Span::styled(app.footer(&hints, area.width), theme.fg(Slot::Muted)),
+    ));
     block.render(area, buf);
     let (text, side) = rects(area, d.panel);
     let carets = remote_carets(app, d);
@@ -558,7 +573,8 @@ fn render_view(
                     if *line != r || area.height <= row {
                         continue;
                     }
-                    let x = (*col < width).then(|| area.x + 2 + *col as u16);
+                    let dx = markdown::display_col(&lines[r], *col);
+                    let x = (dx < width).then(|| area.x + 2 + dx as u16);
                     mark_caret(buf, area, (x, area.y + row), name, *style, None);
                 }
             }

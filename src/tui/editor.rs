@@ -452,8 +452,13 @@ impl DocEditor {
                     (KeyCode::Down, _) => CursorMove::Down,
                     (KeyCode::Home, false) => CursorMove::Head,
                     (KeyCode::End, false) => CursorMove::End,
-                    (KeyCode::Home, true) => CursorMove::Top,
-                    (KeyCode::End, true) => CursorMove::Bottom,
+                    (KeyCode::Home, true) | (KeyCode::End, true) => {
+                        // The start or the end of the text, not only its first or last line.
+                        self.end_run();
+                        self.select_if(shift);
+                        self.jump_to_edge(code == KeyCode::End);
+                        return Ok(Outcome::Moved);
+                    }
                     (KeyCode::PageUp, _) => {
                         self.end_run();
                         self.page(shift, false);
@@ -472,6 +477,24 @@ impl DocEditor {
                 Ok(Outcome::Moved)
             }
         }
+    }
+
+    /// Put the caret at the very start (`end` false) or the very end of the text.
+    fn jump_to_edge(&mut self, end: bool) {
+        if end {
+            self.area.move_cursor(CursorMove::Bottom);
+            self.area.move_cursor(CursorMove::End);
+        } else {
+            self.area.move_cursor(CursorMove::Top);
+            self.area.move_cursor(CursorMove::Head);
+        }
+    }
+
+    /// Move the caret to the start or the end of the text without editing (view mode).
+    pub fn caret_to_edge(&mut self, end: bool) {
+        self.end_run();
+        self.area.cancel_selection();
+        self.jump_to_edge(end);
     }
 
     fn select_if(&mut self, shift: bool) {

@@ -14,8 +14,10 @@ use super::msg::Effect;
 use super::overlay::ConfirmAction;
 use super::sanitize;
 use super::theme::Slot;
-use super::widgets::{fit, list_row, pane, put_line, when};
+use super::widgets::{fit, list_row, pad, pane, put_line, when};
 use crate::model::{DocVersion, ItemId, ModelError, Workspace};
+use crate::store::Replica;
+use unicode_width::UnicodeWidthStr;
 
 /// A doc's versions and the one being looked at.
 #[derive(Debug, Clone)]
@@ -30,6 +32,11 @@ pub struct HistoryScreen {
     pub preview: String,
     /// Characters added and removed by each version, compared with the one before it.
     pub stats: Vec<(usize, usize)>,
+    /// The first words each version added (or, when it only removed text, removed), and
+    /// whether there was more.
+    pub snippets: Vec<(String, bool)>,
+    /// Who wrote each version: "you", a short wallet address, or "unknown".
+    pub authors: Vec<String>,
     /// Versions older than the ones listed.
     pub older: usize,
 }
@@ -51,8 +58,77 @@ pub fn char_diff(old: &str, new: &str) -> (usize, usize) {
     (b.len() - prefix - suffix, a.len() - prefix - suffix)
 }
 
+/// How many characters of changed text a version keeps for its summary.
+const SNIPPET: usize = 48;
+
+/// The first words of what changed between two texts (what was inserted, or what was deleted
+/// when nothing was), on one line, and whether there was more.
+pub fn changed_words(old: &str, new: &str) -> (String, bool) {
+    let a: Vec<char> = old.chars().collect();
+    let b: Vec<char> = new.chars().collect();
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let changed = if b.len() > prefix + suffix {
+        &b[prefix..b.len() - suffix]
+    } else {
+        &a[prefix..a.len() - suffix]
+    };
+    let text: String = changed.iter().take(SNIPPET * 4).collect();
+    let words = sanitize::line(&text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let cut = words.chars().count() > SNIPPET || changed.len() > SNIPPET * 4;
+    (words.chars().take(SNIPPET).collect(), cut)
+}
+
+/// `words` in quotes in at most `width` columns, "…" where they were cut; empty when no words
+/// (or no room for at least a few characters).
+pub fn quote(words: &str, cut: bool, width: usize) -> String {
+    if words.is_empty() || width < 5 {
+        return String::new();
+    }
+    let inner = if cut || words.width() + 2 > width {
+        let shown = fit(&format!("{words}  "), width - 2);
+        let shown = shown.trim_end_matches('…').trim_end();
+        format!("{shown}…")
+    } else {
+        words.to_string()
+    };
+    format!("‘{inner}’")
+}
+
+/// Who wrote `version`: in a shared workspace the member whose device's peer made the change
+/// ("you" for the local user, "unknown" while no signed change has claimed the peer); in a
+/// workspace that is not shared, everything was written here ("you").
+pub fn author(replica: &Replica, version: &DocVersion) -> String {
+    let Some(engine) = replica.engine() else {
+        return "you".into();
+    };
+    let Some(peer) = version.frontiers.iter().next().map(|id| id.peer) else {
+        return "unknown".into();
+    };
+    match engine.peer_author(peer) {
+        Some(a) if a == engine.identity().address() => "you".into(),
+        Some(a) => super::short_identity(&a.to_checksum()),
+        None => "unknown".into(),
+    }
+}
+
 impl HistoryScreen {
-    /// The history of doc `id`, with the newest version selected.
+    /// The history of doc `id` in `replica`, with the newest version selected.
+    pub fn open_in(replica: &Replica, id: ItemId) -> Result<Self, ModelError> {
+        let mut h = Self::open(replica.workspace(), id)?;
+        h.authors = h.versions.iter().map(|v| author(replica, v)).collect();
+        Ok(h)
+    }
+
+    /// The history of doc `id`, with the newest version selected (authors not looked up).
     pub fn open(ws: &Workspace, id: ItemId) -> Result<Self, ModelError> {
         let mut all = ws.doc_history(id)?;
         let older = all.len().saturating_sub(MAX_VERSIONS);
@@ -62,9 +138,11 @@ impl HistoryScreen {
         };
         let versions = all.split_off(older);
         let mut stats = Vec::with_capacity(versions.len());
+        let mut snippets = Vec::with_capacity(versions.len());
         for v in &versions {
             let text = ws.body_at(id, v)?;
             stats.push(char_diff(&before, &text));
+            snippets.push(changed_words(&before, &text));
             before = text;
         }
         let mut h = HistoryScreen {
@@ -74,6 +152,8 @@ impl HistoryScreen {
             versions,
             preview: String::new(),
             stats,
+            snippets,
+            authors: Vec::new(),
             older,
         };
         h.load(ws)?;
@@ -149,23 +229,25 @@ impl App {
 /// Draw the history screen into the main pane.
 pub fn render(app: &App, h: &HistoryScreen, area: Rect, buf: &mut Buffer, focused: bool) {
     let theme = &app.opts.theme;
-    let block = pane(&format!("History · {}", h.title), focused, theme).title_bottom(Line::from(
-        Span::styled(
-            fit(
-                " j/k older/newer · r restore · esc back ",
-                usize::from(area.width.saturating_sub(4)),
-            ),
-            theme.fg(Slot::Muted),
+    let hints = [
+        ("j/k".to_string(), "older/newer", true),
+        (
+            app.key_for(Command::HistoryRestore),
+            "restore",
+            app.allows(&crate::acl::Action::EditDocs),
         ),
+        (app.key_for(Command::Back), "back", true),
+    ];
+    let block = pane(&format!("History · {}", h.title), focused, theme).title_bottom(Line::from(
+        Span::styled(app.footer(&hints, area.width), theme.fg(Slot::Muted)),
     ));
     let inner = block.inner(area);
     block.render(area, buf);
     if inner.width < 20 || inner.height < 3 {
         return;
     }
-    let list_w = 24.min(inner.width / 3);
+    let list_w = 40.min(inner.width / 2);
     let list = Rect::new(inner.x, inner.y, list_w, inner.height);
-    let h_rows = usize::from(list.height);
     if h.versions.is_empty() {
         put_line(
             buf,
@@ -175,40 +257,69 @@ pub fn render(app: &App, h: &HistoryScreen, area: Rect, buf: &mut Buffer, focuse
         );
         return;
     }
-    // Newest first.
+    // Newest first, two rows each: who and when, then what changed.
+    let per_page = (usize::from(list.height) / 2).max(1);
     let order: Vec<usize> = (0..h.versions.len()).rev().collect();
     let pos = order.iter().position(|i| *i == h.selected).unwrap_or(0);
-    let top = (pos + 1).saturating_sub(h_rows);
-    for (row, i) in order.iter().skip(top).take(h_rows).enumerate() {
+    let top = (pos + 1).saturating_sub(per_page);
+    let text_w = usize::from(list_w).saturating_sub(2);
+    for (n, i) in order.iter().skip(top).take(per_page).enumerate() {
         let v = &h.versions[*i];
         let (plus, minus) = h.stats.get(*i).copied().unwrap_or_default();
-        let stamp = if v.timestamp > 0 {
-            format!("{} ", when(v.timestamp * 1000))
-        } else {
-            String::new()
-        };
-        let latest = if *i + 1 == h.versions.len() {
-            " now"
-        } else {
-            ""
-        };
-        let stamp = format!("{stamp}+{plus} −{minus}{latest}");
-        let line = list_row(
+        let who = h.authors.get(*i).map(String::as_str).unwrap_or("");
+        let mut head = format!("v{}", v.number);
+        let mut rest = String::new();
+        if !who.is_empty() {
+            rest.push_str(&format!(" {who}"));
+        }
+        if v.timestamp > 0 {
+            rest.push_str(&format!(" · {}", when(v.timestamp * 1000)));
+        }
+        if *i + 1 == h.versions.len() {
+            rest.push_str(" · now");
+        }
+        let rest = fit(&rest, text_w.saturating_sub(head.chars().count()));
+        let selected = *i == h.selected;
+        let first = list_row(
             vec![
                 Span::styled(
-                    format!("v{}", v.number),
+                    std::mem::take(&mut head),
                     theme.fg(Slot::Title).add_modifier(Modifier::BOLD),
                 ),
-                Span::styled(
-                    fit(&format!(" {stamp}"), usize::from(list_w).saturating_sub(6)),
-                    theme.fg(Slot::Muted),
-                ),
+                Span::styled(rest, theme.fg(Slot::Text)),
             ],
-            *i == h.selected,
+            selected,
             list_w,
             theme,
         );
-        put_line(buf, list, row as u16, &line);
+        let counts = format!("  +{plus} −{minus}");
+        let snippet = h
+            .snippets
+            .get(*i)
+            .map(|(words, cut)| quote(words, *cut, text_w.saturating_sub(counts.width() + 1)))
+            .unwrap_or_default();
+        let summary = if snippet.is_empty() {
+            counts
+        } else {
+            format!("{counts} {snippet}")
+        };
+        // The second row of the selected version is highlighted without a second marker.
+        let second = if selected {
+            Line::from(vec![Span::raw("  "), Span::raw(pad(&summary, text_w))])
+                .style(theme.selection())
+        } else {
+            list_row(
+                vec![Span::styled(fit(&summary, text_w), theme.fg(Slot::Muted))],
+                false,
+                list_w,
+                theme,
+            )
+        };
+        let y = (n * 2) as u16;
+        put_line(buf, list, y, &first);
+        if y + 1 < list.height {
+            put_line(buf, list, y + 1, &second);
+        }
     }
     let sep_x = inner.x + list_w;
     for y in inner.y..inner.y + inner.height {
@@ -250,7 +361,12 @@ pub fn render(app: &App, h: &HistoryScreen, area: Rect, buf: &mut Buffer, focuse
             ),
         ]),
     );
-    let text = sanitize::text(&h.preview);
+    // Tabs stay (wrapping draws them to the next tab stop); what must not reach the terminal goes.
+    let text: String = h
+        .preview
+        .chars()
+        .filter(|c| !sanitize::is_unsafe(*c))
+        .collect();
     let mut row = 2u16;
     let mut fence = false;
     for line in text.split('\n') {
@@ -270,7 +386,30 @@ pub fn render(app: &App, h: &HistoryScreen, area: Rect, buf: &mut Buffer, focuse
 
 #[cfg(test)]
 mod tests {
-    use super::char_diff;
+    use super::{changed_words, char_diff, quote};
+
+    /// The quoted first words of a change, for a summary of about 26 columns.
+    fn snippet(old: &str, new: &str) -> String {
+        let (words, cut) = changed_words(old, new);
+        quote(&words, cut, 26)
+    }
+
+    #[test]
+    fn snippet_quotes_the_first_words_of_a_change() {
+        assert_eq!(snippet("hello world", "hello brave world"), "‘brave’");
+        // Only a deletion: what was removed.
+        assert_eq!(
+            snippet("keep this, drop that", "keep this"),
+            "‘, drop that’"
+        );
+        assert_eq!(snippet("same", "same"), "");
+        // Long insertions are cut, on one line, with an ellipsis.
+        let long = "first words of a long paragraph\nthat goes on and on";
+        assert_eq!(snippet("", long), "‘first words of a long p…’");
+        assert_eq!(quote("short", false, 4), "", "no room");
+        // Control characters never reach the screen.
+        assert_eq!(snippet("", "\u{1b}[2Jhi"), "‘[2Jhi’");
+    }
 
     #[test]
     fn diff_counts_changed_characters() {

@@ -160,6 +160,13 @@ fn inline(s: &str, base: Style, theme: &Theme) -> Vec<(char, Style)> {
 /// Break styled characters into rows of at most `width` columns, at spaces where possible. An empty
 /// line is one empty row.
 pub fn wrap(cells: &[(char, Style)], width: usize) -> Vec<Line<'static>> {
+    let expanded;
+    let cells = if cells.iter().any(|(c, _)| *c == '\t') {
+        expanded = expand_tabs(cells);
+        &expanded[..]
+    } else {
+        cells
+    };
     let width = width.max(1);
     let mut rows: Vec<&[(char, Style)]> = Vec::new();
     let mut start = 0;
@@ -194,6 +201,37 @@ pub fn wrap(cells: &[(char, Style)], width: usize) -> Vec<Line<'static>> {
         return vec![Line::default()];
     }
     rows.into_iter().map(to_line).collect()
+}
+
+/// Columns between tab stops, as the editor draws them.
+pub const TAB: usize = 4;
+
+/// A line's tabs as spaces up to the next tab stop (each space in the tab's style).
+pub fn expand_tabs(cells: &[(char, Style)]) -> Vec<(char, Style)> {
+    let mut out = Vec::with_capacity(cells.len());
+    let mut col = 0;
+    for &(c, style) in cells {
+        if c == '\t' {
+            let n = TAB - col % TAB;
+            out.extend(std::iter::repeat_n((' ', style), n));
+            col += n;
+        } else {
+            out.push((c, style));
+            col += c.width().unwrap_or(0);
+        }
+    }
+    out
+}
+
+/// The display column of character `col` of `line`, with tabs expanded as [`wrap`] draws them.
+pub fn display_col(line: &str, col: usize) -> usize {
+    line.chars().take(col).fold(0, |w, c| {
+        if c == '\t' {
+            w + TAB - w % TAB
+        } else {
+            w + c.width().unwrap_or(0)
+        }
+    })
 }
 
 fn to_line(cells: &[(char, Style)]) -> Line<'static> {

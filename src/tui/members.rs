@@ -160,11 +160,17 @@ impl App {
 /// Draw the members screen into the main pane.
 pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focused: bool) {
     let theme = &app.opts.theme;
+    // Only admins and owners change the membership.
+    let admin = app.replica().my_role().is_some_and(|r| r >= Role::Admin);
+    let k = |c: Command| app.key_for(c);
+    let hints = [
+        (k(Command::MembersAdd), "add", admin),
+        (k(Command::MembersRole), "change role", admin),
+        (k(Command::MembersRemove), "remove", admin),
+        (k(Command::Back), "back", true),
+    ];
     let block = pane("Members", focused, theme).title_bottom(Line::from(Span::styled(
-        fit(
-            " a add · r change role · d remove · esc back ",
-            usize::from(area.width.saturating_sub(4)),
-        ),
+        app.footer(&hints, area.width),
         theme.fg(Slot::Muted),
     )));
     let inner = block.inner(area);

@@ -26,6 +26,7 @@ pub mod keymap;
 pub mod logging;
 mod markdown;
 mod members;
+mod messages;
 pub mod msg;
 mod overlay;
 mod pairing;

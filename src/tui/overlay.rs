@@ -87,6 +87,7 @@ pub enum Overlay {
     Prompt(Prompt),
     Confirm(Confirm),
     Pairing(Box<super::pairing::Pairing>),
+    Messages(super::messages::MessageLog),
 }
 
 impl Overlay {
@@ -99,6 +100,7 @@ impl Overlay {
             Overlay::Prompt(_) => "INPUT",
             Overlay::Confirm(_) => "CONFIRM",
             Overlay::Pairing(_) => "PAIR",
+            Overlay::Messages(_) => "MESSAGES",
         }
     }
 }
@@ -110,6 +112,12 @@ impl App {
             Overlay::Help(mut h) => {
                 if h.key(&key) {
                     self.overlays.push(Overlay::Help(h));
+                }
+                Vec::new()
+            }
+            Overlay::Messages(mut m) => {
+                if m.key(&key) {
+                    self.overlays.push(Overlay::Messages(m));
                 }
                 Vec::new()
             }
@@ -320,6 +328,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Overlay::Prompt(p) => render_prompt(app, p, area, buf),
             Overlay::Confirm(c) => render_confirm(app, c, area, buf),
             Overlay::Pairing(p) => super::pairing::render(app, p, area, buf),
+            Overlay::Messages(m) => super::messages::render(app, m, area, buf),
         }
     }
 }

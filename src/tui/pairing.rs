@@ -126,6 +126,7 @@ impl App {
         let Some(Overlay::Pairing(p)) = self.overlays.last_mut() else {
             return;
         };
+        let mut paired = None;
         match &mut p.step {
             PairingStep::Address(input) => {
                 input.insert(text.trim());
@@ -143,10 +144,13 @@ impl App {
                         .workspace_mut()
                         .set_actor(&address.to_checksum());
                     self.opts.identity = super::short_identity(&address.to_checksum());
-                    self.status = Some(super::app::Status::info(done.clone()));
+                    paired = Some(done.clone());
                 }
                 *outcome = Some(result);
             }
+        }
+        if let Some(done) = paired {
+            self.set_status(super::app::Status::info(done));
         }
     }
 }

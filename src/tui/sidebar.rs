@@ -212,10 +212,7 @@ impl App {
             Command::TrashItem => {
                 if let Some((id, title)) = self.sidebar.selected_item() {
                     if self.writable() && self.change(|ws| ws.trash(id)).is_some() {
-                        self.info(format!(
-                            "moved “{}” to the trash (T opens it)",
-                            fit(&title, 40)
-                        ));
+                        self.info(format!("trashed “{}” (T opens the trash)", fit(&title, 24)));
                         if self.shows(id) {
                             self.screen = super::app::Screen::Home;
                         }

@@ -87,11 +87,22 @@ impl App {
 /// Draw the trash into the main pane.
 pub fn render(app: &App, t: &TrashScreen, area: Rect, buf: &mut Buffer, focused: bool) {
     let theme = &app.opts.theme;
-    let block = pane("Trash", focused, theme).title_bottom(Line::from(Span::styled(
-        fit(
-            " r restore · p delete for good · esc back ",
-            usize::from(area.width.saturating_sub(4)),
+    let k = |c: Command| app.key_for(c);
+    let hints = [
+        (
+            k(Command::TrashRestore),
+            "restore",
+            app.allows(&crate::acl::Action::Trash),
         ),
+        (
+            k(Command::TrashPurge),
+            "delete for good",
+            app.allows(&crate::acl::Action::Purge),
+        ),
+        (k(Command::Back), "back", true),
+    ];
+    let block = pane("Trash", focused, theme).title_bottom(Line::from(Span::styled(
+        app.footer(&hints, area.width),
         theme.fg(Slot::Muted),
     )));
     let inner = block.inner(area);
@@ -126,8 +137,10 @@ pub fn render(app: &App, t: &TrashScreen, area: Rect, buf: &mut Buffer, focused:
     let list_h = usize::from(inner.height / 2).max(3);
     let top = (t.selected + 1).saturating_sub(list_h);
     let kind_w = 7;
-    let when_w = 17;
-    let by_w = 12.min(w / 6);
+    // On a narrow pane the title keeps the room: who and when go first.
+    let narrow = w < 56;
+    let when_w = if narrow { 0 } else { 17 };
+    let by_w = if narrow { 0 } else { 12.min(w / 6) };
     let title_w = w.saturating_sub(kind_w + when_w + by_w + 5);
     for (i, item) in t.items.iter().enumerate().skip(top).take(list_h) {
         let line = list_row(

@@ -31,6 +31,10 @@ impl App {
             self.dirty = true;
         }
         let mut effects = match msg {
+            // Nothing is drawn below the smallest size, so no input may reach a screen there
+            // (only quitting, suspending and redrawing work).
+            Msg::Key(key) if !self.drawn() => self.on_key_undrawn(key),
+            Msg::Paste(_) | Msg::Mouse(_) if !self.drawn() => Vec::new(),
             Msg::Key(key) => self.on_key(key),
             Msg::Paste(text) => self.on_paste(&text),
             Msg::Mouse(m) => self.on_mouse(m),
@@ -75,6 +79,27 @@ impl App {
             Screen::Trash(_) => Scope::Trash,
             Screen::History(_) => Scope::History,
             Screen::Members(_) => Scope::Members,
+        }
+    }
+
+    /// A key while the terminal is too small to draw anything but a notice: quitting, suspending
+    /// and redrawing (with their modifier keys) work; everything else is dropped.
+    fn on_key_undrawn(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if key.kind == KeyEventKind::Release {
+            return Vec::new();
+        }
+        let combo = KeyCombo::from_event(&key);
+        if !combo
+            .mods
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return Vec::new();
+        }
+        match self.opts.keymap.lookup(Scope::Global, combo) {
+            Some(cmd @ (Command::Quit | Command::Suspend | Command::Redraw)) => {
+                self.run_command(cmd)
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -151,6 +176,9 @@ impl App {
             Command::Suspend => return vec![Effect::Suspend],
             Command::Redraw => return vec![Effect::ClearScreen],
             Command::Help => self.overlays.push(Overlay::Help(Help::default())),
+            Command::Messages => self
+                .overlays
+                .push(Overlay::Messages(super::messages::MessageLog::default())),
             Command::Palette => self.overlays.push(Overlay::Palette(Palette::default())),
             Command::Search => self.overlays.push(Overlay::Search(Box::default())),
             Command::FocusNext => {
@@ -264,7 +292,9 @@ impl App {
             self.overlay_paste(text);
             return Vec::new();
         }
-        let editing = self.is_editing();
+        // Only into text on screen with the keyboard (a narrow layout hides the main pane while
+        // the sidebar has the focus).
+        let editing = self.is_editing() && self.focus == Focus::Main;
         let ws = self.replica.workspace();
         match active_editor(&mut self.screen) {
             Some((ed, _)) if editing => match ed.paste(ws, text) {
@@ -286,6 +316,9 @@ impl App {
             MouseEventKind::ScrollUp => CursorMove::Up,
             _ => return Vec::new(),
         };
+        if self.focus != Focus::Main {
+            return Vec::new();
+        }
         if let Some((ed, _)) = active_editor(&mut self.screen) {
             for _ in 0..3 {
                 ed.move_caret(step);

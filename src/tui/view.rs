@@ -1,4 +1,6 @@
-//! `view`: draws the app without changing it. Below 80×24 it only says that the terminal is too small.
+//! `view`: draws the app without changing it. Below 40×12 it only says that the terminal is too
+//! small (and `update` takes no input then); below 80 columns the sidebar and the main pane take
+//! turns at the full width.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Rect};
@@ -31,22 +33,30 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         too_small(app, area, buf);
         return;
     }
-    let l = layout(area);
-    sidebar::render(app, l.sidebar, buf);
+    let l = layout(area, app.focus);
+    if !l.sidebar.is_empty() {
+        sidebar::render(app, l.sidebar, buf);
+    }
     let focused = app.focus == Focus::Main && app.overlays.is_empty();
-    match &app.screen {
-        Screen::Home => home(app, l.main, buf, focused),
-        Screen::Doc(d) => doc::render(app, d, l.main, buf, focused),
-        Screen::Board(b) => match &b.detail {
-            Some(c) => card::render(app, &b.view.name, c, l.main, buf, focused),
-            None => board::render(app, b, l.main, buf, focused),
-        },
-        Screen::Trash(t) => trash::render(app, t, l.main, buf, focused),
-        Screen::Members(m) => super::members::render(app, m, l.main, buf, focused),
-        Screen::History(h) => history::render(app, h, l.main, buf, focused),
+    if !l.main.is_empty() {
+        main_pane(app, l.main, buf, focused);
     }
     status_bar(app, l.status, buf);
     overlay::render(app, area, buf);
+}
+
+fn main_pane(app: &App, main: Rect, buf: &mut Buffer, focused: bool) {
+    match &app.screen {
+        Screen::Home => home(app, main, buf, focused),
+        Screen::Doc(d) => doc::render(app, d, main, buf, focused),
+        Screen::Board(b) => match &b.detail {
+            Some(c) => card::render(app, &b.view.name, c, main, buf, focused),
+            None => board::render(app, b, main, buf, focused),
+        },
+        Screen::Trash(t) => trash::render(app, t, main, buf, focused),
+        Screen::Members(m) => super::members::render(app, m, main, buf, focused),
+        Screen::History(h) => history::render(app, h, main, buf, focused),
+    }
 }
 
 fn too_small(app: &App, area: Rect, buf: &mut Buffer) {
@@ -113,6 +123,14 @@ fn home(app: &App, area: Rect, buf: &mut Buffer, focused: bool) {
     ];
     let key_w = 18;
     for (cmd, what) in rows {
+        let offered = match cmd {
+            Command::NewDoc => app.allows(&crate::acl::Action::EditDocs),
+            Command::NewBoard => app.allows(&crate::acl::Action::EditBoards),
+            _ => true,
+        };
+        if !offered {
+            continue;
+        }
         lines.push(Line::from(vec![
             Span::raw("  "),
             Span::styled(pad(&keys(cmd), key_w), theme.fg(Slot::Title)),
@@ -142,26 +160,19 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
+/// The status bar: the mode, then the message (or the main keys), then the sync state on the right.
+/// A message gets the room first: the workspace and identity are shown only when they fit beside
+/// it, and a message that still does not fit is shortened and says which key shows it whole.
 fn status_bar(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = &app.opts.theme;
     let bar = theme.fg(Slot::StatusFg).bg(theme.color(Slot::StatusBg));
     buf.set_style(area, bar);
+    let width = usize::from(area.width);
     let mode = format!(" {} ", app.screen_name());
     let mode_style = theme
         .fg(Slot::ModeFg)
         .bg(theme.color(Slot::ModeBg))
         .add_modifier(Modifier::BOLD);
-    let left = vec![
-        Span::styled(mode.clone(), mode_style),
-        Span::styled(
-            format!(" {} ", fit(&app.opts.workspace, 20)),
-            bar.add_modifier(Modifier::BOLD),
-        ),
-        Span::styled("│", bar),
-        Span::styled(format!(" {} ", fit(&app.opts.identity, 16)), bar),
-        Span::styled("│ ", bar),
-    ];
-    let used: usize = left.iter().map(|s| s.width()).sum();
     let refused = app.refused_count();
     let right = format!(
         "{}{}{} ",
@@ -173,8 +184,10 @@ fn status_bar(app: &App, area: Rect, buf: &mut Buffer) {
         if app.unsaved { "● " } else { "" },
         app.sync_text()
     );
-    let room = usize::from(area.width).saturating_sub(used + right.width() + 1);
-    let message = match &app.status {
+    // On a narrow bar the right side gets at most a third of it.
+    let right = fit(&right, (width / 3).max(right.width().min(24)));
+    let fixed = mode.width() + 1 + right.width() + 1;
+    let (message, style) = match &app.status {
         Some(s) => {
             let style = match s.kind {
                 StatusKind::Error => theme.error().bg(theme.color(Slot::StatusBg)),
@@ -186,26 +199,83 @@ fn status_bar(app: &App, area: Rect, buf: &mut Buffer) {
             } else {
                 ""
             };
-            Span::styled(pad(&format!("{prefix}{}", s.text), room), style)
+            (format!("{prefix}{}", s.text), style)
         }
-        None => Span::styled(
-            pad(
-                &format!(
-                    "{} help · {} commands · {} search",
-                    first_key(app, Command::Help),
-                    first_key(app, Command::Palette),
-                    first_key(app, Command::Search)
-                ),
-                room,
-            ),
+        None => (
+            hints(app, width, width.saturating_sub(fixed)),
             bar.fg(theme.color(Slot::Muted)),
         ),
     };
-    let mut spans = left;
-    spans.push(message);
+    let workspace = format!(" {} │", fit(&app.opts.workspace, 20));
+    let identity = format!(" {} │", fit(&app.opts.identity, 16));
+    let wanted = fixed + message.width();
+    let show_workspace = wanted + workspace.width() <= width;
+    let show_identity = show_workspace && wanted + workspace.width() + identity.width() <= width;
+    let mut spans = vec![Span::styled(mode, mode_style)];
+    if show_workspace {
+        spans.push(Span::styled(
+            workspace.trim_end_matches('│').to_string(),
+            bar.add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::styled("│", bar));
+    }
+    if show_identity {
+        spans.push(Span::styled(identity, bar));
+    }
+    spans.push(Span::raw(" "));
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let room = width.saturating_sub(used + right.width() + 1);
+    let shown = if message.width() <= room || app.status.is_none() {
+        pad(&message, room)
+    } else {
+        // Shortened: the start (the important part) and where to read the rest.
+        let key = first_key(app, Command::Messages);
+        let more = if room >= 40 {
+            format!(" ({key} all)")
+        } else {
+            format!(" ({key})")
+        };
+        if room > more.width() + 8 {
+            pad(
+                &format!("{}{more}", fit(&message, room - more.width())),
+                room,
+            )
+        } else {
+            pad(&message, room)
+        }
+    };
+    spans.push(Span::styled(shown, style));
     spans.push(Span::raw(" "));
     spans.push(Span::styled(right, bar.fg(theme.color(Slot::Muted))));
     buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+}
+
+/// The main keys, as many as fit (the sidebar toggle first when the panes take turns).
+fn hints(app: &App, width: usize, room: usize) -> String {
+    let mut items = Vec::new();
+    if width < usize::from(super::app::SIDE_BY_SIDE) {
+        let what = match app.focus {
+            Focus::Sidebar => "main",
+            Focus::Main => "sidebar",
+        };
+        items.push(format!("{} {what}", first_key(app, Command::FocusNext)));
+    }
+    items.push(format!("{} help", first_key(app, Command::Help)));
+    items.push(format!("{} commands", first_key(app, Command::Palette)));
+    items.push(format!("{} search", first_key(app, Command::Search)));
+    let mut out = String::new();
+    for item in items {
+        let next = if out.is_empty() {
+            item
+        } else {
+            format!("{out} · {item}")
+        };
+        if next.width() > room {
+            break;
+        }
+        out = next;
+    }
+    out
 }
 
 fn first_key(app: &App, cmd: Command) -> String {

@@ -13,8 +13,9 @@ use weft::tui::{App, AppOptions, ColorMode, Keymap, Msg, Theme};
 
 /// 2026-09-21 09:46:40 UTC.
 pub const T0: i64 = 1_790_000_000_000;
-/// The two sizes every screen is pinned at.
-pub const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+/// The sizes every screen is pinned at: the smallest drawn, a small pane, the classic terminal
+/// and a roomy one.
+pub const SIZES: [(u16, u16); 4] = [(40, 12), (60, 15), (80, 24), (120, 40)];
 
 pub const WELCOME: &str = "# Welcome to weft
 
