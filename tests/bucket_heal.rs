@@ -317,18 +317,29 @@ fn type_into(dev: &mut Dev, title: &str, n: usize) {
     }
 }
 
-/// A workspace of `WEFT_HEAL_CHANGES` changes (5,000 unless set), written by two members ten at
+/// A workspace of `WEFT_HEAL_CHANGES` changes (5,000 unless set) written by two members ten at
 /// a time, each ten in its own object; then a tenth of all objects but the genesis is lost at
 /// random. The members sync once each (and repair); a fresh member joins and is counted in rounds
 /// until it sees everything. Prints what it measured (BENCHMARKS.md).
 #[test]
-fn a_fresh_device_joins_a_workspace_that_lost_a_tenth_of_its_objects() {
+#[ignore = "about 90 s in a debug build: cargo test --test bucket_heal -- --ignored --nocapture"]
+fn a_fresh_device_joins_a_workspace_of_5000_changes_that_lost_a_tenth_of_its_objects() {
     let changes: usize = std::env::var("WEFT_HEAL_CHANGES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000);
+    lose_a_tenth_and_join(changes, 10);
+}
+
+/// The same with 500 changes, on every test run.
+#[test]
+fn a_fresh_device_joins_a_workspace_that_lost_a_tenth_of_its_objects() {
+    lose_a_tenth_and_join(500, 11);
+}
+
+fn lose_a_tenth_and_join(changes: usize, seed: u64) {
     let rig = s3();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(10);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let [ow, ew, nw] = [
         LocalWallet::generate(),
         LocalWallet::generate(),

@@ -238,6 +238,7 @@ impl BucketSync {
     /// Read one object meant to hold `device`'s envelopes from `first` on (the seq its key names)
     /// and say whether it does. With `feed`, whatever envelopes it holds go to the engine (judged
     /// as always) and bytes that are no envelopes are kept in quarantine with the key.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn read_object(
         &self,
         replica: &mut Replica,
