@@ -429,6 +429,8 @@ impl BucketSync {
             replica
                 .clear_sync_values("bucket.", &[SYNCED_BUCKET, "bucket.url", "bucket.url.code"])?;
             replica.clear_sync_values("snapshot.", &[])?;
+            // What this device read there it holds: the new bucket is checked against it once.
+            replica.set_sync_value(heal::MOVED, "1")?;
         }
         replica.set_sync_value(SYNCED_BUCKET, here)?;
         Ok(())

@@ -34,6 +34,9 @@ pub(super) fn segs_key(device_hex: &str) -> String {
 }
 /// Key of the sync_state value holding the open problems.
 const PROBLEMS: &str = "bucket.problems";
+/// Set when the workspace moved to another bucket: once this device has read the logs there, it
+/// puts back what it holds of each device's log that the copy lacks.
+pub(super) const MOVED: &str = "bucket.moved";
 /// The requests to check an object this device has answered.
 const WANTS_ANSWERED: &str = "bucket.want.answered";
 /// Set once this device has checked that everything it uploaded before it kept [`Seg`]s is held.
@@ -439,6 +442,10 @@ impl BucketSync {
                 report,
             )?;
         }
+        if replica.sync_value(MOVED)?.is_some() {
+            self.fill_moved_logs(replica, &me, report)?;
+            replica.remove_sync_value(MOVED)?;
+        }
         if answered_now != answered {
             let text: Vec<&str> = answered_now.iter().map(String::as_str).collect();
             replica.set_sync_value(WANTS_ANSWERED, &text.join("\n"))?;
@@ -642,6 +649,25 @@ impl BucketSync {
                     );
                     problems.remove(&obj.key);
                 }
+                Read::Damaged(what) if !is_log => {
+                    // A repair object that does not hold what its key says: anyone with write
+                    // access to the bucket can put one there. Kept in quarantine (above), noted
+                    // so it is not read again while it stays as it is, and otherwise ignored —
+                    // unless it held changes this device relied on.
+                    if let Some(was) = was.filter(|w| w.n > 0) {
+                        holes.push((obj.key.clone(), Some(was), what));
+                    }
+                    segs.insert(
+                        obj.key.clone(),
+                        Seg {
+                            first,
+                            last: first,
+                            n: 0,
+                            size: obj.size,
+                            etag: obj.e_tag.clone(),
+                        },
+                    );
+                }
                 Read::Damaged(what) => {
                     let earlier = problems.get(&obj.key);
                     let since = earlier.map_or_else(unix_now, |p| p.since);
@@ -775,6 +801,62 @@ impl BucketSync {
         });
         if segs != start || first_time {
             save_segs(replica, hex_id, &segs)?;
+        }
+        Ok(())
+    }
+
+    /// After a move to another bucket (a copy that may have lost or damaged objects): for each
+    /// other device, put back as repair objects the envelopes this device holds that the device's
+    /// log there should hold (up to the last seq an intact object there holds) and no intact
+    /// object does.
+    fn fill_moved_logs(
+        &self,
+        replica: &mut Replica,
+        me: &crate::identity::DeviceId,
+        report: &mut Report,
+    ) -> Result<(), SyncError> {
+        let Some(engine) = replica.engine() else {
+            return Ok(());
+        };
+        let mut held: BTreeMap<crate::identity::DeviceId, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
+        for (_, bytes) in replica.inputs(SharedTable::Envelopes, 0)? {
+            let Ok(env) = Envelope::decode(&bytes) else {
+                continue;
+            };
+            let h = env.header();
+            if h.device != *me && engine.holds(&env.id()) {
+                held.entry(h.device).or_default().push((h.seq, bytes));
+            }
+        }
+        for (device, mut envelopes) in held {
+            let hex_id = hex::encode(device.as_bytes());
+            let Some(mut segs) = load_segs(replica, &hex_id)? else {
+                continue;
+            };
+            let Some(top) = segs.values().filter(|s| s.n > 0).map(|s| s.last).max() else {
+                continue;
+            };
+            envelopes.sort();
+            envelopes.dedup_by_key(|(s, _)| *s);
+            envelopes.retain(|(seq, _)| *seq <= top && !covered(&segs, *seq, *seq));
+            if envelopes.is_empty() {
+                continue;
+            }
+            tracing::warn!(
+                device = &hex_id[..12],
+                envelopes = envelopes.len(),
+                "the bucket the workspace moved to lacks part of a log; putting it back"
+            );
+            let mut run: Vec<(u64, Vec<u8>)> = Vec::new();
+            for item in envelopes {
+                if run.last().is_some_and(|(s, _)| *s + 1 != item.0) {
+                    self.publish_repair(replica, &hex_id, &run, &mut segs, report)?;
+                    run.clear();
+                }
+                run.push(item);
+            }
+            self.publish_repair(replica, &hex_id, &run, &mut segs, report)?;
+            save_segs(replica, &hex_id, &segs)?;
         }
         Ok(())
     }
