@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 mod heal;
 
-pub use heal::{open_problems, Problem, Repair};
+pub use heal::{open_problems, Problem, Repair, FULL_CHECK_EVERY};
 
 use super::bucket::{keys, Bucket, BucketError, LogKey, PutNew};
 use super::seal::CarrierKey;
@@ -302,6 +302,8 @@ pub struct BucketSync {
     /// An admin's round writes a snapshot by itself once this many envelopes arrived since the
     /// last one (see [`SNAPSHOT_EVERY`]); never if `None`.
     auto_snapshot: Option<i64>,
+    /// When this process last listed every log whole (see [`heal::FULL_CHECK_EVERY`]).
+    last_full_check: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// The carrier key a shared workspace keeps.
@@ -327,6 +329,7 @@ impl BucketSync {
             rt,
             auto_snapshot: Some(SNAPSHOT_EVERY),
             progress: None,
+            last_full_check: std::sync::Mutex::new(None),
         })
     }
 

@@ -37,6 +37,9 @@ const PROBLEMS: &str = "bucket.problems";
 /// Set when the workspace moved to another bucket: once this device has read the logs there, it
 /// puts back what it holds of each device's log that the copy lacks.
 pub(super) const MOVED: &str = "bucket.moved";
+/// How often a long-running sync lists every log whole to see what the bucket lost.
+pub const FULL_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The requests to check an object this device has answered.
 const WANTS_ANSWERED: &str = "bucket.want.answered";
 /// Set once this device has checked that everything it uploaded before it kept [`Seg`]s is held.
@@ -413,13 +416,33 @@ impl BucketSync {
         }
         let mut problems = load_problems(replica)?;
         let before = problems.clone();
+        // A full check of every log (listing each whole) on a process's first round, then every
+        // FULL_CHECK_EVERY, and whenever someone asks; other rounds list only what is new.
+        let reread = problems
+            .values()
+            .any(|p| p.repair == Repair::Waiting && p.size.is_some() && p.wait_rounds == 0);
+        for p in problems.values_mut() {
+            if p.repair == Repair::Waiting {
+                p.wait_rounds = p.wait_rounds.saturating_sub(1);
+            }
+        }
+        let full = !forced.is_empty() || reread || self.full_check_due();
         // List every log first, so a long read can say how far along it is.
         let mut lists = Vec::with_capacity(devices.len());
         let mut tally = Tally::default();
         for device in devices {
             let hex_id = hex::encode(device.as_bytes());
             let prefix = keys::device_log_prefix(&self.ws, &hex_id);
-            let mut listed = self.rt.block_on(self.bucket.list(&prefix, None))?;
+            // Others' logs are listed whole only on a full check; between them, only what
+            // follows the read position (this device's own log is always listed whole).
+            let after = if device == me || full {
+                None
+            } else {
+                replica.sync_value(&seen_key(&hex_id))?
+            };
+            let mut listed = self
+                .rt
+                .block_on(self.bucket.list(&prefix, after.as_deref()))?;
             listed.extend(repairs.remove(&hex_id).unwrap_or_default());
             if device != me {
                 tally.total += listed.len();
@@ -438,6 +461,7 @@ impl BucketSync {
                 listed,
                 &mut problems,
                 &forced,
+                mine || full,
                 if mine { None } else { Some(&mut tally) },
                 report,
             )?;
@@ -509,6 +533,7 @@ impl BucketSync {
         listed: Vec<ObjectInfo>,
         problems: &mut BTreeMap<String, Problem>,
         forced: &BTreeSet<String>,
+        full: bool,
         mut tally: Option<&mut Tally>,
         report: &mut Report,
     ) -> Result<(), SyncError> {
@@ -590,16 +615,12 @@ impl BucketSync {
                     continue;
                 }
             }
-            if let Some(p) = problems.get_mut(&obj.key) {
+            if let Some(p) = problems.get(&obj.key) {
                 if p.size == Some(obj.size) && p.etag == obj.e_tag {
                     // Damaged and unchanged: not read again once repaired; while nothing else
                     // holds its changes, read again now and then (rarer each time), in case the
                     // damage was on the way rather than in the bucket.
-                    if p.repair != Repair::Waiting {
-                        continue;
-                    }
-                    if p.wait_rounds > 0 {
-                        p.wait_rounds -= 1;
+                    if p.repair != Repair::Waiting || p.wait_rounds > 0 {
                         continue;
                     }
                 }
@@ -703,10 +724,10 @@ impl BucketSync {
                 replica.set_sync_value(&seen_key(hex_id), &obj.key)?;
             }
         }
-        // What it knew of that is not listed any more.
+        // What it knew of that is not listed any more (only a whole listing can tell).
         let gone: Vec<String> = segs
             .keys()
-            .filter(|k| !listed_keys.contains(*k))
+            .filter(|k| full && !listed_keys.contains(*k))
             .cloned()
             .collect();
         for key in gone {
@@ -791,7 +812,7 @@ impl BucketSync {
                     Repair::Repaired
                 };
             }
-            if listed_keys.contains(key) {
+            if listed_keys.contains(key) || !full {
                 return true;
             }
             if changed {
@@ -859,6 +880,19 @@ impl BucketSync {
             save_segs(replica, &hex_id, &segs)?;
         }
         Ok(())
+    }
+
+    /// Whether this round lists every log whole (and notes that it does).
+    fn full_check_due(&self) -> bool {
+        let mut last = self
+            .last_full_check
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= FULL_CHECK_EVERY);
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
     }
 
     /// Put up again every envelope of this device that it uploaded and no intact object in the
