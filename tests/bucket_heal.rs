@@ -536,3 +536,75 @@ fn junk_in_repair_is_quarantined_once_and_changes_nothing() {
     assert_eq!(docs(s.late.r()), want);
     assert!(!s.late.r().quarantine().is_empty(), "kept with a reason");
 }
+
+/// A member with the bucket's key plants a "repair" of the owner's log holding a forged copy of
+/// the owner's latest change, before anyone read the real one: a repair object is judged envelope
+/// by envelope like the author's log, so the forgery is refused with its reason and the owner's
+/// real change is applied on every replica.
+#[test]
+fn a_member_s_forged_repair_cannot_change_what_anyone_accepts() {
+    use weft::crypto::Envelope;
+    use weft::store::SharedTable;
+    use weft::sync::seal::CarrierKey;
+    use weft::sync::share::encode_segment;
+    let rig = folder();
+    let [ow, hw, lw] = [
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+    ];
+    let mut owner = found(&ow);
+    sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+    let mut hostile = join_from_bucket(&rig.bucket, &mut owner, &hw);
+    let mut late = join_from_bucket(&rig.bucket, &mut owner, &lw);
+    let ws = owner.r().workspace();
+    let plan = ws.create_doc("Plan", None).unwrap();
+    ws.set_body(plan, "keep me").unwrap();
+    owner.r().flush().unwrap();
+    sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+    sync_of(&rig.bucket, &mut hostile)
+        .round(hostile.r())
+        .unwrap();
+
+    let (_, real) = owner
+        .r()
+        .local_inputs(SharedTable::Envelopes, 0)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let seq = Envelope::decode(&real).unwrap().header().seq;
+    let mut forged = real.clone();
+    let at = forged.len() / 2;
+    forged[at] ^= 0x01;
+    let id = hostile.r().engine().unwrap().workspace_id();
+    let carrier =
+        CarrierKey::from_hex(&hostile.r().sync_value("carrier.key").unwrap().unwrap()).unwrap();
+    let body = carrier.seal(&id, b"log", &encode_segment(&[&forged]));
+    let owner_hex = hex::encode(owner.device.key.id().as_bytes());
+    let hostile_hex = hex::encode(hostile.device.key.id().as_bytes());
+    let key = keys::repair_key(&id.to_string(), &owner_hex, seq, seq, &hostile_hex);
+    std::fs::create_dir_all(rig.file_of(&key).parent().unwrap()).unwrap();
+    std::fs::write(rig.file_of(&key), body).unwrap();
+
+    for _ in 0..2 {
+        for dev in [&mut late, &mut hostile, &mut owner] {
+            sync_of(&rig.bucket, dev).round(dev.r()).unwrap();
+        }
+    }
+    let want = docs(owner.r());
+    for dev in [&mut late, &mut hostile, &mut owner] {
+        assert_eq!(body_of(dev.r(), "Plan"), "keep me");
+        assert_eq!(docs(dev.r()), want);
+    }
+    // The forgery is never applied anywhere; whatever was refused says it was forged.
+    if let Ok(f) = Envelope::decode(&forged) {
+        for dev in [&mut late, &mut hostile, &mut owner] {
+            assert!(!dev.r().engine().unwrap().is_applied(&f.id()));
+        }
+    }
+    let refused = late.r().quarantine();
+    assert!(!refused.is_empty(), "the forgery is kept with its reason");
+    for q in refused {
+        assert!(q.reason.to_string().contains("signature"), "{}", q.reason);
+    }
+}
