@@ -370,3 +370,70 @@ fn bad_codes_and_uninvited_wallets_get_clear_errors() {
     let err = fails(&t.owner, &["invite", &t.bob_address, "--role", "boss"]);
     assert!(err.contains("not a role"), "{err}");
 }
+
+/// The newest file under `dir` whose path has `/log/` in it (the segment a sync just wrote).
+fn newest_log_object(dir: &Path) -> std::path::PathBuf {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut best: Option<(std::time::SystemTime, std::path::PathBuf)> = None;
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().flatten().map(|e| e.path()));
+        } else if p.to_string_lossy().contains("/log/") {
+            let t = p.metadata().unwrap().modified().unwrap();
+            if best.as_ref().is_none_or(|(b, _)| t > *b) {
+                best = Some((t, p));
+            }
+        }
+    }
+    best.expect("a log object").1
+}
+
+#[test]
+fn sync_says_what_is_damaged_in_the_bucket_and_the_writer_s_next_sync_repairs_it() {
+    let t = team("editor");
+    ok(&t.bob, &["sync"]);
+    ok(
+        &t.owner,
+        &["doc", "new", "Owner notes", "--body", "for bob"],
+    );
+    ok(&t.owner, &["sync"]);
+    // A bad copy between providers: the segment holding the new page is now garbage.
+    let bucket = t.owner.parent().unwrap().join("bucket");
+    let damaged = newest_log_object(&bucket);
+    let len = std::fs::metadata(&damaged).unwrap().len() as usize;
+    std::fs::write(&damaged, vec![0x5a; len]).unwrap();
+    let key = damaged
+        .strip_prefix(&bucket)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+
+    let said = ok(&t.bob, &["sync"]);
+    eprintln!("bob: weft sync\n{said}");
+    assert!(said.contains(&key), "the object is named: {said}");
+    assert!(said.contains("garbage"), "{said}");
+    assert!(said.contains("waiting for a member"), "{said}");
+    assert!(
+        !run(&t.bob, &["doc", "cat", "Owner notes"]).status.success(),
+        "the damaged change cannot have arrived"
+    );
+    let doctor = ok(&t.bob, &["doctor"]);
+    eprintln!("bob: weft doctor\n{doctor}");
+    assert!(doctor.contains(&key), "weft doctor names it: {doctor}");
+
+    // The writer's next sync puts it up again; Bob's next sync reads it.
+    let repaired = ok(&t.owner, &["sync"]);
+    eprintln!("owner: weft sync\n{repaired}");
+    assert!(repaired.contains("1 repaired"), "{repaired}");
+    assert!(
+        repaired.contains("republished by this device"),
+        "{repaired}"
+    );
+    let healed = ok(&t.bob, &["sync"]);
+    eprintln!("bob: weft sync\n{healed}");
+    assert!(healed.contains("repaired from another copy"), "{healed}");
+    assert_eq!(ok(&t.bob, &["doc", "cat", "Owner notes"]).trim(), "for bob");
+    // Said once: the next sync is quiet about it.
+    let again = ok(&t.bob, &["sync"]);
+    assert!(!again.contains(&key), "{again}");
+}

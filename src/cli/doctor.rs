@@ -36,6 +36,9 @@ struct WorkspaceReport {
     health: Option<StoreHealth>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Lost or damaged objects in the bucket this device knows of.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    bucket_problems: Vec<crate::sync::share::Problem>,
 }
 
 pub fn run(ctx: &Context) -> anyhow::Result<()> {
@@ -71,7 +74,13 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
             )
             .map_err(anyhow::Error::from),
         };
-        let (health, error) = match opened.and_then(|r| r.health().map_err(anyhow::Error::from)) {
+        let mut bucket_problems = Vec::new();
+        let (health, error) = match opened.and_then(|r| {
+            if r.engine().is_some() {
+                bucket_problems = crate::sync::share::open_problems(&r).unwrap_or_default();
+            }
+            r.health().map_err(anyhow::Error::from)
+        }) {
             Ok(h) => {
                 failed |= h.integrity != "ok";
                 (Some(h), None)
@@ -85,6 +94,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
             name,
             health,
             error,
+            bucket_problems,
         });
     }
     let report = Report {
@@ -147,6 +157,9 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
                     }
                     if h.read_only {
                         s.push_str("  read-only: written by a newer weft\n");
+                    }
+                    for p in &w.bucket_problems {
+                        s.push_str(&format!("  bucket     {p}\n"));
                     }
                 }
                 (None, Some(e)) => s.push_str(&format!("\n{}{default}\n  PROBLEM: {e}\n", w.name)),

@@ -87,7 +87,24 @@ fn summary(r: &Report) -> String {
     if r.snapshot_written {
         parts.push("wrote a snapshot".into());
     }
+    if r.repaired > 0 {
+        parts.push(format!("{} repaired", r.repaired));
+    }
     parts.join(", ")
+}
+
+/// The lost or damaged objects a round found or saw repaired, one line each; then, on a run that
+/// is not watching, those still waiting for a repair (what `weft doctor` lists too).
+fn problem_lines(r: &Report, still: &[crate::sync::share::Problem]) -> Vec<String> {
+    let mut lines: Vec<String> = r.problems.iter().map(|p| format!("  {p}")).collect();
+    for p in still {
+        if p.repair == crate::sync::share::Repair::Waiting
+            && !r.problems.iter().any(|q| q.key == p.key)
+        {
+            lines.push(format!("  still: {p}"));
+        }
+    }
+    lines
 }
 
 /// On a terminal, long transfers show how far along they are on stderr (one line, rewritten).
@@ -192,6 +209,14 @@ pub fn sync(
                         sync.bucket().label(),
                         summary(&report)
                     );
+                    let still = if watch {
+                        Vec::new()
+                    } else {
+                        crate::sync::share::open_problems(&replica)?
+                    };
+                    for line in problem_lines(&report, &still) {
+                        println!("{line}");
+                    }
                 }
             }
             Err(e) if watch => eprintln!("sync: {e} (retrying)"),

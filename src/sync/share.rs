@@ -11,7 +11,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use super::bucket::{self, keys, Bucket, BucketError, LogKey, PutNew};
+mod heal;
+
+pub use heal::{open_problems, Problem, Repair, FULL_CHECK_EVERY};
+
+use super::bucket::{keys, Bucket, BucketError, LogKey, PutNew};
 use super::seal::CarrierKey;
 use crate::acl::AclOp;
 use crate::crypto::{Envelope, WorkspaceId};
@@ -61,6 +65,11 @@ pub struct Report {
     pub from_snapshot: bool,
     /// Whether this round wrote a snapshot.
     pub snapshot_written: bool,
+    /// Objects this device put up again because the bucket lost or damaged what held them
+    /// (its own log, or a stretch of another device's it had read).
+    pub repaired: usize,
+    /// Lost or damaged objects found, or repaired, in this round (each said once).
+    pub problems: Vec<Problem>,
 }
 
 /// Which part of a round is under way.
@@ -274,12 +283,6 @@ impl JoinCode {
     }
 }
 
-fn save_retry(replica: &Replica, keys: &BTreeSet<String>) -> Result<(), SyncError> {
-    let text: Vec<&str> = keys.iter().map(String::as_str).collect();
-    replica.set_sync_value("bucket.retry", &text.join("\n"))?;
-    Ok(())
-}
-
 /// Key of the sync_state value naming the bucket the marks below are about.
 const SYNCED_BUCKET: &str = "bucket.synced";
 
@@ -300,6 +303,8 @@ pub struct BucketSync {
     /// An admin's round writes a snapshot by itself once this many envelopes arrived since the
     /// last one (see [`SNAPSHOT_EVERY`]); never if `None`.
     auto_snapshot: Option<i64>,
+    /// When this process last listed every log whole (see [`heal::FULL_CHECK_EVERY`]).
+    last_full_check: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// The carrier key a shared workspace keeps.
@@ -325,6 +330,7 @@ impl BucketSync {
             rt,
             auto_snapshot: Some(SNAPSHOT_EVERY),
             progress: None,
+            last_full_check: std::sync::Mutex::new(None),
         })
     }
 
@@ -434,6 +440,8 @@ impl BucketSync {
                 ],
             )?;
             replica.clear_sync_values("snapshot.", &[])?;
+            // What this device read there it holds: the new bucket is checked against it once.
+            replica.set_sync_value(heal::MOVED, "1")?;
         }
         replica.set_sync_value(SYNCED_BUCKET, here)?;
         Ok(())
@@ -584,6 +592,10 @@ impl BucketSync {
         }
         tracing::warn!("the snapshot this device started from was withdrawn; reading every log");
         replica.clear_sync_values("bucket.read.", &["bucket.read.acl"])?;
+        if let Some(me) = replica.engine().map(|e| e.identity().device()) {
+            let mine = heal::segs_key(&hex::encode(me.as_bytes()));
+            replica.clear_sync_values("bucket.seg.", &[&mine, "bucket.seg.checked"])?;
+        }
         replica.remove_sync_value("bucket.snap.used")?;
         replica.remove_sync_value("snapshot.covers")?;
         Ok(())
@@ -646,49 +658,34 @@ impl BucketSync {
         let total = planned.len();
         let total_bytes: u64 = by_seq.iter().map(|(_, b)| b.len() as u64).sum();
         let mut bytes_done = 0;
+        // What went up is noted, so that later rounds can tell when the bucket lost it.
+        let mut segs = heal::load_segs(replica, &device_hex)?.unwrap_or_default();
+        let segs_before = segs.len();
         for (done, (first, items)) in planned.into_iter().enumerate() {
             self.tell(Phase::Upload, done, total, bytes_done, total_bytes);
             bytes_done += items.iter().map(|b| b.len() as u64).sum::<u64>();
             let key = keys::log_key(&self.ws, &device_hex, first);
             let body = self.seal(b"log", &encode_segment(&items));
+            let size = body.len() as u64;
             match self
                 .rt
                 .block_on(self.bucket.put_new(&key, Bytes::from(body)))?
             {
-                PutNew::Created => report.uploaded += 1,
-                PutNew::AlreadyStored => {}
+                PutNew::Created | PutNew::AlreadyStored => {
+                    report.uploaded += 1;
+                    let last = heal::last_seq(&items).unwrap_or(first);
+                    segs.insert(key, heal::Seg::written(first, last, items.len(), size));
+                }
                 PutNew::Exists => {
-                    // Another process of this device uploaded a segment starting here; what it
-                    // holds is in the bucket, and the rest goes up under its own first seq.
-                    let existing = self.rt.block_on(self.bucket.get(&key))?;
-                    let opened = existing
-                        .as_deref()
-                        .and_then(|b| self.key.open(&self.id, b"log", b).ok());
-                    let held: BTreeSet<Vec<u8>> = opened
-                        .as_deref()
-                        .and_then(|b| decode_segment(b).ok())
-                        .map(|v| v.into_iter().map(<[u8]>::to_vec).collect())
-                        .unwrap_or_default();
-                    let rest: Vec<(u64, Vec<u8>)> = items
-                        .iter()
-                        .filter(|b| !held.contains(**b))
-                        .filter_map(|b| {
-                            Envelope::decode(b)
-                                .ok()
-                                .map(|e| (e.header().seq, b.to_vec()))
-                        })
-                        .collect();
-                    for (f, again) in plan_segments(&rest) {
-                        let k = keys::log_key(&self.ws, &device_hex, f);
-                        if self.rt.block_on(
-                            self.bucket.put_new(&k, Bytes::from(encode_segment(&again))),
-                        )? == PutNew::Created
-                        {
-                            report.uploaded += 1;
-                        }
-                    }
+                    // Another process of this device uploaded a segment starting here, or the
+                    // bucket holds a damaged copy: the next check of this device's log reads it
+                    // back and puts up whatever no intact object holds.
+                    replica.remove_sync_value(heal::MINE_CHECKED)?;
                 }
             }
+        }
+        if segs.len() != segs_before {
+            heal::save_segs(replica, &device_hex, &segs)?;
         }
         if total > 0 {
             self.tell(Phase::Upload, total, total, bytes_done, total_bytes);
@@ -736,9 +733,9 @@ impl BucketSync {
             .sync_value("bucket.read.acl")?
             .map(|v| v.lines().map(str::to_string).collect())
             .unwrap_or_default();
-        let listed = self.rt.block_on(self.bucket.list(&acl_prefix, None))?;
+        let listed_all = self.rt.block_on(self.bucket.list(&acl_prefix, None))?;
         let mut seen_now = seen.clone();
-        for obj in listed {
+        for obj in listed_all.iter().cloned() {
             if seen.contains(&obj.key) {
                 continue;
             }
@@ -768,7 +765,43 @@ impl BucketSync {
                 report.refused += 1;
             }
         }
-        if seen_now.len() != seen.len() {
+        // Every member holds every accepted op: put back those the bucket lost (only ops that
+        // went up before; what this round made goes up with the next upload).
+        let listed_keys: BTreeSet<&str> = listed_all.iter().map(|o| o.key.as_str()).collect();
+        let up_to = Self::mark(replica, "bucket.up.ops")?;
+        let mut lost = Vec::new();
+        for (row, bytes) in replica.inputs(SharedTable::AclOps, 0)? {
+            if row > up_to {
+                break;
+            }
+            let Ok(op) = AclOp::decode(&bytes) else {
+                continue;
+            };
+            let accepted = replica.engine().is_some_and(|e| e.log().contains(&op.id()));
+            if !accepted || op.body().parents.is_empty() {
+                continue;
+            }
+            let key = keys::acl_key(&self.ws, &hex::encode(op.id().as_bytes()));
+            if !listed_keys.contains(key.as_str()) {
+                lost.push((key, bytes));
+            }
+        }
+        for (key, bytes) in lost {
+            tracing::warn!(
+                key,
+                "a membership op is missing from the bucket; putting it back"
+            );
+            seen_now.remove(&key);
+            let sealed = self.seal(b"acl", &bytes);
+            if self
+                .rt
+                .block_on(self.bucket.put_new(&key, Bytes::from(sealed)))?
+                == PutNew::Created
+            {
+                report.repaired += 1;
+            }
+        }
+        if seen_now != seen {
             let text: Vec<&str> = seen_now.iter().map(String::as_str).collect();
             replica.set_sync_value("bucket.read.acl", &text.join("\n"))?;
         }
@@ -794,109 +827,12 @@ impl BucketSync {
             }
         }
         self.check_snapshot_used(replica)?;
-        let Some(engine) = replica.engine() else {
-            return Ok(());
-        };
-        let me = engine.identity().device();
-        let devices: Vec<String> = engine
-            .members()
-            .devices
-            .keys()
-            .filter(|d| **d != me)
-            .map(|d| hex::encode(d.as_bytes()))
-            .collect();
-        // Objects that were damaged when last read: read them again (a flipped bit on the way
-        // heals; one damaged in the bucket stays in quarantine and costs one read per round).
-        let retry: BTreeSet<String> = replica
-            .sync_value("bucket.retry")?
-            .map(|v| v.lines().map(str::to_string).collect())
-            .unwrap_or_default();
-        let mut still_bad = retry.clone();
-        for key in &retry {
-            if self.read_segment(replica, key, report)? {
-                still_bad.remove(key);
-            }
-        }
-        // List every log first, so a long read can say how far along it is.
-        let mut todo = Vec::new();
-        for device in devices {
-            let prefix = keys::device_log_prefix(&self.ws, &device);
-            let after = replica.sync_value(&seen_key(&device))?;
-            let listed = self
-                .rt
-                .block_on(self.bucket.list(&prefix, after.as_deref()))?;
-            todo.extend(listed.into_iter().map(|obj| (device.clone(), obj)));
-        }
-        let total = todo.len();
-        let total_bytes: u64 = todo.iter().map(|(_, o)| o.size).sum();
-        let mut bytes_done = 0;
-        for (done, (device, obj)) in todo.into_iter().enumerate() {
-            self.tell(Phase::Logs, done, total, bytes_done, total_bytes);
-            let ours = matches!(
-                bucket::keys::parse_log_key(&self.ws, &obj.key),
-                LogKey::Entry { device: ref d, .. } if *d == device
-            );
-            if ours {
-                if !self.read_segment(replica, &obj.key, report)? {
-                    // Remembered before the read position moves past it.
-                    still_bad.insert(obj.key.clone());
-                    save_retry(replica, &still_bad)?;
-                }
-            } else if let Some(bytes) = self.rt.block_on(self.bucket.get(&obj.key))? {
-                // A foreign object: kept in quarantine with the engine's reason.
-                report.downloaded += 1;
-                let label = self.bucket.label().to_string();
-                self.receive(replica, &label, &bytes, report)?;
-            }
-            replica.set_sync_value(&seen_key(&device), &obj.key)?;
-            bytes_done += obj.size;
-        }
-        if total > 0 {
-            self.tell(Phase::Logs, total, total, bytes_done, total_bytes);
-        }
-        if still_bad != retry {
-            save_retry(replica, &still_bad)?;
+        self.heal(replica, report)?;
+        // Objects an older weft meant to read again are now noted per object.
+        if replica.sync_value("bucket.retry")?.is_some() {
+            replica.remove_sync_value("bucket.retry")?;
         }
         Ok(())
-    }
-
-    /// Read one log segment and hand its envelopes to the engine. Returns whether it was intact
-    /// (readable, every envelope signed by its device).
-    fn read_segment(
-        &self,
-        replica: &mut Replica,
-        key: &str,
-        report: &mut Report,
-    ) -> Result<bool, SyncError> {
-        use crate::acl::{Outcome, Refusal};
-        let Some(bytes) = self.rt.block_on(self.bucket.get(key))? else {
-            return Ok(true);
-        };
-        report.downloaded += 1;
-        let label = self.bucket.label().to_string();
-        let Ok(bytes) = self.key.open(&self.id, b"log", &bytes) else {
-            self.receive(replica, &label, &bytes, report)?;
-            return Ok(false);
-        };
-        let Ok(envelopes) = decode_segment(&bytes) else {
-            self.receive(replica, &label, &bytes, report)?;
-            return Ok(false);
-        };
-        let mut intact = true;
-        // One transaction for the whole segment.
-        let receipts = replica.receive_envelopes(&label, &envelopes)?;
-        for receipt in receipts {
-            let outcome = self.count(receipt, report);
-            if matches!(
-                outcome,
-                Outcome::Quarantined(
-                    Refusal::Unreadable(_) | Refusal::BadSignature | Refusal::BadPayload(_)
-                )
-            ) {
-                intact = false;
-            }
-        }
-        Ok(intact)
     }
 
     fn receive(

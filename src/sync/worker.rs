@@ -28,6 +28,9 @@ pub struct SyncStatus {
     pub busy: bool,
     /// The worker has stopped (it could not open the workspace or the bucket).
     pub stopped: bool,
+    /// Lost or damaged objects in the bucket waiting for a member who holds their changes
+    /// (`weft doctor` names them).
+    pub damaged: usize,
 }
 
 /// The running worker. Dropping it stops the thread after its current round.
@@ -146,9 +149,17 @@ where
         lock(&status).busy = true;
         let result = sync.round(&mut replica);
         let pending = pending_uploads(&replica);
+        let damaged = super::share::open_problems(&replica)
+            .map(|p| {
+                p.iter()
+                    .filter(|p| p.repair == super::share::Repair::Waiting)
+                    .count()
+            })
+            .unwrap_or(0);
         let mut s = lock(&status);
         s.busy = false;
         s.pending = pending;
+        s.damaged = damaged;
         match result {
             Ok(_) => {
                 s.last_ok = Some(SystemTime::now());

@@ -402,11 +402,14 @@ impl App {
             return "sync: off".into();
         };
         let s = w.status();
-        let pending = if s.pending > 0 {
+        let mut pending = if s.pending > 0 {
             format!(" ↑{}", s.pending)
         } else {
             String::new()
         };
+        if s.damaged > 0 {
+            pending.push_str(&format!(" · {} damaged in bucket (weft doctor)", s.damaged));
+        }
         if s.stopped {
             return "sync: stopped".into();
         }

@@ -11,6 +11,8 @@ pub struct Rig {
     pub bucket: Bucket,
     /// Where the objects are stored on disk.
     pub root: PathBuf,
+    /// The file of the object at key `k` is `objects/k`.
+    pub objects: PathBuf,
     _server: Option<S3Server>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -22,6 +24,7 @@ pub fn folder() -> Rig {
     Rig {
         bucket,
         root: dir.path().to_path_buf(),
+        objects: dir.path().to_path_buf(),
         _server: None,
         _dir: Some(dir),
     }
@@ -33,6 +36,7 @@ pub fn s3() -> Rig {
     let bucket = server.bucket("team/weft");
     Rig {
         bucket,
+        objects: server.root().join(super::s3::BUCKET).join("team/weft"),
         root: server.root().to_path_buf(),
         _server: Some(server),
         _dir: None,
@@ -40,6 +44,12 @@ pub fn s3() -> Rig {
 }
 
 impl Rig {
+    /// The file holding the object at `key`, to damage it behind the store's back (as a bad
+    /// copy, a lifecycle rule or a failing disk would).
+    pub fn file_of(&self, key: &str) -> PathBuf {
+        self.objects.join(key)
+    }
+
     /// Every object the storage holds, read raw.
     pub fn raw_objects(&self) -> Vec<Vec<u8>> {
         all_files(&self.root)

@@ -7,6 +7,7 @@
 //! ws/<workspace>/invites/<id>
 //! ws/<workspace>/log/<device>/<seq, 20 digits>     append-only, one writer per device
 //! ws/<workspace>/snap/<id>
+//! ws/<workspace>/repair/<device>/<first seq>-<last seq>-<by>   a lost stretch of a log, again
 //! ws/<workspace>/blobs/<sha256>                    an attachment stored whole
 //! ws/<workspace>/chunks/<blob>/<index, 10 digits> an attachment stored in chunks
 //! ```
@@ -47,6 +48,66 @@ pub fn device_log_prefix(workspace: &str, device: &str) -> String {
 /// `ws/<workspace>/log/<device>/<seq>`: one change envelope.
 pub fn log_key(workspace: &str, device: &str, seq: u64) -> String {
     format!("ws/{workspace}/log/{device}/{seq:0SEQ_DIGITS$}")
+}
+
+/// `ws/<workspace>/repair`: stretches of logs republished after their object was lost or damaged.
+pub fn repair_prefix(workspace: &str) -> String {
+    format!("ws/{workspace}/repair")
+}
+
+/// `ws/<workspace>/repair/<device>/<first>-<last>-<by>`: `device`'s envelopes `first..=last`,
+/// republished by the device `by` (a short prefix of its id keeps two repairers apart).
+pub fn repair_key(workspace: &str, device: &str, first: u64, last: u64, by: &str) -> String {
+    let by = &by[..by.len().min(16)];
+    format!("ws/{workspace}/repair/{device}/{first:0SEQ_DIGITS$}-{last:0SEQ_DIGITS$}-{by}")
+}
+
+/// Reads a key from a listing of `ws/<workspace>/repair` back into (device, first, last); `None`
+/// for any other shape (what such an object holds is judged envelope by envelope anyway).
+pub fn parse_repair_key(workspace: &str, key: &str) -> Option<(String, u64, u64)> {
+    let rest = key
+        .strip_prefix("ws/")?
+        .strip_prefix(workspace)?
+        .strip_prefix("/repair/")?;
+    let (device, name) = rest.split_once('/')?;
+    let mut parts = name.split('-');
+    let (Some(first), Some(last), Some(by), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let seq = |s: &str| {
+        (s.len() == SEQ_DIGITS && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    let (first, last) = (seq(first)?, seq(last)?);
+    (is_hex_id(device) && is_hex_id(by) && first <= last).then(|| (device.to_string(), first, last))
+}
+
+/// `ws/<workspace>/want`: requests to check an object that a reader found damaged.
+pub fn want_prefix(workspace: &str) -> String {
+    format!("ws/{workspace}/want")
+}
+
+/// `ws/<workspace>/want/<device>/<seq>-<by>`: the device `by` found `device`'s log segment
+/// starting at `seq` damaged, and asks whoever holds it (its author first) to check it.
+pub fn want_key(workspace: &str, device: &str, seq: u64, by: &str) -> String {
+    let by = &by[..by.len().min(16)];
+    format!("ws/{workspace}/want/{device}/{seq:0SEQ_DIGITS$}-{by}")
+}
+
+/// Reads a key from a listing of `ws/<workspace>/want` back into (device, seq, by).
+pub fn parse_want_key(workspace: &str, key: &str) -> Option<(String, u64, String)> {
+    let rest = key
+        .strip_prefix("ws/")?
+        .strip_prefix(workspace)?
+        .strip_prefix("/want/")?;
+    let (device, name) = rest.split_once('/')?;
+    let (seq, by) = name.split_once('-')?;
+    let ok = seq.len() == SEQ_DIGITS && seq.bytes().all(|b| b.is_ascii_digit());
+    let seq = seq.parse::<u64>().ok().filter(|_| ok)?;
+    (is_hex_id(device) && is_hex_id(by)).then(|| (device.to_string(), seq, by.to_string()))
 }
 
 /// `ws/<workspace>/genesis`: the workspace's first membership op.
@@ -194,6 +255,26 @@ mod tests {
             .collect();
         chunks.sort();
         assert!(chunks[0].ends_with("0000000002") && chunks[2].ends_with("4294967295"));
+    }
+
+    #[test]
+    fn repair_keys_round_trip_and_odd_ones_are_none() {
+        let k = repair_key(WS, DEV, 3, 9, "0a0b0c0d0e0f10111213");
+        assert_eq!(
+            k,
+            "ws/00ff/repair/02abcdef/00000000000000000003-00000000000000000009-0a0b0c0d0e0f1011"
+        );
+        assert_eq!(parse_repair_key(WS, &k), Some((DEV.to_string(), 3, 9)));
+        for bad in [
+            "ws/00ff/repair/02abcdef/00000000000000000009-00000000000000000003-0a0b",
+            "ws/00ff/repair/02abcdef/3-9-0a0b",
+            "ws/00ff/repair/02ABCDEF/00000000000000000003-00000000000000000009-0a0b",
+            "ws/00ff/repair/02abcdef/00000000000000000003-00000000000000000009",
+            "ws/0f0f/repair/02abcdef/00000000000000000003-00000000000000000009-0a0b",
+            "ws/00ff/repair/02abcdef/x/00000000000000000003-00000000000000000009-0a0b",
+        ] {
+            assert_eq!(parse_repair_key(WS, bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct ObjectInfo {
     /// Relative to the bucket's prefix, like the keys given to [`Bucket::get`].
     pub key: String,
     pub size: u64,
+    /// The store's tag for this version of the object, when it gives one: a changed tag with the
+    /// same size still means other content.
+    pub e_tag: Option<String>,
 }
 
 /// An object compared with the bytes we meant to write.
@@ -347,7 +350,7 @@ impl Bucket {
             Some(after) => Some(self.path(after)?),
             None => None,
         };
-        let mut found: BTreeMap<String, u64> = BTreeMap::new();
+        let mut found: BTreeMap<String, (u64, Option<String>)> = BTreeMap::new();
         let mut failures = 0u32;
         loop {
             let mut stream = match &offset {
@@ -364,7 +367,7 @@ impl Bucket {
                         if after.is_some_and(|after| key.as_str() <= after) {
                             continue;
                         }
-                        progress |= found.insert(key, meta.size).is_none();
+                        progress |= found.insert(key, (meta.size, meta.e_tag)).is_none();
                     }
                     // A folder that does not exist yet lists as empty.
                     Ok(Some(Err(e))) if is_absent(&e) => break None,
@@ -388,7 +391,7 @@ impl Bucket {
         }
         Ok(found
             .into_iter()
-            .map(|(key, size)| ObjectInfo { key, size })
+            .map(|(key, (size, e_tag))| ObjectInfo { key, size, e_tag })
             .collect())
     }
 
