@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod admit;
 mod authorize;
 pub mod claims;
 mod device;

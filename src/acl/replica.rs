@@ -557,7 +557,7 @@ impl Replica {
         let Some((epoch, epoch_key)) = self.current_key() else {
             return Err(self.why_no_key(now));
         };
-        let heads = self.log.heads();
+        let heads = self.acl_heads();
         let header = EnvelopeHeader {
             version: HEADER_VERSION,
             workspace: self.workspace_id,
