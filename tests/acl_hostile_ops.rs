@@ -5,6 +5,7 @@
 //! member still writes and the owner still removes, on every replica.
 
 mod acl_common;
+mod bucket_common;
 mod shared_common;
 
 use acl_common::*;
@@ -60,9 +61,13 @@ fn certificate_for(wallet: &LocalWallet, device: &DeviceKey) -> PairingCertifica
 
 /// The hash of a certificate pairing `device`.
 fn hash_of(certificate: &PairingCertificate, device: &DeviceKey) -> CertHash {
-    weft::acl::DeviceIdentity::new(device.clone(), certificate.clone(), &VerifyPolicy::default())
-        .expect("the certificate pairs the device")
-        .cert_hash()
+    weft::acl::DeviceIdentity::new(
+        device.clone(),
+        certificate.clone(),
+        &VerifyPolicy::default(),
+    )
+    .expect("the certificate pairs the device")
+    .cert_hash()
 }
 
 /// The kinds of junk a key may sign: every kind that does something to someone else.
@@ -91,25 +96,23 @@ fn junk_kind(t: &Team, k: usize) -> AclOpKind {
             AclOpKind::RotateKey {
                 epoch,
                 check: key.check(&ws, epoch),
-                wraps: vec![(owner_device, WrappedKey::seal(&key, &ws, epoch, &owner_device))],
+                wraps: vec![(
+                    owner_device,
+                    WrappedKey::seal(&key, &ws, epoch, &owner_device),
+                )],
                 previous: PreviousKeys::seal(&[], &key, &ws, epoch).expect("seal"),
             }
         }
         5 => AclOpKind::ShareKeys {
             device: owner_device,
-            share: KeyShare::seal(&[(1, EpochKey::generate())], &ws, &owner_device)
-                .expect("seal"),
+            share: KeyShare::seal(&[(1, EpochKey::generate())], &ws, &owner_device).expect("seal"),
         },
         _ => AclOpKind::Invite {
             id: weft::crypto::InviteSecret::generate().id(),
             member: LocalWallet::generate().address(),
             role: Role::Editor,
-            lockbox: weft::crypto::Lockbox::seal(
-                &[],
-                &weft::crypto::InviteSecret::generate(),
-                &ws,
-            )
-            .expect("seal"),
+            lockbox: weft::crypto::Lockbox::seal(&[], &weft::crypto::InviteSecret::generate(), &ws)
+                .expect("seal"),
         },
     }
 }
@@ -120,9 +123,9 @@ fn junk_kind(t: &Team, k: usize) -> AclOpKind {
 fn honest_members_still_work(t: &mut Team) {
     let doc = t.doc;
     let before = t.net.replicas[0].workspace().body(doc).unwrap();
-    let first = t
-        .net
-        .edit("editor", |ws| ws.append_body(doc, " + still writing").unwrap());
+    let first = t.net.edit("editor", |ws| {
+        ws.append_body(doc, " + still writing").unwrap()
+    });
     t.net.sync();
     t.net.assert_applied_everywhere(&first);
     let commenter = t.commenter.address();
@@ -138,7 +141,10 @@ fn honest_members_still_work(t: &mut Team) {
         assert!(r.acl_heads().len() <= MAX_HEADS, "{n}");
     }
     for r in t.net.key_holders() {
-        if r.members().reading_devices().contains(&r.identity().device()) {
+        if r.members()
+            .reading_devices()
+            .contains(&r.identity().device())
+        {
             assert_eq!(
                 r.workspace().body(doc).unwrap(),
                 format!("{before} + still writing + after")
@@ -248,8 +254,7 @@ fn ops_beyond_their_authors_role_never_enter_the_log() {
                 match &reason {
                     Refusal::RoleTooLow { .. } | Refusal::CannotGrant { .. } => {}
                     Refusal::UnknownDevice(d) if *d == key.id() => {}
-                    Refusal::NotAMember(a) if name == "outsider" && *a == t.outsider.address() => {
-                    }
+                    Refusal::NotAMember(a) if name == "outsider" && *a == t.outsider.address() => {}
                     other => panic!("{name}'s op {k}: unexpected reason {other}"),
                 }
                 assert!(!r.log().contains(&op.id()));
@@ -383,7 +388,10 @@ fn junk_waiting_for_parents_that_never_come_is_bounded() {
             .filter(|p| matches!(p.item, QuarantinedItem::AclOp(_)))
             .count();
         assert!(pending <= MAX_WAITING_FROM_UNKNOWN, "{pending} ops wait");
-        assert!(r.quarantine().len() < 50, "refusals for lack of room are not kept");
+        assert!(
+            r.quarantine().len() < 50,
+            "refusals for lack of room are not kept"
+        );
     }
     honest_members_still_work(&mut t);
 }
@@ -435,11 +443,12 @@ fn a_certificate_squatted_before_the_real_pairing_is_refused_and_the_device_pair
     t.net.sync();
     let laptop_key = t.net.keys[laptop].clone();
     squat(&mut t, &laptop_key);
-    t.net.act("laptop", |r, now| r.publish_device_certificate(now));
+    t.net
+        .act("laptop", |r, now| r.publish_device_certificate(now));
     t.net.sync();
-    let env = t
-        .net
-        .edit("laptop", |ws| ws.append_body(doc, " (from the laptop)").unwrap());
+    let env = t.net.edit("laptop", |ws| {
+        ws.append_body(doc, " (from the laptop)").unwrap()
+    });
     t.net.sync();
     t.net.assert_applied_everywhere(&env);
     for r in &t.net.replicas {
@@ -505,8 +514,7 @@ fn a_device_is_never_moved_to_another_wallet_and_concurrent_bindings_resolve_ali
         .log()
         .ops()
         .find(|o| {
-            o.body().author == key.id()
-                && matches!(o.kind(), AclOpKind::DeviceCertificate { .. })
+            o.body().author == key.id() && matches!(o.kind(), AclOpKind::DeviceCertificate { .. })
         })
         .expect("editor2's pairing")
         .clone();
@@ -531,7 +539,11 @@ fn a_device_is_never_moved_to_another_wallet_and_concurrent_bindings_resolve_ali
         a.as_ref().is_some_and(|v| v.is_ok()) != b.as_ref().is_some_and(|v| v.is_ok()),
         "exactly one binding holds: {a:?} {b:?}"
     );
-    let loser = if a.as_ref().is_some_and(|v| v.is_ok()) { b } else { a };
+    let loser = if a.as_ref().is_some_and(|v| v.is_ok()) {
+        b
+    } else {
+        a
+    };
     assert!(
         matches!(loser, Some(Err(Refusal::DeviceOfAnotherWallet { .. }))),
         "{loser:?}"
@@ -558,7 +570,8 @@ fn an_expired_device_cannot_sign_membership_ops_by_citing_old_heads() {
     let r = weft::acl::Replica::join(&genesis, identity, config()).unwrap();
     let laptop = t.net.add_replica("laptop", r, key.clone());
     t.net.sync();
-    t.net.act("laptop", |r, now| r.publish_device_certificate(now));
+    t.net
+        .act("laptop", |r, now| r.publish_device_certificate(now));
     t.net.sync();
     let old_heads = t.net.replicas[laptop].acl_heads();
     let cert_hash = t.net.replicas[laptop].identity().cert_hash();
@@ -567,7 +580,8 @@ fn an_expired_device_cannot_sign_membership_ops_by_citing_old_heads() {
     // Time passes; the admin adds someone after the expiry.
     t.net.now = expires + 10;
     let newcomer = LocalWallet::generate().address();
-    t.net.act("admin", |r, now| r.add_member(newcomer, Role::Viewer, now));
+    t.net
+        .act("admin", |r, now| r.add_member(newcomer, Role::Viewer, now));
     t.net.sync();
     let new_heads = t.net.replicas[0].acl_heads();
     let share = || AclOpKind::ShareKeys {
@@ -678,4 +692,53 @@ fn a_junk_key_cannot_replace_a_kept_epoch_key() {
         .committed_epoch_keys()
         .iter()
         .any(|(e, c, _)| *e == epoch && *c == real_check));
+}
+
+#[test]
+fn membership_objects_that_do_not_open_with_the_carrier_key_are_refused_before_parsing() {
+    use shared_common::*;
+    let rig = bucket_common::rig::folder();
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    owner.r().add_member(ew.address(), Role::Editor).unwrap();
+    let sync = sync_of(&rig.bucket, &mut owner);
+    sync.round(owner.r()).unwrap();
+    // A genuine op (the editor's device publishing its own certificate), put in the bucket
+    // without the carrier's seal under the name its id gives it.
+    let editor = device(&ew);
+    let engine = owner.r().engine().unwrap();
+    let ws_id = engine.workspace_id();
+    let op = forge(
+        &editor.key,
+        editor.identity.cert_hash(),
+        AclOpKind::DeviceCertificate {
+            certificate: editor.identity.certificate().clone(),
+        },
+        engine.acl_heads(),
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    );
+    let key = format!(
+        "ws/{}/acl/{}",
+        hex::encode(ws_id.as_bytes()),
+        hex::encode(op.id().as_bytes())
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(rig.bucket.put(&key, op.encode().into()))
+        .unwrap();
+    let report = sync.round(owner.r()).unwrap();
+    assert!(report.refused >= 1, "{report:?}");
+    assert!(!owner.r().engine().unwrap().log().contains(&op.id()));
+    assert!(
+        owner.r().quarantine().is_empty(),
+        "never parsed, so never kept"
+    );
+    // Sealed with the carrier key, the same op is read and accepted.
+    let carrier = weft::sync::seal::CarrierKey::from_hex(
+        &owner.r().sync_value("carrier.key").unwrap().unwrap(),
+    )
+    .unwrap();
+    let sealed = carrier.seal(&ws_id, b"acl", &op.encode());
+    rt.block_on(rig.bucket.put(&key, sealed.into())).unwrap();
+    sync.round(owner.r()).unwrap();
+    assert!(owner.r().engine().unwrap().log().contains(&op.id()));
 }

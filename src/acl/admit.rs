@@ -19,15 +19,15 @@ use crate::identity::{Address, CertHash, DeviceId, VerifiedPairing};
 
 /// What the ops in a causal past say, read as if every one of them were valid.
 #[derive(Default)]
-struct Past {
+struct Past<'a> {
     /// Every wallet each device was certified for, with the certificates published for it.
-    bindings: BTreeMap<DeviceId, BTreeMap<Address, BTreeMap<CertHash, VerifiedPairing>>>,
+    bindings: BTreeMap<DeviceId, BTreeMap<Address, BTreeMap<CertHash, &'a VerifiedPairing>>>,
     /// The highest role each wallet was ever given.
     granted: BTreeMap<Address, Role>,
 }
 
-impl Past {
-    fn read(log: &MembershipLog, parents: &[crate::crypto::AclOpId]) -> Option<Self> {
+impl<'a> Past<'a> {
+    fn read(log: &'a MembershipLog, parents: &[crate::crypto::AclOpId]) -> Option<Self> {
         let within = log.past_of(parents)?;
         let mut past = Past::default();
         for &i in log.order() {
@@ -53,13 +53,13 @@ impl Past {
         Some(past)
     }
 
-    fn bind(&mut self, p: &VerifiedPairing) {
+    fn bind(&mut self, p: &'a VerifiedPairing) {
         self.bindings
             .entry(p.device)
             .or_default()
             .entry(p.address)
             .or_default()
-            .insert(p.cert_hash, p.clone());
+            .insert(p.cert_hash, p);
     }
 
     fn grant(&mut self, address: Address, role: Role) {
@@ -102,7 +102,8 @@ pub(crate) fn admit(
                 });
             }
             check_cert_time(p, body.time)?;
-            past.role(&p.address).ok_or(Refusal::NotAMember(p.address))?;
+            past.role(&p.address)
+                .ok_or(Refusal::NotAMember(p.address))?;
             return match past.bindings.get(&p.device) {
                 Some(bound) if !bound.contains_key(&p.address) => {
                     Err(Refusal::DeviceOfAnotherWallet {
@@ -192,7 +193,7 @@ fn signer(
         let Some(p) = certs.get(cert) else {
             continue;
         };
-        found = Some(p);
+        found = Some(*p);
         if let Some(role) = past.role(address) {
             if best.is_none_or(|(_, r)| role > r) {
                 best = Some((*address, role));
