@@ -742,3 +742,78 @@ fn membership_objects_that_do_not_open_with_the_carrier_key_are_refused_before_p
     sync.round(owner.r()).unwrap();
     assert!(owner.r().engine().unwrap().log().contains(&op.id()));
 }
+
+#[test]
+fn an_honest_op_that_cites_a_refused_op_still_counts() {
+    // An older weft let every op into the log and cited every head, junk included: its honest
+    // ops, replayed after the upgrade, cite ops that are now refused at the door. They must
+    // still count, and bring what they cite along (void); junk citing junk does not.
+    let mut t = team();
+    let stranger = DeviceKey::generate();
+    let heads = t.net.replicas[0].acl_heads();
+    let junk = forge(
+        &stranger,
+        CertHash([9; 32]),
+        AclOpKind::Add {
+            member: LocalWallet::generate().address(),
+            role: Role::Admin,
+        },
+        heads.clone(),
+        t.net.now,
+    );
+    for o in deliver(&mut t.net, &junk) {
+        assert!(
+            matches!(o, AclOutcome::Refused(Refusal::UnknownDevice(_))),
+            "{o:?}"
+        );
+    }
+    let newcomer = LocalWallet::generate().address();
+    let mut parents = heads.clone();
+    parents.push(junk.id());
+    let owner_device = t.net.replicas[0].identity().device();
+    let owner_cert = t.net.replicas[0].identity().cert_hash();
+    let honest = forge(
+        &t.net.keys[0].clone(),
+        owner_cert,
+        AclOpKind::Add {
+            member: newcomer,
+            role: Role::Viewer,
+        },
+        parents,
+        t.net.now + 1,
+    );
+    assert_eq!(honest.body().author, owner_device);
+    let more_junk = forge(
+        &DeviceKey::generate(),
+        CertHash([8; 32]),
+        AclOpKind::Remove {
+            member: t.editor.address(),
+        },
+        vec![junk.id()],
+        t.net.now + 1,
+    );
+    t.net.now += 1;
+    for o in deliver(&mut t.net, &honest) {
+        assert_eq!(o, AclOutcome::Accepted);
+    }
+    for o in deliver(&mut t.net, &more_junk) {
+        assert!(
+            matches!(o, AclOutcome::Refused(Refusal::UnknownDevice(_))),
+            "{o:?}"
+        );
+    }
+    t.net.publish_op(junk.clone());
+    t.net.publish_op(honest.clone());
+    t.net.publish_op(more_junk.clone());
+    t.net.sync();
+    for r in &t.net.replicas {
+        assert_eq!(r.members().role(&newcomer), Some(Role::Viewer));
+        assert!(matches!(
+            r.resolution().verdict(r.log(), &junk.id()),
+            Some(Err(Refusal::UnknownDevice(_)))
+        ));
+        assert!(!r.log().contains(&more_junk.id()));
+        assert!(!r.acl_heads().contains(&junk.id()));
+    }
+    honest_members_still_work(&mut t);
+}

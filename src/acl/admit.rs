@@ -83,8 +83,19 @@ pub(crate) fn admit(
     op: &AclOp,
     pairing: Option<&VerifiedPairing>,
 ) -> Result<(), Refusal> {
+    admit_over(log, op, pairing, &op.body().parents)
+}
+
+/// [`admit`], reading the past of `heads` instead of the op's parents (for an op that cites
+/// refused ops: their own past counts, they do not).
+pub(crate) fn admit_over(
+    log: &MembershipLog,
+    op: &AclOp,
+    pairing: Option<&VerifiedPairing>,
+    heads: &[crate::crypto::AclOpId],
+) -> Result<(), Refusal> {
     let body = op.body();
-    let past = Past::read(log, &body.parents)
+    let past = Past::read(log, heads)
         .ok_or_else(|| Refusal::Unreadable("an op it cites is missing".into()))?;
     let (address, role) = match (op.kind(), pairing) {
         (AclOpKind::Genesis { .. }, _) => return Err(Refusal::SecondGenesis),

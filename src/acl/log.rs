@@ -61,7 +61,9 @@
 //!     becomes a head. Ops waiting for parents or for their time are bounded per author and in
 //!     all (tighter for devices no held op certifies); past a bound an op is refused for now and
 //!     judged afresh when it arrives again. Refused ops kept for the quarantine list are bounded
-//!     too (a few per author).
+//!     too (a few per author). An admissible op that cites a refused op still kept (well
+//!     formed and signed; older versions cited every head, junk included) brings it into the
+//!     log, where these rules find it void.
 //! 11. **Citing heads.** Ops and envelopes made on a replica cite the valid ops that no other
 //!     valid op descends from, never void ones, at most 64 (an op's and an envelope's limit), the
 //!     deepest first. Ops that are void (refused after admission, or voided later by strong

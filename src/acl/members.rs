@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use super::admit::admit;
+use super::admit::{admit, admit_over};
 use super::authorize::{authorize, check_action, Actor};
 use super::judge::Status;
 use super::op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
@@ -200,6 +200,35 @@ impl Replica {
         Ok(())
     }
 
+    /// A refused op still kept that was refused only at admission (well formed, signed, its
+    /// parents in the log): an admissible op that cites it brings it into the log.
+    fn vouchable(&self, id: &AclOpId) -> Option<(AclOp, Option<VerifiedPairing>)> {
+        let positions = self.rejected_index.get(&QuarantinedItem::AclOp(*id))?;
+        positions.iter().find_map(|&i| {
+            let e = &self.rejected[i];
+            if e.reason.is_permanent() || matches!(e.reason, Refusal::TooManyWaiting { .. }) {
+                return None;
+            }
+            let op = AclOp::decode(&e.bytes).ok().filter(|op| op.id() == *id)?;
+            op.verify_signature().ok()?;
+            if op.body().parents.is_empty()
+                || !op.body().parents.iter().all(|p| self.log.contains(p))
+            {
+                return None;
+            }
+            let pairing = match op.kind() {
+                AclOpKind::Genesis { .. } => return None,
+                AclOpKind::DeviceCertificate { certificate } => Some(
+                    verify_certificate(certificate, &self.config.policy)
+                        .ok()
+                        .filter(|p| p.scope.covers(&self.workspace_id.to_string()))?,
+                ),
+                _ => None,
+            };
+            Some((op, pairing))
+        })
+    }
+
     /// Records a refused op, keeping at most a few per author and a bounded number in all
     /// (the refusal is returned to the caller either way; past the bound only its reason is).
     /// An op refused only for want of room to wait is not recorded: it is judged afresh when
@@ -301,7 +330,10 @@ impl Replica {
                 .waiting_ops
                 .iter()
                 .filter(|(_, (op, _))| {
-                    op.body().parents.iter().all(|p| self.log.contains(p))
+                    op.body()
+                        .parents
+                        .iter()
+                        .all(|p| self.log.contains(p) || self.vouchable(p).is_some())
                         && op.body().time <= now + self.config.max_clock_skew
                 })
                 .map(|(id, _)| *id)
@@ -313,16 +345,41 @@ impl Replica {
                 let Some((op, pairing)) = self.waiting_ops.remove(&id) else {
                     continue;
                 };
-                let verdict = if op.body().time < self.log.max_time(&op.body().parents) {
+                // Ops it cites that were refused at admission: an op by an admissible author
+                // vouches for them (an older weft cited every head, junk included), so they
+                // enter the log with it, where resolution finds them void.
+                let vouched: Vec<(AclOp, Option<VerifiedPairing>)> = op
+                    .body()
+                    .parents
+                    .iter()
+                    .filter(|p| !self.log.contains(p))
+                    .filter_map(|p| self.vouchable(p))
+                    .collect();
+                let mut heads: Vec<AclOpId> = op
+                    .body()
+                    .parents
+                    .iter()
+                    .filter(|p| self.log.contains(p))
+                    .copied()
+                    .collect();
+                let mut newest = self.log.max_time(&heads);
+                for (v, _) in &vouched {
+                    heads.extend(v.body().parents.iter().copied());
+                    newest = newest.max(v.body().time);
+                }
+                let verdict = if op.body().time < newest {
                     Err(Refusal::DatedBeforeItsPast)
                 } else {
-                    admit(&self.log, &op, pairing.as_ref())
+                    admit_over(&self.log, &op, pairing.as_ref(), &heads)
                 };
                 if let Err(r) = verdict {
                     let author = op.body().author;
                     self.reject_op(&op.encode(), id, author, r.clone());
                     refused.push((id, r));
                     continue;
+                }
+                for (v, p) in vouched {
+                    inserted |= self.log.insert(v, p);
                 }
                 inserted |= self.log.insert(op, pairing);
             }
