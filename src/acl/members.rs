@@ -262,9 +262,24 @@ impl Replica {
     /// descends from (see rule 10 in [`super::log`]), at most as many as an op or envelope may
     /// cite.
     pub fn acl_heads(&self) -> Vec<AclOpId> {
+        // What this device's changes rest on: the rotation of the key it seals under, its
+        // certificate, its wallet's role.
+        let state = self.resolution.current();
+        let mut needed: Vec<AclOpId> = state.epoch.map(|e| e.rotation).into_iter().collect();
+        if let Some(c) = state
+            .devices
+            .get(&self.me.device())
+            .and_then(|d| d.certificates.get(&self.me.cert_hash()))
+        {
+            needed.push(c.published_by);
+        }
+        if let Some(m) = state.members.get(&self.me.address()) {
+            needed.push(m.since);
+        }
         self.resolution.valid_heads(
             &self.log,
             super::op::MAX_PARENTS.min(crate::crypto::envelope::MAX_ACL_HEADS),
+            &needed,
         )
     }
 

@@ -76,23 +76,47 @@ impl Resolution {
     }
 
     /// The ops an op or change made now cites: the valid ops that no other valid op descends
-    /// from, at most `max` of them, the deepest first (returned ascending by id). Invalid ops
-    /// are never cited, so ops that are void cannot crowd out the ones that count; past `max`
-    /// (only possible with that many concurrent valid ops) the shallowest are left out, and the
-    /// next op citing the deepest ones brings the count back down.
-    pub(crate) fn valid_heads(&self, log: &MembershipLog, max: usize) -> Vec<AclOpId> {
+    /// from, at most `max` of them (returned ascending by id). Invalid ops are never cited, so
+    /// ops that are void cannot crowd out the ones that count. Past `max` (only possible with
+    /// that many concurrent valid ops), the heads that cover `needed` (what the citing device's
+    /// authority and key rest on) come first, then the deepest; the next op, citing them, brings
+    /// the count back down.
+    pub(crate) fn valid_heads(
+        &self,
+        log: &MembershipLog,
+        max: usize,
+        needed: &[AclOpId],
+    ) -> Vec<AclOpId> {
         let mut covered = PositionSet::default();
-        let mut heads = Vec::new();
+        let mut maximal = Vec::new();
         for &i in log.order().iter().rev() {
-            if heads.len() >= max {
-                break;
-            }
             if !self.is_valid_at(i) || covered.contains(i) {
                 continue;
             }
-            heads.push(log.entries[i].op.id());
+            maximal.push(i);
             covered.union_with(&log.entries[i].past);
         }
+        let mut chosen: Vec<usize> = Vec::new();
+        if maximal.len() > max {
+            for n in needed.iter().filter_map(|id| log.position(id)) {
+                if chosen.iter().any(|&h| log.entries[h].past.contains(n)) {
+                    continue;
+                }
+                if let Some(&h) = maximal.iter().find(|&&h| log.entries[h].past.contains(n)) {
+                    chosen.push(h);
+                }
+            }
+        }
+        for h in maximal {
+            if chosen.len() >= max {
+                break;
+            }
+            if !chosen.contains(&h) {
+                chosen.push(h);
+            }
+        }
+        chosen.truncate(max);
+        let mut heads: Vec<AclOpId> = chosen.iter().map(|&i| log.entries[i].op.id()).collect();
         heads.sort_unstable();
         heads
     }
