@@ -65,8 +65,9 @@
 //!     formed and signed; older versions cited every head, junk included) brings it into the
 //!     log, where these rules find it void.
 //! 11. **Citing heads.** Ops and envelopes made on a replica cite the valid ops that no other
-//!     valid op descends from, never void ones, at most 64 (an op's and an envelope's limit), the
-//!     deepest first. Ops that are void (refused after admission, or voided later by strong
+//!     valid op descends from, never void ones, at most 64 (an op's and an envelope's limit):
+//!     past that, first those covering what the device rests on (its certificate, its wallet's
+//!     grant, the current rotation), then the deepest. Ops that are void (refused after admission, or voided later by strong
 //!     remove) therefore never crowd out the ones that count; 64 concurrent *valid* heads can
 //!     only come from a flood by members, and the next op, citing the deepest 64, brings the count
 //!     down (the flood it leaves out is concurrent with it, so a removal voids it).
