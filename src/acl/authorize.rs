@@ -35,6 +35,14 @@ pub(crate) fn authorize(
             })
         }
         (AclOpKind::Genesis { .. }, _) => return Err(Refusal::SecondGenesis),
+        (AclOpKind::DeviceCertificate { .. }, Some(p)) if p.device != body.author => {
+            // Only the device itself may publish its certificate: anyone else's op naming it
+            // would bind a device they do not hold.
+            return Err(Refusal::CertificateNotSelfPublished {
+                device: p.device,
+                author: body.author,
+            });
+        }
         (AclOpKind::DeviceCertificate { .. }, Some(p)) if p.device == body.author => {
             // A device introducing itself: its own certificate is its authority.
             if body.cert_hash != p.cert_hash {
@@ -44,13 +52,7 @@ pub(crate) fn authorize(
                 });
             }
             check_cert_time(p, body.time)?;
-            if state
-                .devices
-                .get(&p.device)
-                .is_some_and(|d| d.revoked_by.is_some())
-            {
-                return Err(Refusal::DeviceRevoked(p.device));
-            }
+            check_binding(p, state)?;
             let role = state
                 .role(&p.address)
                 .ok_or(Refusal::NotAMember(p.address))?;
@@ -165,14 +167,14 @@ pub(crate) fn check_action(
                     owner: p.address,
                 });
             }
-            check_cert_time(p, time)?;
-            if state
-                .devices
-                .get(&p.device)
-                .is_some_and(|d| d.revoked_by.is_some())
-            {
-                return Err(Refusal::DeviceRevoked(p.device));
+            if p.device != actor.device {
+                return Err(Refusal::CertificateNotSelfPublished {
+                    device: p.device,
+                    author: actor.device,
+                });
             }
+            check_cert_time(p, time)?;
+            check_binding(p, state)?;
         }
         AclOpKind::RotateKey { epoch, .. } => {
             needs_admin("rotating the workspace key")?;
@@ -198,4 +200,18 @@ pub(crate) fn check_action(
         }
     }
     Ok(())
+}
+
+/// Whether the device of `p` may be certified in `state`: not revoked, and not bound to another
+/// wallet (the first binding of a device holds for good).
+fn check_binding(p: &VerifiedPairing, state: &MemberState) -> Result<(), Refusal> {
+    match state.devices.get(&p.device) {
+        Some(d) if d.revoked_by.is_some() => Err(Refusal::DeviceRevoked(p.device)),
+        Some(d) if d.address != p.address => Err(Refusal::DeviceOfAnotherWallet {
+            device: p.device,
+            bound_to: d.address,
+            claimed_for: p.address,
+        }),
+        _ => Ok(()),
+    }
 }

@@ -162,6 +162,21 @@ impl Replica {
         self.keyring.all()
     }
 
+    /// The epoch keys this device holds that match the commitment of a rotation in the log,
+    /// with that commitment, ascending: what a store keeps. A key that opens no rotation's
+    /// commitment (from a share or lockbox nobody was entitled to make) is left out.
+    pub fn committed_epoch_keys(&self) -> Vec<(u32, KeyCheck, EpochKey)> {
+        let mut out: BTreeMap<(u32, KeyCheck), EpochKey> = BTreeMap::new();
+        for e in &self.log.entries {
+            if let AclOpKind::RotateKey { epoch, check, .. } = e.op.kind() {
+                if let Some(key) = self.keyring.get(*epoch, check) {
+                    out.insert((*epoch, *check), key.clone());
+                }
+            }
+        }
+        out.into_iter().map(|((e, c), k)| (e, c, k)).collect()
+    }
+
     /// Installs keys this device held before (from the store). They are used only where they
     /// match a rotation's published commitment, so a wrong or stale key does no harm. Call it
     /// before or after replaying the log and the envelopes; envelopes waiting for these keys

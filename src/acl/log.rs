@@ -15,10 +15,15 @@
 //!    is judged against the state made by the valid ops in its causal past (its ancestors),
 //!    never against ops its author could not have seen.
 //! 3. **Devices.** A device signs for its wallet once a `DeviceCertificate` op publishes its
-//!    pairing certificate: published by the device itself or by another device of the same wallet,
-//!    only while the wallet is a member, with a certificate that covers this workspace and was in
-//!    force at the op's time. `RevokeDevice` stops a device for good; a wallet may revoke its own
-//!    devices, and anyone may revoke the devices of a wallet whose role is below theirs.
+//!    pairing certificate: published by the device itself (the op's author is the device the
+//!    certificate pairs; nobody else can publish it, so no one can bind a device they do not
+//!    hold), only while the wallet is a member, with a certificate that covers this workspace and
+//!    was in force at the op's time. A device is bound to one wallet for good: a certificate
+//!    binding it to another wallet than the one its first valid certificate (in causal order)
+//!    names is void, and between concurrent bindings of one device to different wallets the
+//!    first in resolution order (rule 8) holds. `RevokeDevice` stops a device for good; a wallet
+//!    may revoke its own devices, and anyone may revoke the devices of a wallet whose role is
+//!    below theirs.
 //! 4. **Roles.** owner > admin > editor > commenter > viewer. Adding, changing and removing
 //!    members needs admin or owner, and nobody acts on a member whose role is equal to or
 //!    higher than their own, nor grants a role equal to or higher than their own: admins manage
@@ -44,9 +49,30 @@
 //!    (bounded, so even a pathological log resolves the same way everywhere).
 //! 9. **Time.** An op's time may not be earlier than its parents'. A certificate is judged at the
 //!    time of the op or change that uses it. Ops and changes dated in the future beyond a small
-//!    clock skew wait until that time comes.
+//!    clock skew wait until that time comes. Since every op is dated no earlier than its
+//!    parents, the time a certificate is judged at is the newest time in the op's causal past.
+//! 10. **Admission.** An op enters the log only if, read against every op in its causal past
+//!     as if all were valid, it is signed by a device certified there for a wallet that was given
+//!     a role there, with a certificate in force at its time, and does something the highest role
+//!     that wallet was given there could do (a certificate only by its own device). This is a pure
+//!     function of the op's past, so every replica admits the same ops, and it never refuses an op
+//!     the rules above could find valid. Anything else (ops from keys that were never members,
+//!     ops beyond their author's role) is refused with its reason before it is stored, so it never
+//!     becomes a head. Ops waiting for parents or for their time are bounded per author and in
+//!     all (tighter for devices no held op certifies); past a bound an op is refused for now and
+//!     judged afresh when it arrives again. Refused ops kept for the quarantine list are bounded
+//!     too (a few per author). An admissible op that cites a refused op still kept (well
+//!     formed and signed; older versions cited every head, junk included) brings it into the
+//!     log, where these rules find it void.
+//! 11. **Citing heads.** Ops and envelopes made on a replica cite the valid ops that no other
+//!     valid op descends from, never void ones, at most 64 (an op's and an envelope's limit):
+//!     past that, first those covering what the device rests on (its certificate, its wallet's
+//!     grant, the current rotation), then the deepest. Ops that are void (refused after admission, or voided later by strong
+//!     remove) therefore never crowd out the ones that count; 64 concurrent *valid* heads can
+//!     only come from a flood by members, and the next op, citing the deepest 64, brings the count
+//!     down (the flood it leaves out is concurrent with it, so a removal voids it).
 //!
-//! This module stores the DAG; [`super::resolve`] applies the rules.
+//! This module stores the DAG; [`super::resolve`] applies the rules, [`super::admit`] rule 10.
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -3,6 +3,7 @@
 
 use time::OffsetDateTime;
 
+use super::admit::{admit, admit_over};
 use super::authorize::{authorize, check_action, Actor};
 use super::judge::Status;
 use super::op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
@@ -65,6 +66,19 @@ pub enum Action {
     },
 }
 
+/// Most membership ops of one certified device that may wait for their parents or their time.
+pub const MAX_WAITING_PER_DEVICE: usize = 1024;
+/// Most membership ops that may wait in all.
+pub const MAX_WAITING_OPS: usize = 4096;
+/// Most waiting ops of one device that no op this replica holds certifies.
+pub const MAX_WAITING_PER_UNKNOWN_DEVICE: usize = 16;
+/// Most waiting ops of devices that no op this replica holds certifies, in all.
+pub const MAX_WAITING_FROM_UNKNOWN: usize = 256;
+/// Most refused membership ops kept (bytes and reason) for the quarantine list, in all.
+pub const MAX_REFUSED_OPS_KEPT: usize = 1024;
+/// Most refused membership ops kept per author device.
+pub const MAX_REFUSED_OPS_KEPT_PER_DEVICE: usize = 8;
+
 impl Replica {
     /// Receives a membership op.
     ///
@@ -100,14 +114,19 @@ impl Replica {
         let author = op.body().author;
         match self.check_op_structure(&op) {
             Ok(pairing) => {
+                if let Err(r) = self.room_to_wait(&op) {
+                    self.reject_op(bytes, id, author, r.clone());
+                    return AclOutcome::Refused(r);
+                }
                 self.waiting_ops.insert(id, (op, pairing));
             }
             Err(r) => {
-                self.reject(bytes, QuarantinedItem::AclOp(id), Some(author), r.clone());
+                self.reject_op(bytes, id, author, r.clone());
                 return AclOutcome::Refused(r);
             }
         }
-        if self.admit_waiting(now) {
+        let (inserted, refused) = self.admit_waiting_reporting(now);
+        if inserted {
             self.reconcile(now);
             self.key_duties(now);
         }
@@ -120,11 +139,148 @@ impl Replica {
         if let Some((op, _)) = self.waiting_ops.get(&id) {
             return AclOutcome::Pending(self.op_missing(op, now));
         }
+        if let Some((_, r)) = refused.into_iter().find(|(r, _)| *r == id) {
+            return AclOutcome::Refused(r);
+        }
         self.rejected
             .iter()
             .find(|r| r.item == QuarantinedItem::AclOp(id))
             .map(|r| AclOutcome::Refused(r.reason.clone()))
             .unwrap_or(AclOutcome::Refused(Refusal::Unreadable("dropped".into())))
+    }
+
+    /// Whether one more op by this op's author may wait for its parents or its time. Waiting
+    /// ops are bounded per author and in all, with a tighter bound for authors that no op this
+    /// replica holds certifies (junk from made-up keys cannot fill memory); an op over a bound
+    /// is refused and taken again if it arrives after its parents.
+    fn room_to_wait(&self, op: &AclOp) -> Result<(), Refusal> {
+        let author = op.body().author;
+        // Certified by an op in the log, or by its own certificate waiting with it (that
+        // certificate itself waited as unknown, so made-up keys stay in the small pool).
+        let introduced: std::collections::BTreeSet<DeviceId> = self
+            .waiting_ops
+            .values()
+            .filter_map(|(o, p)| p.as_ref().filter(|p| p.device == o.body().author))
+            .map(|p| p.device)
+            .collect();
+        let certified = |d: &DeviceId| {
+            self.resolution.current().devices.contains_key(d) || introduced.contains(d)
+        };
+        let known = certified(&author);
+        let (per_author, total) = if known {
+            (MAX_WAITING_PER_DEVICE, MAX_WAITING_OPS)
+        } else {
+            (MAX_WAITING_PER_UNKNOWN_DEVICE, MAX_WAITING_FROM_UNKNOWN)
+        };
+        let mine = self
+            .waiting_ops
+            .values()
+            .filter(|(o, _)| o.body().author == author)
+            .count();
+        if mine >= per_author {
+            return Err(Refusal::TooManyWaiting {
+                device: author,
+                limit: per_author,
+            });
+        }
+        let counted = if known {
+            self.waiting_ops.len()
+        } else {
+            self.waiting_ops
+                .values()
+                .filter(|(o, _)| !certified(&o.body().author))
+                .count()
+        };
+        if counted >= total {
+            return Err(Refusal::TooManyWaiting {
+                device: author,
+                limit: total,
+            });
+        }
+        Ok(())
+    }
+
+    /// A refused op still kept that was refused only at admission (well formed, signed, its
+    /// parents in the log): an admissible op that cites it brings it into the log.
+    fn vouchable(&self, id: &AclOpId) -> Option<(AclOp, Option<VerifiedPairing>)> {
+        let positions = self.rejected_index.get(&QuarantinedItem::AclOp(*id))?;
+        positions.iter().find_map(|&i| {
+            let e = &self.rejected[i];
+            if e.reason.is_permanent() || matches!(e.reason, Refusal::TooManyWaiting { .. }) {
+                return None;
+            }
+            let op = AclOp::decode(&e.bytes).ok().filter(|op| op.id() == *id)?;
+            op.verify_signature().ok()?;
+            if op.body().parents.is_empty()
+                || !op.body().parents.iter().all(|p| self.log.contains(p))
+            {
+                return None;
+            }
+            let pairing = match op.kind() {
+                AclOpKind::Genesis { .. } => return None,
+                AclOpKind::DeviceCertificate { certificate } => Some(
+                    verify_certificate(certificate, &self.config.policy)
+                        .ok()
+                        .filter(|p| p.scope.covers(&self.workspace_id.to_string()))?,
+                ),
+                _ => None,
+            };
+            Some((op, pairing))
+        })
+    }
+
+    /// Records a refused op, keeping at most a few per author and a bounded number in all
+    /// (the refusal is returned to the caller either way; past the bound only its reason is).
+    /// An op refused only for want of room to wait is not recorded: it is judged afresh when
+    /// it arrives again.
+    pub(crate) fn reject_op(
+        &mut self,
+        bytes: &[u8],
+        id: AclOpId,
+        author: DeviceId,
+        reason: Refusal,
+    ) {
+        if matches!(reason, Refusal::TooManyWaiting { .. }) {
+            return;
+        }
+        let mut ops = 0;
+        let mut by_author = 0;
+        for e in &self.rejected {
+            if matches!(e.item, QuarantinedItem::AclOp(_)) {
+                ops += 1;
+                if e.device == Some(author) {
+                    by_author += 1;
+                }
+            }
+        }
+        if ops < MAX_REFUSED_OPS_KEPT && by_author < MAX_REFUSED_OPS_KEPT_PER_DEVICE {
+            self.reject(bytes, QuarantinedItem::AclOp(id), Some(author), reason);
+        }
+    }
+
+    /// The membership ops a change or op made now cites: the valid ops no other valid op
+    /// descends from (see rule 10 in [`super::log`]), at most as many as an op or envelope may
+    /// cite.
+    pub fn acl_heads(&self) -> Vec<AclOpId> {
+        // What this device's changes rest on: the rotation of the key it seals under, its
+        // certificate, its wallet's role.
+        let state = self.resolution.current();
+        let mut needed: Vec<AclOpId> = state.epoch.map(|e| e.rotation).into_iter().collect();
+        if let Some(c) = state
+            .devices
+            .get(&self.me.device())
+            .and_then(|d| d.certificates.get(&self.me.cert_hash()))
+        {
+            needed.push(c.published_by);
+        }
+        if let Some(m) = state.members.get(&self.me.address()) {
+            needed.push(m.since);
+        }
+        self.resolution.valid_heads(
+            &self.log,
+            super::op::MAX_PARENTS.min(crate::crypto::envelope::MAX_ACL_HEADS),
+            &needed,
+        )
     }
 
     /// Checks what can be checked without the rest of the log: signature, shape, certificate.
@@ -174,36 +330,71 @@ impl Replica {
         }
     }
 
-    /// Moves waiting ops whose parents are present and whose time has come into the log.
-    /// Returns whether any entered.
+    /// Moves waiting ops whose parents are present and whose time has come into the log, if
+    /// they are admissible ([`super::admit`]); refuses the others. Returns whether any entered.
     pub(crate) fn admit_waiting(&mut self, now: i64) -> bool {
+        self.admit_waiting_reporting(now).0
+    }
+
+    /// [`admit_waiting`](Self::admit_waiting), also returning the ops refused on the way.
+    fn admit_waiting_reporting(&mut self, now: i64) -> (bool, Vec<(AclOpId, Refusal)>) {
         let mut inserted = false;
+        let mut refused = Vec::new();
         loop {
             let ready: Vec<AclOpId> = self
                 .waiting_ops
                 .iter()
                 .filter(|(_, (op, _))| {
-                    op.body().parents.iter().all(|p| self.log.contains(p))
+                    op.body()
+                        .parents
+                        .iter()
+                        .all(|p| self.log.contains(p) || self.vouchable(p).is_some())
                         && op.body().time <= now + self.config.max_clock_skew
                 })
                 .map(|(id, _)| *id)
                 .collect();
             if ready.is_empty() {
-                return inserted;
+                return (inserted, refused);
             }
             for id in ready {
                 let Some((op, pairing)) = self.waiting_ops.remove(&id) else {
                     continue;
                 };
-                if op.body().time < self.log.max_time(&op.body().parents) {
+                // Ops it cites that were refused at admission: an op by an admissible author
+                // vouches for them (an older weft cited every head, junk included), so they
+                // enter the log with it, where resolution finds them void.
+                let vouched: Vec<(AclOp, Option<VerifiedPairing>)> = op
+                    .body()
+                    .parents
+                    .iter()
+                    .filter(|p| !self.log.contains(p))
+                    .filter_map(|p| self.vouchable(p))
+                    .collect();
+                let mut heads: Vec<AclOpId> = op
+                    .body()
+                    .parents
+                    .iter()
+                    .filter(|p| self.log.contains(p))
+                    .copied()
+                    .collect();
+                let mut newest = self.log.max_time(&heads);
+                for (v, _) in &vouched {
+                    heads.extend(v.body().parents.iter().copied());
+                    newest = newest.max(v.body().time);
+                }
+                let verdict = if op.body().time < newest {
+                    Err(Refusal::DatedBeforeItsPast)
+                } else {
+                    admit_over(&self.log, &op, pairing.as_ref(), &heads)
+                };
+                if let Err(r) = verdict {
                     let author = op.body().author;
-                    self.reject(
-                        &op.encode(),
-                        QuarantinedItem::AclOp(id),
-                        Some(author),
-                        Refusal::DatedBeforeItsPast,
-                    );
+                    self.reject_op(&op.encode(), id, author, r.clone());
+                    refused.push((id, r));
                     continue;
+                }
+                for (v, p) in vouched {
+                    inserted |= self.log.insert(v, p);
                 }
                 inserted |= self.log.insert(op, pairing);
             }
@@ -242,7 +433,7 @@ impl Replica {
     /// Signs a membership op by this device, checks it against the current membership, and
     /// adds it to the log.
     pub(crate) fn append_own(&mut self, kind: AclOpKind, now: i64) -> Result<AclOp, LocalError> {
-        let heads = self.log.heads();
+        let heads = self.acl_heads();
         let body = AclOpBody {
             kind,
             author: self.me.device(),
@@ -258,6 +449,9 @@ impl Replica {
         let op =
             AclOp::sign(body, self.me.key_ref()).map_err(|e| LocalError::Export(e.to_string()))?;
         authorize(&op, pairing.as_ref(), self.resolution.current(), false)?;
+        // What every other replica checks before letting it in (never stricter than the above
+        // for the heads this device cites, but an op others would refuse is never published).
+        admit(&self.log, &op, pairing.as_ref())?;
         self.log.insert(op.clone(), pairing);
         self.reconcile(now);
         Ok(op)
@@ -429,6 +623,19 @@ impl Replica {
         })
     }
 
+    /// The wallet a refused op's own certificate names, when the op is a device publishing
+    /// its certificate (refused before it entered the log, so no other op names the wallet).
+    fn self_certified_address(&self, bytes: &[u8]) -> Option<Address> {
+        let op = AclOp::decode(bytes).ok()?;
+        let AclOpKind::DeviceCertificate { certificate } = op.kind() else {
+            return None;
+        };
+        verify_certificate(certificate, &self.config.policy)
+            .ok()
+            .filter(|p| p.device == op.body().author)
+            .map(|p| p.address)
+    }
+
     /// Everything refused, with reasons: unreadable or forged items, envelopes whose author may
     /// not write what they wrote, membership ops that have no effect, and changes waiting on a
     /// refused change (they apply only if it is released).
@@ -438,7 +645,10 @@ impl Replica {
             .iter()
             .cloned()
             .map(|mut e| {
-                e.address = e.device.and_then(|d| self.address_of(&d));
+                e.address = e
+                    .device
+                    .and_then(|d| self.address_of(&d))
+                    .or_else(|| self.self_certified_address(&e.bytes));
                 e
             })
             .collect();

@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod admit;
 mod authorize;
 pub mod claims;
 mod device;
@@ -38,7 +39,10 @@ pub mod state;
 pub use device::{DeviceIdentity, ReplicaConfig, DEFAULT_MAX_CLOCK_SKEW};
 pub use keys::Redemption;
 pub use log::MembershipLog;
-pub use members::Action;
+pub use members::{
+    Action, MAX_REFUSED_OPS_KEPT, MAX_REFUSED_OPS_KEPT_PER_DEVICE, MAX_WAITING_FROM_UNKNOWN,
+    MAX_WAITING_OPS, MAX_WAITING_PER_DEVICE, MAX_WAITING_PER_UNKNOWN_DEVICE,
+};
 pub use op::{AclOp, AclOpBody, AclOpKind, ContentVersion};
 pub use outcome::{
     AclOutcome, AclReceipt, Effects, Missing, Outcome, Outgoing, PendingEntry, QuarantineEntry,

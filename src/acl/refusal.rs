@@ -173,6 +173,34 @@ pub enum Refusal {
         /// The wallet in the certificate.
         owner: Address,
     },
+    /// A device's certificate published by another device: only the device itself may
+    /// publish its certificate (it signs the op that does).
+    #[error("only device {device} may publish its own pairing certificate; this op is signed by device {author}")]
+    CertificateNotSelfPublished {
+        /// The device the certificate names.
+        device: DeviceId,
+        /// The device that signed the op.
+        author: DeviceId,
+    },
+    /// A certificate binding a device that is already bound to another wallet.
+    #[error("device {device} is already paired with {bound_to}; a certificate pairing it with {claimed_for} is refused (a device is never moved to another wallet)")]
+    DeviceOfAnotherWallet {
+        /// The device.
+        device: DeviceId,
+        /// The wallet it was bound to first.
+        bound_to: Address,
+        /// The wallet the refused certificate names.
+        claimed_for: Address,
+    },
+    /// Too many membership ops of one device, or in all, wait for earlier ops that have not
+    /// arrived: this one was dropped, and is taken again if it arrives after them.
+    #[error("device {device} has more membership ops waiting for earlier ones than the {limit} weft keeps, so this one was dropped (send it again once the ops it cites have arrived)")]
+    TooManyWaiting {
+        /// The author device.
+        device: DeviceId,
+        /// The limit that was reached.
+        limit: usize,
+    },
     /// A concurrent op gave the address less access, and the most restrictive wins.
     #[error("a concurrent membership change (op {}) gave {member} less access, and the most restrictive change wins", .by.short())]
     Superseded {

@@ -653,7 +653,7 @@ impl Replica {
         let Some((epoch, epoch_key)) = self.current_key() else {
             return Err(self.why_no_key(now));
         };
-        let heads = self.log.heads();
+        let heads = self.acl_heads();
         let device = self.me.device();
         // Every peer this session derived is proven so; any other (a peer id set by hand) is
         // sent without salts, under the old first-come rules.

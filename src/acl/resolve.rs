@@ -75,6 +75,52 @@ impl Resolution {
         r
     }
 
+    /// The ops an op or change made now cites: the valid ops that no other valid op descends
+    /// from, at most `max` of them (returned ascending by id). Invalid ops are never cited, so
+    /// ops that are void cannot crowd out the ones that count. Past `max` (only possible with
+    /// that many concurrent valid ops), the heads that cover `needed` (what the citing device's
+    /// authority and key rest on) come first, then the deepest; the next op, citing them, brings
+    /// the count back down.
+    pub(crate) fn valid_heads(
+        &self,
+        log: &MembershipLog,
+        max: usize,
+        needed: &[AclOpId],
+    ) -> Vec<AclOpId> {
+        let mut covered = PositionSet::default();
+        let mut maximal = Vec::new();
+        for &i in log.order().iter().rev() {
+            if !self.is_valid_at(i) || covered.contains(i) {
+                continue;
+            }
+            maximal.push(i);
+            covered.union_with(&log.entries[i].past);
+        }
+        let mut chosen: Vec<usize> = Vec::new();
+        if maximal.len() > max {
+            for n in needed.iter().filter_map(|id| log.position(id)) {
+                if chosen.iter().any(|&h| log.entries[h].past.contains(n)) {
+                    continue;
+                }
+                if let Some(&h) = maximal.iter().find(|&&h| log.entries[h].past.contains(n)) {
+                    chosen.push(h);
+                }
+            }
+        }
+        for h in maximal {
+            if chosen.len() >= max {
+                break;
+            }
+            if !chosen.contains(&h) {
+                chosen.push(h);
+            }
+        }
+        chosen.truncate(max);
+        let mut heads: Vec<AclOpId> = chosen.iter().map(|&i| log.entries[i].op.id()).collect();
+        heads.sort_unstable();
+        heads
+    }
+
     /// Whether the op at arrival position `i` is valid.
     pub(crate) fn is_valid_at(&self, i: usize) -> bool {
         self.valid.get(i).copied().unwrap_or(false)
@@ -145,6 +191,28 @@ impl Resolution {
             return Ok(());
         }
         let concurrent = |j: usize| !e.past.contains(j) && !log.entries[j].past.contains(i);
+
+        // Rule 3: a device is bound to one wallet for good. Between concurrent bindings of one
+        // device to different wallets, the first in resolution order holds.
+        if let (AclOpKind::DeviceCertificate { .. }, Some(p)) = (e.op.kind(), e.pairing.as_ref()) {
+            for &j in log.order() {
+                if self.rank[j] >= self.rank[i] {
+                    break;
+                }
+                if !self.valid[j] || !concurrent(j) {
+                    continue;
+                }
+                if let Some(q) = log.entries[j].pairing.as_ref() {
+                    if q.device == p.device && q.address != p.address {
+                        return Err(Refusal::DeviceOfAnotherWallet {
+                            device: p.device,
+                            bound_to: q.address,
+                            claimed_for: p.address,
+                        });
+                    }
+                }
+            }
+        }
 
         // Rule 6: among concurrent assignments to one address, the most restrictive wins.
         if let AclOpKind::Add { member, role }

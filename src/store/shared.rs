@@ -545,14 +545,26 @@ impl Replica {
         let Some(gate) = self.gate.as_mut() else {
             return Ok(());
         };
-        let keys = gate.acl.epoch_keys();
+        // Only keys that match a rotation's commitment, each under its epoch and commitment:
+        // a key that arrived in a share or a lockbox but opens nothing is never written, and
+        // nothing replaces a key already kept (two rotations may share an epoch number).
+        let keys = gate.acl.committed_epoch_keys();
         if keys.len() == gate.saved_keys {
             return Ok(());
         }
-        for (epoch, key) in &keys {
+        self.conn.execute_batch(KEY_TABLE).map_err(&sql)?;
+        for (epoch, check, key) in &keys {
             self.conn
                 .execute(
-                    "INSERT OR REPLACE INTO epoch_keys (epoch, key) VALUES (?1, ?2)",
+                    "INSERT OR IGNORE INTO epoch_keys_checked (epoch, key_check, key) \
+                     VALUES (?1, ?2, ?3)",
+                    params![epoch, check.0.as_slice(), key.as_bytes().as_slice()],
+                )
+                .map_err(&sql)?;
+            // The table older versions read: the first key of an epoch stays there.
+            self.conn
+                .execute(
+                    "INSERT OR IGNORE INTO epoch_keys (epoch, key) VALUES (?1, ?2)",
                     params![epoch, key.as_bytes().as_slice()],
                 )
                 .map_err(&sql)?;
@@ -1291,8 +1303,25 @@ fn insert_op(conn: &rusqlite::Connection, bytes: &[u8], origin: &str) -> rusqlit
     insert_input(conn, "acl_ops", bytes, origin).map(|r| r.unwrap_or(0))
 }
 
+/// Epoch keys by epoch and commitment (two rotations may start one epoch number); only keys
+/// that match a rotation's published commitment are written, and none is ever replaced. Created
+/// when first needed, so a database of any version gains it; older versions keep reading
+/// `epoch_keys`.
+const KEY_TABLE: &str = "CREATE TABLE IF NOT EXISTS epoch_keys_checked (
+    epoch     INTEGER NOT NULL,
+    key_check BLOB NOT NULL,
+    key       BLOB NOT NULL,
+    PRIMARY KEY (epoch, key_check)
+);";
+
+/// Every key kept, from both tables (older versions wrote `epoch_keys` only). The engine uses a
+/// key only where it matches a rotation's commitment, so a stale or wrong one does no harm.
 fn read_keys(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(u32, crate::crypto::EpochKey)>> {
-    let mut stmt = conn.prepare("SELECT epoch, key FROM epoch_keys ORDER BY epoch")?;
+    conn.execute_batch(KEY_TABLE)?;
+    let mut stmt = conn.prepare(
+        "SELECT epoch, key FROM epoch_keys_checked \
+         UNION SELECT epoch, key FROM epoch_keys ORDER BY epoch",
+    )?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -743,9 +743,16 @@ impl BucketSync {
                 continue;
             };
             report.downloaded += 1;
+            // Only what opens with the carrier key is read at all: anything else (written
+            // by someone without the key, or damaged) is refused before it is parsed, and
+            // looked at again next round.
             let bytes = match self.key.open(&self.id, b"acl", &bytes) {
                 Ok(b) => Bytes::from(b),
-                Err(_) => bytes,
+                Err(e) => {
+                    tracing::info!(key = %obj.key, why = %e, "a membership object that does not open with the carrier key was refused");
+                    report.refused += 1;
+                    continue;
+                }
             };
             let op = AclOp::decode(&bytes).ok();
             let known = op
