@@ -22,10 +22,7 @@ use crate::model::{Clock, ModelError, Workspace};
 pub use home::{check_workspace_name, Home};
 pub use search::SearchHit;
 pub use secret::{DbKey, HomeSecret, Protection};
-pub use shared::{
-    for_a_newer_weft, DeviceInfo, MemberInfo, RefusedSample, ShareError, SharedTable,
-    MAX_NEWER_KEPT, REFUSED_SAMPLES_PER_HOUR,
-};
+pub use shared::{DeviceInfo, MemberInfo, ShareError, SharedTable};
 
 /// Version of the SQLite layout (PRAGMA user_version).
 pub const STORE_VERSION: i64 = 4;
