@@ -312,12 +312,18 @@ async fn frames_cross_relays_exactly_once_and_nats_sees_them_under_a_hashed_subj
     let mut elsewhere = join(&r2.url(), &other_room).await;
     linked(&mut a, &mut [&mut a2, &mut b, &mut c]).await;
 
-    let sent: Vec<Vec<u8>> = (0..200).map(|i| format!("frame {i}").into_bytes()).collect();
+    let sent: Vec<Vec<u8>> = (0..200)
+        .map(|i| format!("frame {i}").into_bytes())
+        .collect();
     for f in &sent {
         send(&mut a, f).await;
     }
     send(&mut a, b"end").await;
-    for (who, ws) in [("same relay", &mut a2), ("relay 2", &mut b), ("relay 3", &mut c)] {
+    for (who, ws) in [
+        ("same relay", &mut a2),
+        ("relay 2", &mut b),
+        ("relay 3", &mut c),
+    ] {
         let mut got = Vec::new();
         loop {
             let f = next_frame(ws).await;
@@ -347,8 +353,7 @@ async fn frames_cross_relays_exactly_once_and_nats_sees_them_under_a_hashed_subj
     let subject = subject_for(&RoomId(room));
     let room_hex = hex::encode(room);
     let mut captured = Vec::new();
-    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(300), seen.next()).await
-    {
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(300), seen.next()).await {
         assert!(!msg.subject.contains(&room_hex), "{}", msg.subject);
         assert!(
             !msg.payload.windows(32).any(|w| w == room),
@@ -364,7 +369,10 @@ async fn frames_cross_relays_exactly_once_and_nats_sees_them_under_a_hashed_subj
         captured.len()
     );
     assert_eq!(
-        captured.iter().filter(|f| f.as_slice() == b"frame 7").count(),
+        captured
+            .iter()
+            .filter(|f| f.as_slice() == b"frame 7")
+            .count(),
         1,
         "each frame went to NATS once"
     );
@@ -375,7 +383,7 @@ async fn frames_cross_relays_exactly_once_and_nats_sees_them_under_a_hashed_subj
 
 /// `weft relay` as its own process, with its log kept.
 struct RelayProcess {
-    child: tokio::process::Child,
+    _child: tokio::process::Child,
     addr: SocketAddr,
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _home: tempfile::TempDir,
@@ -414,7 +422,7 @@ impl RelayProcess {
             }
         });
         RelayProcess {
-            child,
+            _child: child,
             addr,
             log,
             _home: home,
@@ -434,9 +442,12 @@ async fn weft(args: &[&str]) -> std::process::Output {
     let home = tempfile::tempdir().unwrap();
     let mut cmd = common::weft_command(home.path());
     cmd.args(args).stdin(Stdio::null());
-    within("weft to finish", tokio::process::Command::from(cmd).output())
-        .await
-        .expect("run weft")
+    within(
+        "weft to finish",
+        tokio::process::Command::from(cmd).output(),
+    )
+    .await
+    .expect("run weft")
 }
 
 async fn until_health(addr: SocketAddr, want: &str) {
@@ -447,7 +458,10 @@ async fn until_health(addr: SocketAddr, want: &str) {
             assert!(h.starts_with("HTTP/1.1 200"), "{h}");
             return;
         }
-        assert!(Instant::now() < deadline, "/health never said {want:?}: {h}");
+        assert!(
+            Instant::now() < deadline,
+            "/health never said {want:?}: {h}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -488,7 +502,10 @@ async fn losing_nats_keeps_same_relay_rooms_working_and_the_link_comes_back_by_i
     still_talking(&mut a, &mut a2).await;
     let deadline = Instant::now() + WAIT;
     while !r1.logged("NATS link lost") {
-        assert!(Instant::now() < deadline, "the log never said the link was lost");
+        assert!(
+            Instant::now() < deadline,
+            "the log never said the link was lost"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -499,7 +516,11 @@ async fn losing_nats_keeps_same_relay_rooms_working_and_the_link_comes_back_by_i
     linked(&mut a, &mut [&mut b]).await;
     linked(&mut b, &mut [&mut a, &mut a2]).await;
     let out = weft(&["relay", "--check", &r1.url()]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(r2);
 }
 
@@ -534,7 +555,9 @@ async fn a_flood_on_one_relay_closes_the_flooder_and_leaves_the_other_relays_alo
         }
         loop {
             match within("the flooder's close", flooder.next()).await {
-                Some(Ok(Message::Close(Some(close)))) => return (close.code, close.reason.to_string()),
+                Some(Ok(Message::Close(Some(close)))) => {
+                    return (close.code, close.reason.to_string())
+                }
                 Some(Ok(_)) => {}
                 other => panic!("the flooder was not told why: {other:?}"),
             }
@@ -568,7 +591,11 @@ fn live(dev: &Dev, relay: &str) -> LiveWorker {
 fn wait_online(w: &LiveWorker) {
     let deadline = Instant::now() + WAIT;
     while !w.status().online {
-        assert!(Instant::now() < deadline, "never connected: {:?}", w.status());
+        assert!(
+            Instant::now() < deadline,
+            "never connected: {:?}",
+            w.status()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -609,7 +636,11 @@ fn wait_for(dev: &mut Dev, what: &str, mut done: impl FnMut(&mut Dev) -> bool) {
         if done(dev) {
             return;
         }
-        assert!(Instant::now() < deadline, "never saw {what}: the doc holds {:?}", text(dev));
+        assert!(
+            Instant::now() < deadline,
+            "never saw {what}: the doc holds {:?}",
+            text(dev)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -709,7 +740,11 @@ fn members_on_different_relays_converge_live_and_nats_carries_only_ciphertext() 
     owner.r().flush().unwrap();
     wait_for(&mut editor, "the owner's text and board", |d| {
         text(d) == "the secret is swordfish"
-            && d.r().workspace().boards(false).iter().any(|b| b.id == board)
+            && d.r()
+                .workspace()
+                .boards(false)
+                .iter()
+                .any(|b| b.id == board)
     });
     let todo = editor
         .r()
@@ -747,7 +782,11 @@ fn members_on_different_relays_converge_live_and_nats_carries_only_ciphertext() 
         .filter(|(s, _)| *s == subject)
         .map(|(_, p)| p.clone())
         .collect();
-    assert!(ours.len() >= 2, "the room's traffic crossed NATS: {} frames", ours.len());
+    assert!(
+        ours.len() >= 2,
+        "the room's traffic crossed NATS: {} frames",
+        ours.len()
+    );
     let room_hex = hex::encode(room);
     let mut needles: Vec<Vec<u8>> = vec![
         b"swordfish".to_vec(),
@@ -810,12 +849,16 @@ fn a_relay_killed_mid_typing_its_client_carries_on_through_another_with_nothing_
         std::thread::sleep(Duration::from_millis(25));
     }
     killer.unwrap().join().unwrap();
-    wait_for(&mut owner, "every word the editor typed", |d| text(d) == expected);
+    wait_for(&mut owner, "every word the editor typed", |d| {
+        text(d) == expected
+    });
     wait_online(&b);
     // And the link stays live after the failover: a new edit arrives.
     editor.r().workspace().append_body(doc, "after").unwrap();
     editor.r().flush().unwrap();
     expected.push_str("after");
-    wait_for(&mut owner, "an edit after the failover", |d| text(d) == expected);
+    wait_for(&mut owner, "an edit after the failover", |d| {
+        text(d) == expected
+    });
     drop((a, b, r3, n1, n2));
 }
