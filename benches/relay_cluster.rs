@@ -53,7 +53,7 @@ fn nats_server() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn start_nats(bin: &PathBuf) -> (Killed, String) {
+fn start_nats(bin: &std::path::Path) -> (Killed, String) {
     let port = StdListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -12,7 +12,7 @@ mod common;
 mod shared_common;
 
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -73,9 +73,9 @@ struct Nats {
 }
 
 impl Nats {
-    fn start(bin: &PathBuf, cluster: u16, routes: &[u16]) -> Nats {
+    fn start(bin: &Path, cluster: u16, routes: &[u16]) -> Nats {
         let mut n = Nats {
-            bin: bin.clone(),
+            bin: bin.to_path_buf(),
             port: free_port(),
             cluster,
             routes: routes.to_vec(),
@@ -86,7 +86,7 @@ impl Nats {
     }
 
     /// Two nodes clustered with each other.
-    fn pair(bin: &PathBuf) -> (Nats, Nats) {
+    fn pair(bin: &Path) -> (Nats, Nats) {
         let (c1, c2) = (free_port(), free_port());
         let a = Nats::start(bin, c1, &[c2]);
         let b = Nats::start(bin, c2, &[c1]);
