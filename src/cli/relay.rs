@@ -25,6 +25,10 @@ pub struct RelayArgs {
     /// connections in a random room and print the round-trip time.
     #[arg(long, value_name = "URL", conflicts_with = "listen")]
     pub check: Option<String>,
+    /// Join other relays through NATS (nats://HOST:PORT, comma-separated for a cluster): rooms
+    /// then span every relay on the same NATS. Without it the relay stands alone.
+    #[arg(long, value_name = "URLS", conflicts_with = "check")]
+    pub nats: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -168,7 +172,22 @@ async fn serve(args: &RelayArgs) -> anyhow::Result<()> {
         ping_interval_secs = limits.ping_interval.as_secs(),
         "limits"
     );
-    crate::relay::serve(listener, limits, stop)
+    let bus = match &args.nats {
+        Some(urls) => {
+            let bus = crate::relay::Bus::connect(urls).await?;
+            tracing::info!(nats = %urls, "joining other relays through NATS");
+            if limits.max_frame_bytes > bus.max_payload() {
+                tracing::warn!(
+                    max_frame = %Size(limits.max_frame_bytes as u64),
+                    nats_max_payload = %Size(bus.max_payload() as u64),
+                    "frames larger than NATS's max_payload are refused with 1009: lower --max-frame or raise max_payload"
+                );
+            }
+            Some(bus)
+        }
+        None => None,
+    };
+    crate::relay::serve_with(listener, limits, bus, stop)
         .await
         .context("running the relay")?;
     println!("weft relay stopped");
@@ -221,6 +240,8 @@ struct CheckReport<'a> {
     relay: &'a str,
     ok: bool,
     round_trip_ms: f64,
+    /// `None` for a relay without NATS.
+    nats_up: Option<bool>,
 }
 
 /// Two connections to a fresh random room: A sends a frame, B receives it and sends it back, A
@@ -250,17 +271,67 @@ async fn check(relay: &str, json: bool) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(1), a.close(None)).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), b.close(None)).await;
     let round_trip_ms = round_trip.as_secs_f64() * 1000.0;
+    let nats_up = nats_link(relay).await?;
     if json {
         let report = CheckReport {
             relay,
-            ok: true,
+            ok: nats_up != Some(false),
             round_trip_ms,
+            nats_up,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("relay at {relay} is working: round trip {round_trip_ms:.2} ms (A → relay → B → relay → A)");
+        match nats_up {
+            None => println!("it stands alone (no NATS link)"),
+            Some(true) => println!("its NATS link is up: rooms span relays"),
+            Some(false) => {}
+        }
+    }
+    if nats_up == Some(false) {
+        bail!(
+            "the relay at {relay} has lost its NATS link: only members on the same relay reach each other until it comes back"
+        );
     }
     Ok(())
+}
+
+/// Ask the relay's `/health` whether its NATS link is up: `None` if it has none (or the answer
+/// does not say).
+async fn nats_link(relay: &str) -> anyhow::Result<Option<bool>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = url::Url::parse(relay).with_context(|| format!("{relay:?} is not a relay URL"))?;
+    if url.scheme() != "ws" {
+        // Behind a TLS proxy: the proxy's own health check is the place to look.
+        return Ok(None);
+    }
+    let host = url.host_str().context("the relay URL has no host")?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let ask = async {
+        let mut tcp = tokio::net::TcpStream::connect((host, port)).await?;
+        tcp.write_all(
+            format!("GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+        let mut body = Vec::new();
+        tcp.take(64 * 1024).read_to_end(&mut body).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&body).into_owned())
+    };
+    let answer = match tokio::time::timeout(CHECK_TIMEOUT, ask).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => bail!("asking the relay at {relay} for its health failed: {e}"),
+        Err(_) => bail!(
+            "the relay at {relay} did not answer /health within {} s",
+            CHECK_TIMEOUT.as_secs()
+        ),
+    };
+    Ok(if answer.contains("nats: up") {
+        Some(true)
+    } else if answer.contains("nats: down") {
+        Some(false)
+    } else {
+        None
+    })
 }
 
 type Ws =

@@ -16,10 +16,11 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use super::bus::NotPublished;
 use super::http::Replay;
 use super::limits::TokenBucket;
 use super::rooms::{Member, Room, RoomFull};
-use super::{RoomId, Shared, CLOSE_GRACE, HANDSHAKE_TIMEOUT};
+use super::{subject_for, RoomId, Shared, CLOSE_GRACE, HANDSHAKE_TIMEOUT};
 
 type Ws = WebSocketStream<Replay<TcpStream>>;
 
@@ -110,9 +111,18 @@ pub(super) async fn run(
             queued: queued.clone(),
             too_slow: Some(slow_tx),
         };
+        let bridge = |room: &Arc<Room>| {
+            shared.bus.as_ref().map(|bus| {
+                bus.subscribe(
+                    subject_for(&room_id).into(),
+                    room.clone(),
+                    limits.queue_bytes,
+                )
+            })
+        };
         match shared
             .rooms
-            .join(room_id, member, limits.max_connections_per_room)
+            .join(room_id, member, limits.max_connections_per_room, bridge)
         {
             Ok((room, in_room)) => {
                 tracing::info!(conn = id, %peer, room = %room_short, in_room, "joined");
@@ -165,6 +175,7 @@ pub(super) async fn run(
         &mut ws,
         id,
         &room,
+        &room_id,
         shared,
         &mut frames_rx,
         &queued,
@@ -216,6 +227,7 @@ async fn serve_member(
     ws: &mut Ws,
     id: u64,
     room: &Room,
+    room_id: &RoomId,
     shared: &Shared,
     frames_rx: &mut mpsc::Receiver<Bytes>,
     queued: &AtomicUsize,
@@ -224,6 +236,8 @@ async fn serve_member(
     stats: &mut Stats,
 ) -> Ending {
     let limits = shared.limits;
+    let subject: Option<async_nats::Subject> =
+        shared.bus.as_ref().map(|_| subject_for(room_id).into());
     let now = Instant::now();
     let mut frame_rate = TokenBucket::new(
         f64::from(limits.frames_per_second),
@@ -320,6 +334,19 @@ async fn serve_member(
                         stats.frames_in += 1;
                         stats.bytes_in += frame.len() as u64;
                         room.forward(id, &frame, limits.queue_bytes);
+                        if let (Some(bus), Some(subject)) = (&shared.bus, &subject) {
+                            if let Err(NotPublished::TooBig { limit }) =
+                                bus.publish(subject, &frame)
+                            {
+                                return Ending::close(
+                                    CloseCode::Size,
+                                    format!(
+                                        "frame too big to reach the other relays: \
+                                         the limit is {limit} bytes"
+                                    ),
+                                );
+                            }
+                        }
                     }
                     Message::Text(_) => {
                         return Ending::close(

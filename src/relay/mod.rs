@@ -20,9 +20,12 @@
 //! | nothing received for `idle_timeout` | 1001 Going Away |
 //! | the relay shutting down | 1001 Going Away |
 //!
-//! `GET /health` answers `200 ok`; any path other than a room or `/health` is answered with an
+//! With a [`Bus`] (`weft relay --nats`), several relays act as one: see the `bus` module.
+//!
+//! `GET /health` answers `200 ok` (and `nats: up` or `nats: down` on a relay with a bus); any path other than a room or `/health` is answered with an
 //! HTTP error instead of a WebSocket handshake.
 
+mod bus;
 mod connection;
 mod http;
 mod limits;
@@ -40,6 +43,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use bus::{subject_for, Bus};
 pub use limits::{LimitsError, RelayLimits};
 
 /// A room id: 32 bytes, in a URL as 64 lowercase hex characters.
@@ -87,6 +91,8 @@ struct Shared {
     /// Connection tasks alive, in a handshake, being refused or admitted.
     tasks: AtomicUsize,
     next_id: AtomicU64,
+    /// The link to the other relays, if this relay is one of several.
+    bus: Option<Bus>,
 }
 
 /// Run the relay on `listener` until `shutdown` completes, then close every connection with 1001
@@ -100,6 +106,16 @@ pub async fn serve(
     limits: RelayLimits,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    serve_with(listener, limits, None, shutdown).await
+}
+
+/// [`serve`], as one of several relays joined by `bus` (see [`Bus`]): rooms span relays.
+pub async fn serve_with(
+    listener: TcpListener,
+    limits: RelayLimits,
+    bus: Option<Bus>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     limits
         .check()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -109,6 +125,7 @@ pub async fn serve(
         admitted: AtomicUsize::new(0),
         tasks: AtomicUsize::new(0),
         next_id: AtomicU64::new(1),
+        bus,
     });
     // Connections beyond `max_connections` still get a handshake and a 1013 close, so that
     // clients learn why; beyond this many more, sockets are dropped at once.
@@ -161,6 +178,16 @@ pub async fn serve(
     Ok(())
 }
 
+/// The body of `GET /health`: `ok`, and for a relay on NATS a second line saying whether the
+/// link is up (`nats: up`) or not (`nats: down`, rooms spanning relays are cut off meanwhile).
+fn health(shared: &Shared) -> String {
+    match &shared.bus {
+        None => "ok".into(),
+        Some(bus) if bus.is_up() => "ok\nnats: up".into(),
+        Some(_) => "ok\nnats: down (rooms on this relay only, reconnecting)".into(),
+    }
+}
+
 /// One accepted socket: route its request, then serve the room it asked for.
 async fn handle(
     mut stream: TcpStream,
@@ -195,7 +222,7 @@ async fn handle(
     };
     match http::route(&head) {
         http::Route::Health => {
-            let _ = http::respond(&mut stream, 200, "ok").await;
+            let _ = http::respond(&mut stream, 200, &health(shared)).await;
         }
         http::Route::Refuse(status, why) => {
             tracing::debug!(%peer, status, "refused a request");

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Bytes;
 
 use super::RoomId;
@@ -24,6 +25,8 @@ pub(crate) struct Member {
 #[derive(Debug, Default)]
 pub(crate) struct Room {
     members: Mutex<Vec<Member>>,
+    /// The task carrying this room's frames in from other relays, while the room has members.
+    bridge: Mutex<Option<AbortHandle>>,
 }
 
 /// What happened to one forwarded frame.
@@ -90,18 +93,30 @@ impl Rooms {
     }
 
     /// Put `member` in room `id` (creating it) unless it already has `max_per_room` connections.
-    /// Returns the room and how many are in it now.
+    /// Returns the room and how many are in it now. `open` is called once when the room is
+    /// created (under the rooms lock, so that it pairs exactly with the room's end); what it
+    /// returns is aborted when the room is forgotten.
     pub(crate) fn join(
         &self,
         id: RoomId,
         member: Member,
         max_per_room: usize,
+        open: impl FnOnce(&Arc<Room>) -> Option<AbortHandle>,
     ) -> Result<(Arc<Room>, usize), RoomFull> {
         let mut rooms = self.rooms();
         let room = rooms.entry(id).or_default().clone();
         let mut members = room.members();
         if members.len() >= max_per_room {
+            let empty = members.is_empty();
+            drop(members);
+            if empty {
+                rooms.remove(&id);
+            }
             return Err(RoomFull);
+        }
+        if members.is_empty() {
+            let bridge = open(&room);
+            *room.bridge.lock().unwrap_or_else(PoisonError::into_inner) = bridge;
         }
         members.push(member);
         let n = members.len();
@@ -121,6 +136,14 @@ impl Rooms {
         let left = members.len();
         drop(members);
         if left == 0 {
+            if let Some(bridge) = room
+                .bridge
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+            {
+                bridge.abort();
+            }
             rooms.remove(id);
         }
         left
@@ -160,9 +183,9 @@ mod tests {
         let (m1, mut r1, _s1) = member(1, 8);
         let (m2, mut r2, _s2) = member(2, 8);
         let (m3, mut r3, _s3) = member(3, 8);
-        let (room_a, _) = rooms.join(A, m1, 10).unwrap();
-        rooms.join(A, m2, 10).unwrap();
-        rooms.join(B, m3, 10).unwrap();
+        let (room_a, _) = rooms.join(A, m1, 10, |_| None).unwrap();
+        rooms.join(A, m2, 10, |_| None).unwrap();
+        rooms.join(B, m3, 10, |_| None).unwrap();
         let f = Bytes::from_static(b"frame");
         assert_eq!(
             room_a.forward(1, &f, 1024),
@@ -185,9 +208,9 @@ mod tests {
         let (m1, _r1, _s1) = member(1, 8);
         let (m2, _r2, _s2) = member(2, 8);
         let (m3, _r3, _s3) = member(3, 8);
-        rooms.join(A, m1, 2).unwrap();
-        rooms.join(A, m2, 2).unwrap();
-        assert_eq!(rooms.join(A, m3, 2).err(), Some(RoomFull));
+        rooms.join(A, m1, 2, |_| None).unwrap();
+        rooms.join(A, m2, 2, |_| None).unwrap();
+        assert_eq!(rooms.join(A, m3, 2, |_| None).err(), Some(RoomFull));
         assert_eq!(rooms.leave(&A, 1), 1);
         assert_eq!(rooms.count(), 1);
         assert_eq!(rooms.leave(&A, 2), 0);
@@ -201,9 +224,9 @@ mod tests {
         let (m1, _r1, _s1) = member(1, 8);
         let (m2, mut r2, mut slow2) = member(2, 1);
         let (m3, mut r3, mut slow3) = member(3, 8);
-        let (room, _) = rooms.join(A, m1, 10).unwrap();
-        rooms.join(A, m2, 10).unwrap();
-        rooms.join(A, m3, 10).unwrap();
+        let (room, _) = rooms.join(A, m1, 10, |_| None).unwrap();
+        rooms.join(A, m2, 10, |_| None).unwrap();
+        rooms.join(A, m3, 10, |_| None).unwrap();
         let f = Bytes::from_static(b"x");
         assert_eq!(room.forward(1, &f, 1024).queued, 2);
         let second = room.forward(1, &f, 1024);
@@ -228,8 +251,8 @@ mod tests {
         let rooms = Rooms::default();
         let (m1, _r1, _s1) = member(1, 8);
         let (m2, _r2, mut slow2) = member(2, 100);
-        let (room, _) = rooms.join(A, m1, 10).unwrap();
-        rooms.join(A, m2, 10).unwrap();
+        let (room, _) = rooms.join(A, m1, 10, |_| None).unwrap();
+        rooms.join(A, m2, 10, |_| None).unwrap();
         let f = Bytes::from(vec![0u8; 400]);
         assert_eq!(room.forward(1, &f, 1000).queued, 1);
         assert_eq!(room.forward(1, &f, 1000).queued, 1);

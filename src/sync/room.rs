@@ -63,9 +63,31 @@ pub enum RoomUrlError {
 ///
 /// Fails if `relay` is not a `ws://` or `wss://` URL with a host, or carries a user name, query or
 /// fragment.
+///
+/// `relay` may name several relays that act as one (joined by NATS), separated by commas:
+/// `ws://r1:7878,ws://r2:7878`. The result then names the room on each, comma-separated, and
+/// [`connect`] picks one and fails over to the next.
 pub fn room_url(relay: &str, room: &[u8; 32]) -> Result<String, RoomUrlError> {
-    let base = check_url(relay)?;
-    Ok(format!("{base}/r/{}", hex::encode(room)))
+    let urls = split_relays(relay)
+        .into_iter()
+        .map(|one| Ok(format!("{}/r/{}", check_url(one)?, hex::encode(room))))
+        .collect::<Result<Vec<_>, RoomUrlError>>()?;
+    Ok(urls.join(","))
+}
+
+/// The relays in a comma-separated list (at least one entry, maybe empty, so that an empty
+/// setting is refused by [`check_url`]).
+fn split_relays(list: &str) -> Vec<&str> {
+    let several: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    if several.is_empty() {
+        vec![list]
+    } else {
+        several
+    }
 }
 
 /// Validate a relay or room URL; returns it without a trailing slash.
@@ -125,11 +147,18 @@ pub struct RoomHandle {
 ///
 /// Spawns a task on the current tokio runtime, so it must be called from within one (it panics
 /// otherwise, as `tokio::spawn` does).
+///
+/// With several comma-separated URLs (relays joined by NATS), it starts at a random one to spread
+/// the load and, whenever a connection drops or an attempt fails, tries the next one after the
+/// usual backoff.
 pub fn connect(url: String) -> Result<RoomHandle, RoomUrlError> {
-    check_url(&url)?;
+    let urls = split_relays(&url)
+        .into_iter()
+        .map(check_url)
+        .collect::<Result<Vec<_>, _>>()?;
     let (tx, frames) = mpsc::channel(SEND_QUEUE);
     let (events, rx) = mpsc::channel(EVENT_QUEUE);
-    tokio::spawn(keep_connected(url, frames, events));
+    tokio::spawn(keep_connected(urls, frames, events));
     Ok(RoomHandle { tx, rx })
 }
 
@@ -196,7 +225,7 @@ impl Link {
 }
 
 async fn keep_connected(
-    url: String,
+    urls: Vec<String>,
     frames: mpsc::Receiver<Vec<u8>>,
     events: mpsc::Sender<RoomEvent>,
 ) {
@@ -209,7 +238,10 @@ async fn keep_connected(
     let config = WebSocketConfig::default()
         .max_frame_size(Some(MAX_FRAME_BYTES))
         .max_message_size(Some(MAX_FRAME_BYTES));
+    let mut next = rand::thread_rng().gen_range(0..urls.len().max(1));
     loop {
+        let url = &urls[next % urls.len()];
+        next = (next + 1) % urls.len();
         let attempt = tokio::time::timeout(
             CONNECT_TIMEOUT,
             tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true),
@@ -369,6 +401,18 @@ mod tests {
             room_url(" ws://[::1]:9000/ ", &ROOM).unwrap(),
             format!("ws://[::1]:9000/r/{hex}")
         );
+    }
+
+    #[test]
+    fn several_relays_give_the_room_on_each_and_one_bad_one_is_refused() {
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            room_url("ws://r1:7878, ws://r2:7878/", &ROOM).unwrap(),
+            format!("ws://r1:7878/r/{hex},ws://r2:7878/r/{hex}")
+        );
+        let err = room_url("ws://r1:7878,http://r2", &ROOM).unwrap_err();
+        assert!(err.to_string().contains("ws:// or wss://"), "{err}");
+        assert!(connect("ws://r1:7878,relay".into()).is_err());
     }
 
     #[test]
