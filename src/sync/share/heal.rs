@@ -942,14 +942,7 @@ impl BucketSync {
             for (first, items) in plan_segments(&run) {
                 let key = keys::log_key(&self.ws, hex_id, first);
                 if listed.contains(&key) || segs.contains_key(&key) {
-                    let envs: Vec<(u64, Vec<u8>)> = items
-                        .iter()
-                        .filter_map(|b| {
-                            Envelope::decode(b)
-                                .ok()
-                                .map(|e| (e.header().seq, b.to_vec()))
-                        })
-                        .collect();
+                    let envs = with_seqs(&items);
                     whole &= self.publish_repair(replica, hex_id, &envs, segs, report)?;
                     continue;
                 }
@@ -965,14 +958,7 @@ impl BucketSync {
                         segs.insert(key, Seg::written(first, last, items.len(), size));
                     }
                     PutNew::Exists => {
-                        let envs: Vec<(u64, Vec<u8>)> = items
-                            .iter()
-                            .filter_map(|b| {
-                                Envelope::decode(b)
-                                    .ok()
-                                    .map(|e| (e.header().seq, b.to_vec()))
-                            })
-                            .collect();
+                        let envs = with_seqs(&items);
                         whole &= self.publish_repair(replica, hex_id, &envs, segs, report)?;
                     }
                 }
@@ -1061,6 +1047,18 @@ fn covered(segs: &Segs, first: u64, last: u64) -> bool {
         }
     }
     false
+}
+
+/// Envelopes with their sequence numbers (ones that do not decode are left out).
+fn with_seqs(items: &[&[u8]]) -> Vec<(u64, Vec<u8>)> {
+    items
+        .iter()
+        .filter_map(|b| {
+            Envelope::decode(b)
+                .ok()
+                .map(|e| (e.header().seq, b.to_vec()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
