@@ -437,3 +437,62 @@ fn sync_says_what_is_damaged_in_the_bucket_and_the_writer_s_next_sync_repairs_it
     let again = ok(&t.bob, &["sync"]);
     assert!(!again.contains(&key), "{again}");
 }
+
+fn membership_ops(home: &Path) -> u64 {
+    find_key(&json(home, &["doctor"]), "membership_ops")
+        .and_then(Value::as_u64)
+        .expect("doctor reports membership ops")
+}
+
+fn find_key<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) => m
+            .get(key)
+            .or_else(|| m.values().find_map(|x| find_key(x, key))),
+        Value::Array(a) => a.iter().find_map(|x| find_key(x, key)),
+        _ => None,
+    }
+}
+
+/// Opening a workspace replays its log; the key duties that replay finds done (a share to a
+/// teammate, a rotation after a removal) must not be done again on every open. They once were:
+/// each command an owner ran after a teammate joined added two membership ops.
+#[test]
+fn opening_a_shared_workspace_again_and_again_writes_no_membership_ops() {
+    let t = team("editor");
+    ok(&t.bob, &["sync"]);
+    ok(&t.owner, &["sync"]);
+    ok(&t.bob, &["sync"]);
+    let owner_before = membership_ops(&t.owner);
+    let bob_before = membership_ops(&t.bob);
+    for i in 0..4 {
+        ok(&t.owner, &["ls"]);
+        ok(&t.owner, &["doc", "new", &format!("owner {i}")]);
+        ok(&t.bob, &["doc", "new", &format!("bob {i}")]);
+        ok(&t.owner, &["sync"]);
+        ok(&t.bob, &["sync"]);
+    }
+    assert_eq!(
+        membership_ops(&t.owner),
+        owner_before,
+        "the owner's log grew"
+    );
+    assert_eq!(membership_ops(&t.bob), bob_before, "bob's log grew");
+    // Both still see each other's docs.
+    ok(&t.owner, &["sync"]);
+    let listing = ok(&t.owner, &["ls"]);
+    assert!(listing.contains("bob 3"), "{listing}");
+
+    // A removal makes the owner rotate the key once; later opens do not rotate again.
+    ok(&t.owner, &["member", "rm", &t.bob_address]);
+    let after_removal = membership_ops(&t.owner);
+    assert!(
+        after_removal >= owner_before + 2,
+        "a removal and a rotation"
+    );
+    for _ in 0..3 {
+        ok(&t.owner, &["ls"]);
+        ok(&t.owner, &["sync"]);
+    }
+    assert_eq!(membership_ops(&t.owner), after_removal);
+}

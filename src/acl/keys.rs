@@ -126,6 +126,10 @@ pub(crate) struct KeyDuties {
     rotated_after: BTreeSet<AclOpId>,
     /// Set while a duty is being carried out.
     busy: bool,
+    /// Set while a batch of inputs is being read (a store replaying what it kept, a bucket
+    /// pass): duties wait for the whole batch, so a device does not answer an op that a later
+    /// op of the same batch already answers (a share it made itself last time).
+    deferred: bool,
 }
 
 /// What [`Replica::redeem_invite`] did.
@@ -540,6 +544,23 @@ impl Replica {
         }
     }
 
+    /// Holds key duties back until [`resume_duties`](Self::resume_duties): for reading a batch
+    /// of inputs that belong together. Without it a device replaying its own store rotated or
+    /// shared again on every open, before reaching the rotation or share it made last time.
+    pub fn defer_duties(&mut self) {
+        self.duties.deferred = true;
+    }
+
+    /// Ends [`defer_duties`](Self::defer_duties) and carries out the duties the batch left due
+    /// (they go to the outbox).
+    pub fn resume_duties(&mut self, now: OffsetDateTime) {
+        if !std::mem::take(&mut self.duties.deferred) {
+            return;
+        }
+        let now = unix(now);
+        self.key_duties(now);
+    }
+
     /// Signs a rotation to a new epoch, wrapped for every device that may read, and adds it to
     /// the log. The new key is in the keyring before the op is judged.
     pub(crate) fn rotate(&mut self, now: i64) -> Result<super::AclOp, LocalError> {
@@ -600,7 +621,7 @@ impl Replica {
     /// Publishes, into the outbox, the rotations and shares this device is responsible for
     /// (rules 5 and 6). Called after anything that may change the log or the keys.
     pub(crate) fn key_duties(&mut self, now: i64) {
-        if self.duties.busy {
+        if self.duties.busy || self.duties.deferred {
             return;
         }
         self.duties.busy = true;

@@ -370,6 +370,7 @@ impl Replica {
             return Ok(false);
         }
         let t = now();
+        gate.acl.defer_duties();
         for op in &ops {
             gate.last_op_row = op.row;
             gate.acl.receive_acl_op(&op.bytes, t);
@@ -386,6 +387,7 @@ impl Replica {
                 }
             }
         }
+        gate.acl.resume_duties(t);
         self.after_engine()?;
         Ok(true)
     }
@@ -686,6 +688,15 @@ impl Replica {
         self.receive_input(origin, bytes, false).map(|_| ())
     }
 
+    /// Take several membership ops that arrived together (a bucket pass) in one transaction;
+    /// the key duties they cause are carried out once, after all of them.
+    pub fn receive_acl_ops(&mut self, origin: &str, items: &[&[u8]]) -> Result<(), ShareError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.receive_inputs(origin, items, false).map(|_| ())
+    }
+
     fn receive_input(
         &mut self,
         origin: &str,
@@ -734,39 +745,59 @@ impl Replica {
             .into());
         }
         self.flush()?;
-        let sql = self.sql_owned();
         self.write_locked(|this| -> Result<Vec<Option<Receipt>>, ShareError> {
             let table = if envelope { "envelopes" } else { "acl_ops" };
             let mut receipts = Vec::with_capacity(items.len());
-            for bytes in items {
-                let fresh = insert_input(&this.conn, table, bytes, origin).map_err(&sql)?;
-                let gate = this
-                    .gate
-                    .as_mut()
-                    .ok_or(StoreError::Home("not shared".into()))?;
-                receipts.push(match fresh {
-                    Some(row) if envelope => {
-                        gate.last_env_row = gate.last_env_row.max(row);
-                        let receipt = gate.acl.receive_envelope(bytes, now());
-                        if held(&gate.acl, bytes) {
-                            gate.to_check.push(row);
-                        }
-                        Some(receipt)
-                    }
-                    Some(row) => {
-                        gate.last_op_row = gate.last_op_row.max(row);
-                        gate.acl.receive_acl_op(bytes, now());
-                        None
-                    }
-                    // Kept already: the engine says where it stands (held, or refused and why).
-                    None if envelope => Some(gate.acl.receive_envelope(bytes, now())),
-                    None => None,
-                });
+            // One batch: key duties wait for all of it (see `acl::Replica::defer_duties`).
+            if let Some(gate) = this.gate.as_mut() {
+                gate.acl.defer_duties();
             }
+            let read = this.receive_each(table, origin, items, envelope, &mut receipts);
+            if let Some(gate) = this.gate.as_mut() {
+                gate.acl.resume_duties(now());
+            }
+            read?;
             this.after_engine()?;
             this.reindex_dirty()?;
             Ok(receipts)
         })
+    }
+
+    fn receive_each(
+        &mut self,
+        table: &str,
+        origin: &str,
+        items: &[&[u8]],
+        envelope: bool,
+        receipts: &mut Vec<Option<Receipt>>,
+    ) -> Result<(), ShareError> {
+        let sql = self.sql_owned();
+        for bytes in items {
+            let fresh = insert_input(&self.conn, table, bytes, origin).map_err(&sql)?;
+            let gate = self
+                .gate
+                .as_mut()
+                .ok_or(StoreError::Home("not shared".into()))?;
+            receipts.push(match fresh {
+                Some(row) if envelope => {
+                    gate.last_env_row = gate.last_env_row.max(row);
+                    let receipt = gate.acl.receive_envelope(bytes, now());
+                    if held(&gate.acl, bytes) {
+                        gate.to_check.push(row);
+                    }
+                    Some(receipt)
+                }
+                Some(row) => {
+                    gate.last_op_row = gate.last_op_row.max(row);
+                    gate.acl.receive_acl_op(bytes, now());
+                    None
+                }
+                // Kept already: the engine says where it stands (held, or refused and why).
+                None if envelope => Some(gate.acl.receive_envelope(bytes, now())),
+                None => None,
+            });
+        }
+        Ok(())
     }
 
     /// Make a membership change with the engine (which checks the local user may) and keep it.

@@ -32,6 +32,8 @@ pub const MAX_SEGMENT_ENVELOPES: usize = 4096;
 pub const SEGMENT_TARGET_BYTES: usize = 1 << 20;
 /// Largest envelope a segment may carry.
 const MAX_ENVELOPE_BYTES: usize = 16 << 20;
+/// Membership ops read from the bucket are judged in batches of at most this many.
+const OPS_PER_BATCH: usize = 512;
 
 /// Why a sync round stopped.
 #[derive(Debug, thiserror::Error)]
@@ -735,6 +737,7 @@ impl BucketSync {
             .unwrap_or_default();
         let listed_all = self.rt.block_on(self.bucket.list(&acl_prefix, None))?;
         let mut seen_now = seen.clone();
+        let mut arrived: Vec<Bytes> = Vec::new();
         for obj in listed_all.iter().cloned() {
             if seen.contains(&obj.key) {
                 continue;
@@ -761,7 +764,7 @@ impl BucketSync {
                 .is_some_and(|(op, e)| e.log().contains(&op.id()));
             if !known {
                 report.received += 1;
-                replica.receive_acl_op(self.bucket.label(), &bytes)?;
+                arrived.push(bytes.clone());
             }
             // An op is named by its hash: bytes that do not match their key were damaged on
             // the way or in the bucket; they are kept in quarantine and read again next round.
@@ -771,7 +774,15 @@ impl BucketSync {
             } else {
                 report.refused += 1;
             }
+            if arrived.len() >= OPS_PER_BATCH {
+                let batch: Vec<&[u8]> = arrived.iter().map(|b| b.as_ref()).collect();
+                replica.receive_acl_ops(self.bucket.label(), &batch)?;
+                arrived.clear();
+            }
         }
+        // Taken together, so the key duties they cause are carried out once.
+        let batch: Vec<&[u8]> = arrived.iter().map(|b| b.as_ref()).collect();
+        replica.receive_acl_ops(self.bucket.label(), &batch)?;
         // Every member holds every accepted op: put back those the bucket lost (only ops that
         // went up before; what this round made goes up with the next upload).
         let listed_keys: BTreeSet<&str> = listed_all.iter().map(|o| o.key.as_str()).collect();
