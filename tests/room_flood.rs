@@ -15,7 +15,7 @@ use shared_common::*;
 use weft::acl::Role;
 use weft::identity::LocalWallet;
 use weft::store::{Replica, SharedTable};
-use weft::sync::live::{Frame, LiveWorker, Sealer};
+use weft::sync::live::{Frame, LiveWorker, OpsHeld, Sealer};
 use weft::sync::seal::CarrierKey;
 
 /// A relay on a free port, on its own thread; returns its URL.
@@ -505,4 +505,105 @@ fn refused_input_is_bounded_in_memory_and_on_disk_and_input_for_a_newer_weft_is_
         "{reasons:?}"
     );
     assert_eq!(titles(owner.r()), vec!["Plan".to_string()]);
+}
+
+/// A peer's answer can be left out (here, a member floods the owner with Wants, so the owner
+/// answers no more asks for a while): the newcomer sees from the owner's Want that the owner
+/// holds more, and keeps asking, backing off, until it has everything. Before, it asked once,
+/// gave up after three seconds, and the owner's change waited for the next bucket pass.
+#[test]
+fn a_peer_whose_ask_was_not_answered_asks_again_until_it_has_everything() {
+    let (url, relay_thread, stop) = relay();
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    owner.r().workspace().create_doc("Plan", None).unwrap();
+    owner.r().flush().unwrap();
+    owner.r().add_member(ew.address(), Role::Editor).unwrap();
+    let mut editor = join(&owner, &ew);
+    carry(&mut owner, &mut editor);
+    editor.r().publish_device().unwrap();
+    settle(&mut editor, &mut owner);
+    let a = live(&owner, &url);
+    wait_online(&a);
+    // Written while the editor is away: it reaches the editor only as an answer.
+    let doc = owner
+        .r()
+        .workspace()
+        .docs(false)
+        .into_iter()
+        .find(|d| d.title == "Plan")
+        .unwrap()
+        .id;
+    owner
+        .r()
+        .workspace()
+        .set_body(doc, "written before the editor came")
+        .unwrap();
+    owner.r().flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Wants, sealed with the room's key, from a raw client: far more than the owner answers.
+    // They claim to hold everything, so answering them sends nothing.
+    let id = owner.r().engine().unwrap().workspace_id();
+    let key = weft::sync::share::carrier_key(owner.r()).unwrap();
+    let room_url = weft::sync::room::room_url(&url, &key.room(&id)).unwrap();
+    let sealer = Sealer { key, id };
+    let everything = [&mut owner, &mut editor]
+        .map(|d| (d.r().engine().unwrap().identity().device(), u64::MAX))
+        .into_iter()
+        .collect();
+    let want = sealer.seal(&Frame::Want {
+        device: None,
+        seqs: everything,
+        ops: owner.r().engine().map(OpsHeld::of),
+    });
+    let flooding = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (ws, _) = tokio_tungstenite::connect_async(room_url).await.unwrap();
+            let (mut tx, mut rx) = futures::StreamExt::split(ws);
+            let reader = tokio::spawn(async move {
+                while let Some(Ok(_)) = futures::StreamExt::next(&mut rx).await {}
+            });
+            let mut every = tokio::time::interval(Duration::from_millis(8));
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until {
+                every.tick().await;
+                let m = tokio_tungstenite::tungstenite::Message::Binary(want.clone().into());
+                if tx.send(m).await.is_err() {
+                    break;
+                }
+            }
+            let _ = tx.close().await;
+            reader.abort();
+        });
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let b = live(&editor, &url);
+    wait_online(&b);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        editor.r().refresh().unwrap();
+        if editor.r().workspace().body(doc).ok().as_deref()
+            == Some("written before the editor came")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the owner's change never reached the editor: {:?}",
+            b.status()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Whether the editor had to ask again depends on when its Hello reached the owner between
+    // two Wants of the flood (the asking itself is tested in `sync::live`); the change arrives
+    // either way.
+    flooding.join().unwrap();
+    drop((a, b));
+    let _ = stop.send(());
+    relay_thread.join().unwrap();
 }

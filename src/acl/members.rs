@@ -702,6 +702,16 @@ impl Replica {
         out
     }
 
+    /// How many envelopes and ops wait for something (cheaper than [`pending`](Self::pending)).
+    pub fn waiting_count(&self) -> usize {
+        self.waiting_ops.len()
+            + self
+                .held
+                .values()
+                .filter(|h| matches!(h.status, Status::Pending(_)))
+                .count()
+    }
+
     /// Envelopes and ops waiting for something, with what they wait for.
     pub fn pending(&self) -> Vec<PendingEntry> {
         let mut out: Vec<PendingEntry> = self

@@ -562,6 +562,9 @@ pub struct LiveStatus {
     pub presence_ignored: u64,
     /// Why the last one was.
     pub last_presence_ignored: Option<String>,
+    /// Times this device asked again because something was still missing (changes waiting
+    /// for an op or envelope, or a peer that holds more).
+    pub asked_again: u64,
 }
 
 /// How long a peer's presence lasts without being refreshed.
@@ -1053,6 +1056,73 @@ struct Ask {
     arrived: Option<std::time::Instant>,
 }
 
+/// Asking again while something is still missing: changes that wait for an op or envelope this
+/// device lacks, or a peer that said it holds more. An answer may have been lost, left out of a
+/// busy peer's budget, or sent before this device was listening; without asking again, a change
+/// could wait until the next bucket pass. Asks back off while nothing new arrives.
+struct Need {
+    next: std::time::Instant,
+    every: std::time::Duration,
+    /// A peer's Hello or Want showed it holds what this device lacks.
+    peer_has_more: bool,
+}
+
+/// First wait before asking again for something missing; doubles up to [`NEED_MAX`].
+const NEED_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest wait between asks for something still missing.
+const NEED_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+/// How soon to ask after a peer showed it holds more.
+const NEED_SOON: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl Need {
+    fn new() -> Self {
+        Need {
+            next: std::time::Instant::now() + NEED_MIN,
+            every: NEED_MIN,
+            peer_has_more: false,
+        }
+    }
+
+    /// Something new arrived: ask again soon if something is still missing.
+    fn progress(&mut self) {
+        self.every = NEED_MIN;
+        self.next = self.next.min(std::time::Instant::now() + NEED_MIN);
+    }
+
+    /// A peer said what it holds (`seqs`, `ops`): note whether it holds what this device
+    /// (`mine`, `my_ops`) lacks.
+    fn compare(
+        &mut self,
+        mine: &BTreeMap<DeviceId, u64>,
+        my_ops: Option<OpsHeld>,
+        seqs: &BTreeMap<DeviceId, u64>,
+        ops: Option<OpsHeld>,
+    ) {
+        let more_changes = seqs.iter().any(|(d, s)| mine.get(d).is_none_or(|m| s > m));
+        let other_ops = ops.is_some() && ops != my_ops;
+        if more_changes || other_ops {
+            self.peer_has_more = true;
+            self.next = self.next.min(std::time::Instant::now() + NEED_SOON);
+        }
+    }
+
+    /// Whether to ask now (`waiting`: changes here wait for something); if so, when to look
+    /// again.
+    fn due(&mut self, now: std::time::Instant, waiting: impl FnOnce() -> bool) -> bool {
+        if now < self.next {
+            return false;
+        }
+        if !(waiting() || std::mem::take(&mut self.peer_has_more)) {
+            self.every = NEED_MIN;
+            self.next = now + NEED_MIN;
+            return false;
+        }
+        self.next = now + self.every;
+        self.every = (self.every * 2).min(NEED_MAX);
+        true
+    }
+}
+
 impl Ask {
     fn now() -> Option<Self> {
         Some(Ask {
@@ -1091,6 +1161,7 @@ where
     let mut parts = Reassembly::default();
     let mut refused = Refused::default();
     let mut ask: Option<Ask> = None;
+    let mut need = Need::new();
     let Ends {
         mut pokes,
         mut views,
@@ -1239,11 +1310,13 @@ where
                                 // Answer, and ask back: a peer that was here before us holds what
                                 // we lack, and its own hello may have gone out before we joined.
                                 out.answer(&replica, &mut held, Some(device), &seqs, ops)?;
+                                need.compare(&held.seqs(), replica.engine().map(OpsHeld::of), &seqs, ops);
                                 out.urgent(want(&replica, &held));
                                 ask = Ask::now();
                             }
                             Frame::Want { device, seqs, ops } => {
                                 out.answer(&replica, &mut held, device, &seqs, ops)?;
+                                need.compare(&held.seqs(), replica.engine().map(OpsHeld::of), &seqs, ops);
                             }
                             Frame::Envelope(_) | Frame::AclOp(_) => {
                                 if let Some(a) = ask.as_mut() {
@@ -1251,6 +1324,7 @@ where
                                 }
                                 let arrived = on_change(&mut replica, &mut held, frame)?;
                                 if arrived {
+                                    need.progress();
                                     lock(&status).received += 1;
                                     changed();
                                 }
@@ -1308,6 +1382,16 @@ where
                         None if a.asked.elapsed() >= ASK_GIVE_UP => ask = None,
                         _ => {}
                     }
+                }
+                let waiting = || replica.engine().is_some_and(|e| e.waiting_count() > 0);
+                if ask.is_none()
+                    && lock(&status).online
+                    && need.due(std::time::Instant::now(), waiting)
+                {
+                    held.update(&replica)?;
+                    out.urgent(want(&replica, &held));
+                    ask = Ask::now();
+                    lock(&status).asked_again += 1;
                 }
             }
         }
@@ -1664,6 +1748,64 @@ mod tests {
         parts.add([200; 16], 0, 3, vec![1]).unwrap();
         assert!(parts.add([200; 16], 1, 4, vec![1]).is_err());
         assert!(!parts.partial.contains_key(&[200; 16]));
+    }
+
+    #[test]
+    fn a_device_asks_again_while_something_is_missing_backing_off() {
+        let t0 = std::time::Instant::now();
+        let mut need = Need::new();
+        assert!(!need.due(t0, || true), "not before the first wait");
+        let mut t = t0 + NEED_MIN;
+        assert!(!need.due(t, || false), "nothing missing: no ask");
+        t += NEED_MIN;
+        assert!(need.due(t, || true), "changes waiting: ask");
+        assert!(!need.due(t + NEED_MIN / 2, || true));
+        // Backs off while nothing arrives: 1, 2, 4 … seconds, at most NEED_MAX.
+        let mut gaps = Vec::new();
+        let mut last = t;
+        for _ in 0..8 {
+            let mut at = last;
+            while !need.due(at, || true) {
+                at += std::time::Duration::from_millis(100);
+            }
+            gaps.push((at - last).as_secs());
+            last = at;
+        }
+        assert_eq!(gaps, [1, 2, 4, 8, 16, 30, 30, 30]);
+        // Something arrived: soon again.
+        need.progress();
+        assert!(need.due(std::time::Instant::now() + NEED_MIN, || true));
+    }
+
+    #[test]
+    fn a_peer_that_holds_more_makes_a_device_ask_soon() {
+        let me = device();
+        let other = device();
+        let mine: BTreeMap<DeviceId, u64> = [(me, 5)].into();
+        let ops = Some(OpsHeld {
+            count: 3,
+            digest: [1; 32],
+        });
+        let later = std::time::Instant::now() + NEED_SOON + std::time::Duration::from_millis(100);
+        for (seqs, their_ops, more) in [
+            (BTreeMap::from([(me, 5)]), ops, false),
+            (BTreeMap::from([(me, 4)]), ops, false),
+            (BTreeMap::from([(me, 4)]), None, false),
+            (BTreeMap::from([(me, 6)]), ops, true),
+            (BTreeMap::from([(other, 1)]), ops, true),
+            (
+                BTreeMap::from([(me, 5)]),
+                Some(OpsHeld {
+                    count: 3,
+                    digest: [2; 32],
+                }),
+                true,
+            ),
+        ] {
+            let mut need = Need::new();
+            need.compare(&mine, ops, &seqs, their_ops);
+            assert_eq!(need.due(later, || false), more, "{seqs:?} {their_ops:?}");
+        }
     }
 
     #[test]
