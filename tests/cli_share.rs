@@ -512,7 +512,7 @@ fn a_display_name_travels_and_cards_are_assigned_by_name() {
     // Bad names are refused and change nothing.
     for (bad, why) in [
         ("two\nlines", "one line"),
-        (&"x".repeat(41) as &str, "the most is 40"),
+        (&"x".repeat(41) as &str, "at most 40 characters"),
         ("0x906f…2cB0", "looks like a wallet address"),
         ("   ", "empty"),
     ] {

@@ -90,7 +90,7 @@ pub fn check_display_name(raw: &str) -> Result<String> {
     let count = name.chars().count();
     if count > MAX_NAME_CHARS {
         return Err(invalid(format!(
-            "it is {count} characters long; the most is {MAX_NAME_CHARS}"
+            "at most {MAX_NAME_CHARS} characters (this has {count})"
         )));
     }
     if looks_like_address(&name) {

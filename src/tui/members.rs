@@ -232,7 +232,7 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
     );
     row += 1;
     // Full addresses where they fit, the short form otherwise.
-    let full = w >= 64;
+    let full = w >= 80;
     // Who is in the room now, and what they have open.
     let peers = app.peers_here();
     for (i, member) in m.members.iter().enumerate() {
@@ -241,8 +241,10 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
         }
         let checksum = member.address.to_checksum();
         let named = people.name(&checksum).is_some();
-        // A name and the short address; the full address when asked (`.`) or when it fits.
-        let address = if full || m.addresses {
+        // A name and the short address; the full address when it fits, or on a line of its
+        // own when asked (`.`).
+        let detail = m.addresses && !full;
+        let address = if full {
             checksum.clone()
         } else {
             super::short_identity(&checksum)
@@ -271,6 +273,15 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
             ),
         );
         row += 1;
+        if detail && row < inner.height {
+            put_line(
+                buf,
+                inner,
+                row,
+                &muted(fit(&format!("{:10}{checksum}", ""), w)),
+            );
+            row += 1;
+        }
         for d in &member.devices {
             if row >= inner.height {
                 return;
