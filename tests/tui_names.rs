@@ -164,7 +164,7 @@ fn a_card_is_assigned_from_a_picker_of_members_and_shows_their_name() {
     assert!(text_of(&mut app, 80, 24).contains("[x] Ada"));
     app.update(key(KeyCode::Esc));
     let view = app.workspace().card(card).unwrap();
-    assert_eq!(view.assignees, [ada.clone()], "stored as the address");
+    assert_eq!(view.assignees, [ada], "stored as the address");
     for (w, h) in [(80, 24), SMALL] {
         let d = draw(&mut app, w, h);
         insta::assert_snapshot!(format!("names_card_assigned_{w}x{h}"), d.backend());

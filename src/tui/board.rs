@@ -335,6 +335,7 @@ pub fn render(app: &App, b: &BoardScreen, area: Rect, buf: &mut Buffer, focused:
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn render_column(
     col: &ColumnView,
     selected: bool,

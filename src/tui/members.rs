@@ -193,9 +193,9 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
         (k(Command::MembersAdd), "add", admin),
         (k(Command::MembersRole), "change role", admin),
         (k(Command::MembersRemove), "remove", admin),
+        (k(Command::Back), "back", true),
         (k(Command::MembersName), "your name", m.shared),
         (k(Command::MembersAddresses), "addresses", m.shared),
-        (k(Command::Back), "back", true),
     ];
     let block = pane("Members", focused, theme).title_bottom(Line::from(Span::styled(
         app.footer(&hints, area.width),
