@@ -28,13 +28,15 @@ pub fn profile_owner_key(actor: &str) -> String {
     actor.trim().to_ascii_lowercase()
 }
 
-/// Whether `c` may appear in a display name: no control characters (newlines included) and no
+/// Whether `c` may appear in a display name: no control characters (newlines included), no
 /// invisible formatting characters (bidi overrides, zero-width joiners) that could disguise one
-/// name as another.
+/// name as another, and no `…`, which weft uses to show an address suffix (`Ada (…2cB0)`), so a
+/// name cannot pose as another member's disambiguated label.
 fn allowed_char(c: char) -> bool {
     !c.is_control()
         && !matches!(c,
-            '\u{00AD}'
+            '…'
+            | '\u{00AD}'
             | '\u{034F}'
             | '\u{061C}'
             | '\u{115F}'
@@ -62,6 +64,7 @@ fn looks_like_address(s: &str) -> bool {
     let hexish = rest
         .chars()
         .all(|c| c.is_ascii_hexdigit() || c == '…' || c == '.');
+    // (`…` is refused anyway; `0x1234...abcd` is caught here.)
     hexish && rest.chars().filter(|c| c.is_ascii_hexdigit()).count() >= 4
 }
 
@@ -77,13 +80,23 @@ pub fn check_display_name(raw: &str) -> Result<String> {
             "a name is one line (it contains a line break)".into(),
         ));
     }
+    let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if looks_like_address(&name) {
+        return Err(invalid(
+            "it looks like a wallet address; choose a name people know you by".into(),
+        ));
+    }
+    if raw.contains('…') {
+        return Err(invalid(
+            "“…” is kept for shortened addresses (Ada (…2cB0)); use other characters".into(),
+        ));
+    }
     if let Some(c) = raw.chars().find(|c| !allowed_char(*c)) {
         return Err(invalid(format!(
             "it contains the control or invisible character U+{:04X}",
             c as u32
         )));
     }
-    let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
     if name.is_empty() {
         return Err(invalid("it is empty".into()));
     }
@@ -92,11 +105,6 @@ pub fn check_display_name(raw: &str) -> Result<String> {
         return Err(invalid(format!(
             "at most {MAX_NAME_CHARS} characters (this has {count})"
         )));
-    }
-    if looks_like_address(&name) {
-        return Err(invalid(
-            "it looks like a wallet address; choose a name people know you by".into(),
-        ));
     }
     Ok(name)
 }
@@ -266,6 +274,8 @@ mod tests {
         assert!(check_display_name(&"é".repeat(MAX_NAME_CHARS)).is_ok());
         assert!(check_display_name("0x906f…2cB0").is_err());
         assert!(check_display_name("0xAda").is_ok());
+        // Not a disambiguated label of someone else.
+        assert!(check_display_name("Olga (…14F1)").is_err());
     }
 
     #[test]
