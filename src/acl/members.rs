@@ -40,6 +40,8 @@ pub enum Action {
     ResolveComment(CommentId),
     /// Delete a comment.
     DeleteComment(CommentId),
+    /// Set or clear one's own display name (any member, viewers included).
+    SetOwnProfile,
     /// Add a member.
     AddMember {
         /// Who.
@@ -593,6 +595,7 @@ impl Replica {
                 comment: c.to_string(),
                 own: own(c),
             },
+            Action::SetOwnProfile => Write::OwnProfile,
             // Membership actions returned above.
             _ => return Ok(()),
         };

@@ -723,15 +723,16 @@ pub fn layout(area: Rect, focus: Focus) -> AppLayout {
     }
 }
 
-/// Sidebar rows for the members of a shared workspace: short address, role, and "you".
+/// Sidebar rows for the members of a shared workspace: name (or short address), role, and "you".
 fn member_labels(replica: &Replica) -> Vec<String> {
+    let people = replica.workspace().people();
     replica
         .member_list()
         .iter()
         .map(|m| {
             format!(
                 "{} {}{}",
-                super::short_identity(&m.address.to_checksum()),
+                super::person(&people, &m.address.to_checksum()),
                 m.role,
                 if m.you { " (you)" } else { "" }
             )
