@@ -565,6 +565,10 @@ pub struct LiveStatus {
     /// Times this device asked again because something was still missing (changes waiting
     /// for an op or envelope, or a peer that holds more).
     pub asked_again: u64,
+    /// The relay it is connected to (`ws://host:port`), when online.
+    pub relay: Option<String>,
+    /// How many relays the setting names (the worker fails over between them).
+    pub relays: usize,
 }
 
 /// How long a peer's presence lasts without being refreshed.
@@ -1154,6 +1158,7 @@ where
     let url = room::room_url(&relay, &room)?;
     let sealer = Sealer { key, id };
     let mut conn = room::connect(url)?;
+    lock(&status).relays = room::split_relays(&relay).len();
     replica.defer_index(true);
     let mut held = Holdings::load(&replica)?;
     let mut mine = Outbound::after(&replica)?;
@@ -1224,6 +1229,7 @@ where
                             let mut s = lock(&status);
                             s.online = true;
                             s.offline = None;
+                            s.relay = conn.relay.borrow().clone();
                         }
                         out.reset();
                         held.update(&replica)?;
@@ -1237,6 +1243,7 @@ where
                         out.reset();
                         let mut s = lock(&status);
                         s.online = false;
+                        s.relay = None;
                         s.disconnects += 1;
                         s.last_disconnect = Some(reason.clone());
                         s.offline = Some(format!("{reason}; retrying in {:.1}s", retry_in.as_secs_f32()));

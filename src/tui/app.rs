@@ -387,10 +387,17 @@ impl App {
             Some(l) if l.stopped.is_some() => format!("relay: stopped · {bucket}"),
             Some(l) if l.online => {
                 let here = self.peers_here().len();
+                // With several relays, which one (the worker fails over between them).
+                let live = match &l.relay {
+                    Some(r) if l.relays > 1 => {
+                        format!("live on {}", r.split("://").nth(1).unwrap_or(r))
+                    }
+                    _ => "live".to_string(),
+                };
                 if here > 0 {
-                    format!("live, {here} here · {bucket}")
+                    format!("{live}, {here} here · {bucket}")
                 } else {
-                    format!("live · {bucket}")
+                    format!("{live} · {bucket}")
                 }
             }
             Some(_) => format!("reconnecting · {bucket}"),
