@@ -251,7 +251,12 @@ fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
         .find(|w| w.starts_with("ws://"))
         .expect("a ws:// address")
         .to_string();
-    weft(&alice, &["-w", "team", "settings", "relay", &url]);
+    // Two relays, the first of them down: the app fails over and says which it is on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let relays = format!("ws://{dead},{url}");
+    weft(&alice, &["-w", "team", "settings", "relay", &relays]);
     struct Kill(std::process::Child);
     impl Drop for Kill {
         fn drop(&mut self) {
@@ -266,7 +271,7 @@ fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
     t.type_text(&format!("{BIN} -w team"));
     t.keys(&["Enter"]);
     t.wait_for("DOCS");
-    t.wait_for("live");
+    t.wait_for(&format!("live on {}", url.trim_start_matches("ws://")));
 
     // Bob names himself, writes and syncs; both show up in Alice's open app.
     weft(&bob, &["profile", "name", "Bob B."]);

@@ -1231,6 +1231,8 @@ where
                             s.offline = None;
                             s.relay = conn.relay.borrow().clone();
                         }
+                        // The app redraws its status bar on this, not on a timer.
+                        changed();
                         out.reset();
                         held.update(&replica)?;
                         out.urgent(hello(&replica, &held));
@@ -1247,6 +1249,8 @@ where
                         s.disconnects += 1;
                         s.last_disconnect = Some(reason.clone());
                         s.offline = Some(format!("{reason}; retrying in {:.1}s", retry_in.as_secs_f32()));
+                        drop(s);
+                        changed();
                     }
                     RoomEvent::Frame(bytes) => {
                         let frame = match sealer.open(&bytes) {

@@ -140,6 +140,9 @@ pub struct App {
     pub(crate) mouse: bool,
     /// Something on screen changed since the last draw.
     pub(crate) dirty: bool,
+    /// The sync text last seen by a refresh: when it changes (connected, failed over, synced),
+    /// the status bar is drawn again even if no content changed.
+    pub(crate) shown_sync: String,
     /// The home's identity files, for pairing a wallet from the app (absent in tests that don't pair).
     pub(crate) pairer: Option<Box<dyn super::pairing::Pairer>>,
     /// Background bucket sync, when the workspace is shared.
@@ -208,6 +211,7 @@ impl App {
             quit: false,
             mouse: false,
             dirty: true,
+            shown_sync: String::new(),
             pairer: None,
             sync: None,
             live: None,

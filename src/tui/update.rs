@@ -337,6 +337,11 @@ impl App {
             self.set_presence(peers);
         }
         self.exchange(self.unsaved);
+        let sync = self.sync_text();
+        if sync != self.shown_sync {
+            self.shown_sync = sync;
+            self.dirty = true;
+        }
         Vec::new()
     }
 
