@@ -490,3 +490,68 @@ fn presence_from_a_non_member_key_or_an_old_epoch_is_ignored() {
     let _ = stop.send(());
     relay_thread.join().unwrap();
 }
+
+/// A member who read a writer's log from the bucket with one object lost (its later changes
+/// wait behind the hole) gets the missing change from whoever in the room holds it, even with the
+/// writer gone for good: the envelopes are signed by their author, so any member can pass them on.
+#[test]
+fn a_hole_in_a_writer_s_log_is_filled_from_another_member_in_the_room() {
+    let (url, relay_thread, stop) = relay();
+    let (ow, ew, cw) = (
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+    );
+    let mut owner = found(&ow);
+    owner.r().workspace().create_doc("Trace", None).unwrap();
+    owner.r().flush().unwrap();
+    owner.r().add_member(ew.address(), Role::Editor).unwrap();
+    owner.r().add_member(cw.address(), Role::Editor).unwrap();
+    let mut editor = join(&owner, &ew);
+    let mut carol = join(&owner, &cw);
+    for dev in [&mut editor, &mut carol] {
+        carry(&mut owner, dev);
+        dev.r().publish_device().unwrap();
+        settle(dev, &mut owner);
+    }
+    settle(&mut editor, &mut carol);
+    let before = owner
+        .r()
+        .inputs(weft::store::SharedTable::Envelopes, 0)
+        .unwrap()
+        .len();
+    // The owner writes five changes, one envelope each.
+    let doc = doc_id(owner.r());
+    for word in ["one ", "two ", "three ", "four ", "five"] {
+        owner.r().workspace().append_body(doc, word).unwrap();
+        owner.r().flush().unwrap();
+    }
+    let written = owner
+        .r()
+        .inputs(weft::store::SharedTable::Envelopes, 0)
+        .unwrap();
+    assert_eq!(written.len(), before + 5);
+    // Carol has all of it; the editor got all but the second (lost from the bucket).
+    carry(&mut owner, &mut carol);
+    for (i, (_, env)) in written.iter().enumerate() {
+        if i != before + 1 {
+            editor.r().receive_envelope("bucket", env).unwrap();
+        }
+    }
+    assert_eq!(
+        text(&mut editor),
+        "one ",
+        "the later changes wait behind the hole"
+    );
+    assert!(editor.r().engine().unwrap().waiting_count() > 0);
+    // The owner is gone for good; the editor and carol meet in the room.
+    drop(owner);
+    let (c, e) = (live(&carol, &url), live(&editor, &url));
+    wait_online(&c);
+    wait_online(&e);
+    wait_text(&mut editor, "one two three four five");
+    assert_eq!(editor.r().engine().unwrap().waiting_count(), 0);
+    drop((c, e));
+    let _ = stop.send(());
+    relay_thread.join().unwrap();
+}

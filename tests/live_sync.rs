@@ -224,7 +224,7 @@ fn sync_watch_names_the_relay_it_is_on_and_the_next_after_a_failover() {
     };
     // On one of the two; when that one dies, on the other.
     let on = next_live(&rx);
-    let mut relays = vec![(Some(first), first_url), (Some(second), second_url)];
+    let mut relays = [(Some(first), first_url), (Some(second), second_url)];
     let at = relays
         .iter()
         .position(|(_, url)| on == format!("live: on {url}"))
