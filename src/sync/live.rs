@@ -241,6 +241,8 @@ pub struct LiveStatus {
     pub stopped: Option<String>,
     /// Changes received live.
     pub received: u64,
+    /// The LAN lane, when it runs: who is linked directly.
+    pub lan: Option<super::lan::LanStatus>,
 }
 
 /// How long a peer's presence lasts without being refreshed.
@@ -306,6 +308,20 @@ impl LiveWorker {
     where
         F: FnOnce() -> anyhow::Result<Replica> + Send + 'static,
     {
+        Self::spawn_lanes(open, Some(relay), None, changed)
+    }
+
+    /// Like [`spawn`](Self::spawn), through the relay if there is one and directly with
+    /// teammates on the LAN if `lan` is given (see [`super::lan`]).
+    pub fn spawn_lanes<F>(
+        open: F,
+        relay: Option<String>,
+        lan: Option<super::lan::LanOptions>,
+        changed: Box<dyn Fn() + Send>,
+    ) -> LiveWorker
+    where
+        F: FnOnce() -> anyhow::Result<Replica> + Send + 'static,
+    {
         let status = std::sync::Arc::new(std::sync::Mutex::new(LiveStatus::default()));
         let (poke, pokes) = tokio::sync::mpsc::unbounded_channel();
         let (view, views) = tokio::sync::watch::channel(Here::default());
@@ -330,7 +346,7 @@ impl LiveWorker {
                     views,
                     peers: shared_peers,
                 };
-                if let Err(e) = rt.block_on(run(open, relay, ends, shared.clone(), changed)) {
+                if let Err(e) = rt.block_on(run(open, relay, lan, ends, shared.clone(), changed)) {
                     tracing::warn!(error = %e, "live sync stopped");
                     lock(&shared).stopped = Some(format!("{e:#}"));
                 }
@@ -407,7 +423,8 @@ struct Ends {
 
 async fn run<F>(
     open: F,
-    relay: String,
+    relay: Option<String>,
+    lan: Option<super::lan::LanOptions>,
     ends: Ends,
     status: std::sync::Arc<std::sync::Mutex<LiveStatus>>,
     changed: Box<dyn Fn() + Send>,
@@ -415,7 +432,7 @@ async fn run<F>(
 where
     F: FnOnce() -> anyhow::Result<Replica>,
 {
-    use super::room::{self, RoomEvent};
+    use super::room::RoomEvent;
     let mut replica = open()?;
     let engine = replica
         .engine()
@@ -424,9 +441,10 @@ where
     let id = engine.workspace_id();
     let key = super::share::carrier_key(&replica)?;
     let room = key.room(&id);
-    let url = room::room_url(&relay, &room)?;
     let sealer = Sealer { key, id };
-    let mut conn = room::connect(url)?;
+    let mut lane = super::lan::Lane::start(&replica, lan).await;
+    let mut conn = lane.room(relay.as_deref(), &room)?;
+    let mut via_lan = false;
     replica.defer_index(true);
     let mut held = Holdings::load(&replica)?;
     let mut out = Outbound::after(&replica)?;
@@ -465,11 +483,11 @@ where
                 out.send_local(&mut replica, &mut held, me, &sealer, &conn.tx).await?;
                 index_quietly(&mut replica);
             }
-            ev = conn.rx.recv() => {
+            ev = lane.next_event(&mut conn.rx, &mut via_lan) => {
                 let Some(ev) = ev else { return Ok(()) };
                 match ev {
                     RoomEvent::Connected => {
-                        {
+                        if !via_lan {
                             let mut s = lock(&status);
                             s.online = true;
                             s.offline = None;
@@ -543,6 +561,7 @@ where
             _ = tick.tick() => {
                 out.send_local(&mut replica, &mut held, me, &sealer, &conn.tx).await?;
                 index_quietly(&mut replica);
+                lock(&status).lan = lane.refresh(&replica);
             }
         }
     }

@@ -48,6 +48,13 @@ pub(crate) async fn run(shared: Arc<Shared>, port: u16, on: bool) {
         off(&shared, "discovery is not asked for".into());
         return std::future::pending().await;
     }
+    // Nothing is announced while there is nobody to find: no current key, or no other device.
+    let mut trust_changed = shared.trust_changed.subscribe();
+    while !worth_announcing(&shared.trust()) {
+        if trust_changed.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
     let daemon = match ServiceDaemon::new() {
         Ok(d) => Daemon(d),
         Err(e) => {
@@ -67,7 +74,6 @@ pub(crate) async fn run(shared: Arc<Shared>, port: u16, on: bool) {
     let host = format!("{}.local.", hex::encode(salt));
     let mut announced: Option<(String, String)> = None; // (instance, fullname)
     let mut known: HashMap<[u8; SALT_LEN], Known> = HashMap::new();
-    let mut trust_changed = shared.trust_changed.subscribe();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -76,6 +82,7 @@ pub(crate) async fn run(shared: Arc<Shared>, port: u16, on: bool) {
         let want = trust
             .secret
             .as_ref()
+            .filter(|_| worth_announcing(&trust))
             .map(|s| s.instance(&trust.workspace, &salt, window));
         if want.as_deref() != announced.as_ref().map(|(i, _)| i.as_str()) {
             if let Some((_, fullname)) = announced.take() {
@@ -157,6 +164,13 @@ pub(crate) async fn run(shared: Arc<Shared>, port: u16, on: bool) {
             }
         }
     }
+}
+
+/// Whether there is someone to find: this device holds the current key, and the workspace has
+/// another device that may link.
+fn worth_announcing(trust: &super::Trust) -> bool {
+    let me = trust.key.id();
+    trust.secret.is_some() && trust.devices.iter().any(|d| *d != me)
 }
 
 /// Dial a recognised announcement if this side dials (smaller salt), it is not linked or being

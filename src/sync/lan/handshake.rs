@@ -95,7 +95,9 @@ pub fn hello(nonce: &[u8; NONCE]) -> Vec<u8> {
 
 /// The nonce of a hello.
 pub fn read_hello(bytes: &[u8]) -> Result<[u8; NONCE], Refusal> {
-    let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(Refusal::NotWeft)?;
+    let rest = bytes
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or(Refusal::NotWeft)?;
     let (&version, nonce) = rest.split_first().ok_or(Refusal::NotWeft)?;
     if version > VERSION {
         return Err(Refusal::Newer(version));
@@ -177,7 +179,9 @@ pub fn check_proof(
     let (device, sig) = plain.split_at(33);
     let device = DeviceId::from_sec1_bytes(device).map_err(|_| Refusal::BadSignature)?;
     if !trust.devices.contains(&device) {
-        return Err(Refusal::NotMember(device.to_string().chars().take(16).collect()));
+        return Err(Refusal::NotMember(
+            device.to_string().chars().take(16).collect(),
+        ));
     }
     let sig: [u8; 64] = sig.try_into().map_err(|_| Refusal::BadSignature)?;
     verify_digest(

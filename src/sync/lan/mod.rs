@@ -322,10 +322,9 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             let checked = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-                let mut ws =
-                    tokio_tungstenite::accept_async_with_config(stream, Some(ws_config()))
-                        .await
-                        .map_err(|e| (None, Refusal::Ended(short(&e.to_string()))))?;
+                let mut ws = tokio_tungstenite::accept_async_with_config(stream, Some(ws_config()))
+                    .await
+                    .map_err(|e| (None, Refusal::Ended(short(&e.to_string()))))?;
                 match listen_handshake(&mut ws, &s).await {
                     Ok(device) => Ok((ws, device)),
                     Err(r) => Err((Some(ws), r)),
@@ -486,8 +485,7 @@ where
     )
     .await?;
     let proof = next_message(ws, handshake::PROOF_LEN).await?;
-    let device =
-        handshake::check_proof(&trust, Role::Listen, &dial_nonce, &listen_nonce, &proof)?;
+    let device = handshake::check_proof(&trust, Role::Listen, &dial_nonce, &listen_nonce, &proof)?;
     admit(shared, &trust, device)?;
     Ok(device)
 }
@@ -596,4 +594,112 @@ async fn fan_out(mut frames: mpsc::Receiver<Vec<u8>>, shared: Arc<Shared>) {
         });
     }
     // The worker dropped its sender: stop.
+}
+
+/// What the live worker holds of the LAN lane.
+pub struct Lane {
+    hub: Option<LanHub>,
+    /// Kept so a worker with no relay sees its room channel stay open.
+    _idle: Option<mpsc::Sender<super::room::RoomEvent>>,
+}
+
+impl Lane {
+    /// Start the lane for the workspace `replica` opens (`options` `None`: no LAN). A failure
+    /// to listen is logged and the worker goes on without the LAN.
+    pub async fn start(replica: &Replica, options: Option<LanOptions>) -> Lane {
+        let hub = match (options, Trust::of(replica)) {
+            (Some(options), Some(trust)) => match LanHub::start(trust, options).await {
+                Ok(hub) => Some(hub),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the LAN lane could not listen; going on without it");
+                    None
+                }
+            },
+            _ => None,
+        };
+        Lane { hub, _idle: None }
+    }
+
+    /// The relay's room, or (no relay) a room that never connects.
+    pub fn room(
+        &mut self,
+        relay: Option<&str>,
+        room: &[u8; 32],
+    ) -> anyhow::Result<super::room::RoomHandle> {
+        use super::room;
+        let conn = match relay {
+            Some(relay) => room::connect(room::room_url(relay, room)?)?,
+            None => {
+                // Frames for the missing relay are dropped, as a relay's task drops them while
+                // it is not connected.
+                let (tx, mut drain) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
+                tokio::spawn(async move { while drain.recv().await.is_some() {} });
+                let (keep_tx, rx) = mpsc::channel(1);
+                self._idle = Some(keep_tx);
+                room::RoomHandle { tx, rx }
+            }
+        };
+        Ok(self.with_lan(conn))
+    }
+
+    /// `conn` with sends going to the LAN's links too.
+    fn with_lan(&self, conn: super::room::RoomHandle) -> super::room::RoomHandle {
+        let Some(hub) = &self.hub else { return conn };
+        let (tx, mut frames) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
+        let relay = conn.tx;
+        let lan = hub.tx.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = frames.recv().await {
+                let _ = lan.send(frame.clone()).await;
+                let _ = relay.send(frame).await;
+            }
+        });
+        super::room::RoomHandle { tx, rx: conn.rx }
+    }
+
+    /// The next event from the relay or the LAN, as the room protocol sees it: a frame from
+    /// either, `Connected` when the relay connects or a teammate links (say hello). `via_lan`
+    /// says where it came from. `None` when the relay's room is gone.
+    pub async fn next_event(
+        &mut self,
+        room: &mut mpsc::Receiver<super::room::RoomEvent>,
+        via_lan: &mut bool,
+    ) -> Option<super::room::RoomEvent> {
+        use super::room::RoomEvent;
+        loop {
+            let lan = async {
+                match self.hub.as_mut() {
+                    Some(h) => h.rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ev = room.recv() => {
+                    *via_lan = false;
+                    return ev;
+                }
+                ev = lan => match ev {
+                    Some(LanEvent::Linked(_)) => {
+                        *via_lan = true;
+                        return Some(RoomEvent::Connected);
+                    }
+                    Some(LanEvent::Frame(bytes)) => {
+                        *via_lan = true;
+                        return Some(RoomEvent::Frame(bytes));
+                    }
+                    Some(LanEvent::Unlinked { .. }) => {}
+                    None => self.hub = None,
+                }
+            }
+        }
+    }
+
+    /// Follow the membership (who may link) and report where the lane stands.
+    pub fn refresh(&self, replica: &Replica) -> Option<LanStatus> {
+        let hub = self.hub.as_ref()?;
+        if let Some(trust) = Trust::of(replica) {
+            hub.set_trust(trust);
+        }
+        Some(hub.status())
+    }
 }

@@ -135,10 +135,7 @@ mod tests {
         assert_eq!(team.recognise(&WS, &name, 1002), None);
         // another workspace, an older epoch key
         assert_eq!(team.recognise(&WorkspaceId([8; 32]), &name, 1000), None);
-        assert_eq!(
-            LanSecret::new(2, [2; 32]).recognise(&WS, &name, 1000),
-            None
-        );
+        assert_eq!(LanSecret::new(2, [2; 32]).recognise(&WS, &name, 1000), None);
         // the name rotates with the window
         assert_ne!(name, team.instance(&WS, &salt, 1001));
         // garbage is not recognised
