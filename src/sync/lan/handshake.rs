@@ -79,6 +79,9 @@ pub enum Refusal {
     SameDevice,
     #[error("refused: the connection ended during the handshake: {0}")]
     Ended(String),
+    /// The other end's own reason (from its close frame).
+    #[error("the other device said: {0}")]
+    Remote(String),
 }
 
 /// A fresh nonce.

@@ -350,16 +350,35 @@ fn short(s: &str) -> String {
     s.chars().take(60).collect()
 }
 
+/// Another device's words, fit to show: no control characters, at most a close frame's length.
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(123).collect()
+}
+
 /// Close with the reason.
 async fn refuse<S>(mut ws: Ws<S>, why: &Refusal)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    close_with(&mut ws, &why.to_string()).await;
+}
+
+/// Send a close frame with `reason` and wait (a second at most) for the other end's answer, so
+/// it reads the reason before the connection goes.
+async fn close_with<S>(ws: &mut Ws<S>, reason: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let close = CloseFrame {
         code: CloseCode::Policy,
-        reason: why.to_string().into(),
+        reason: reason.to_string().into(),
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(close))).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        if ws.close(Some(close)).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
 }
 
 /// The next binary message of at most `max` bytes.
@@ -372,9 +391,10 @@ where
             Some(Ok(Message::Binary(b))) if b.len() <= max => return Ok(b.to_vec()),
             Some(Ok(Message::Binary(_) | Message::Text(_))) => return Err(Refusal::NotWeft),
             Some(Ok(Message::Close(c))) => {
-                return Err(Refusal::Ended(short(
-                    &c.map(|c| c.reason.to_string()).unwrap_or_default(),
-                )))
+                return Err(match c {
+                    Some(c) => Refusal::Remote(printable(&c.reason)),
+                    None => Refusal::Ended("closed".into()),
+                })
             }
             Some(Ok(_)) => continue,
             Some(Err(e)) => return Err(Refusal::Ended(short(&e.to_string()))),
@@ -535,8 +555,7 @@ where
                 None => {
                     // Cut by the hub: not trusted any more, or the hub stopped.
                     let why = "the link was closed: not a current member's device, or weft stopped";
-                    let close = CloseFrame { code: CloseCode::Policy, reason: why.into() };
-                    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(close))).await;
+                    close_with(&mut ws, why).await;
                     break why.into();
                 }
             },
@@ -549,7 +568,7 @@ where
                         }
                     }
                     Some(Ok(Message::Close(c))) => {
-                        break format!("closed by the teammate{}", c.map(|c| format!(": {}", c.reason)).unwrap_or_default());
+                        break format!("closed by the teammate{}", c.map(|c| format!(": {}", printable(&c.reason))).unwrap_or_default());
                     }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => break format!("connection lost: {}", short(&e.to_string())),
