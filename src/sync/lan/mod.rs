@@ -520,12 +520,12 @@ where
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (tx, mut out) = mpsc::channel::<Vec<u8>>(LINK_QUEUE);
     let inserted = {
-        let mut links = lock(&shared.links);
-        if links.contains_key(&device) {
-            false
-        } else {
-            links.insert(device, LinkEntry { id, tx });
-            true
+        match lock(&shared.links).entry(device) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(LinkEntry { id, tx });
+                true
+            }
         }
     };
     if !inserted {
