@@ -32,6 +32,7 @@ fn local() -> LanOptions {
     LanOptions {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         discover: false,
+        dial: Vec::new(),
     }
 }
 

@@ -114,8 +114,10 @@ impl Trust {
 pub struct LanOptions {
     /// The address the link listener binds (port 0: the OS picks).
     pub bind: SocketAddr,
-    /// Announce and browse with mDNS (off: only [`LanHub::dial`] links).
+    /// Announce and browse with mDNS (off: only [`LanHub::dial`] and `dial` link).
     pub discover: bool,
+    /// Teammates' link addresses to dial and keep dialing (where multicast does not pass).
+    pub dial: Vec<SocketAddr>,
 }
 
 impl Default for LanOptions {
@@ -123,6 +125,7 @@ impl Default for LanOptions {
         Self {
             bind: SocketAddr::from(([0, 0, 0, 0], 0)),
             discover: true,
+            dial: Vec::new(),
         }
     }
 }
@@ -241,6 +244,7 @@ impl LanHub {
                 () = serve(listener, s.clone()) => {}
                 () = fan_out(frames, s.clone()) => {}
                 () = discover::run(s.clone(), port, options.discover) => {}
+                () = keep_dialing(s.clone(), options.dial) => {}
                 _ = stopped => {}
             }
             // Closing every link: their senders go with the map.
@@ -596,6 +600,21 @@ where
         .events
         .send(LanEvent::Unlinked { device, reason })
         .await;
+}
+
+/// Link to each of `addrs`, and again a second after each link ends or fails. Never returns.
+async fn keep_dialing(shared: Arc<Shared>, addrs: Vec<SocketAddr>) {
+    futures::future::join_all(addrs.into_iter().map(|addr| {
+        let shared = shared.clone();
+        async move {
+            loop {
+                dial(shared.clone(), addr).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }))
+    .await;
+    std::future::pending().await
 }
 
 /// Hand each frame to every link; a link whose queue is full is dropped (it is too slow; it
