@@ -243,6 +243,8 @@ pub struct LiveStatus {
     pub received: u64,
     /// The LAN lane, when it runs: who is linked directly.
     pub lan: Option<super::lan::LanStatus>,
+    /// There is a relay (else live sync runs over the LAN only).
+    pub relay: bool,
 }
 
 /// How long a peer's presence lasts without being refreshed.
@@ -445,6 +447,11 @@ where
     let mut lane = super::lan::Lane::start(&replica, lan).await;
     let mut conn = lane.room(relay.as_deref(), &room)?;
     let mut via_lan = false;
+    {
+        let lan_now = lane.refresh(&replica);
+        let mut s = lock(&status);
+        (s.relay, s.lan) = (relay.is_some(), lan_now);
+    }
     replica.defer_index(true);
     let mut held = Holdings::load(&replica)?;
     let mut out = Outbound::after(&replica)?;

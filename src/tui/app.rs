@@ -394,8 +394,8 @@ impl App {
         let live = self.live.as_ref().map(|l| l.status());
         let bucket = self.bucket_text();
         let lan = match live.as_ref().and_then(|l| l.lan.as_ref()) {
-            Some(s) => format!("LAN: {} · ", s.linked.len()),
-            None => String::new(),
+            Some(s) if !s.linked.is_empty() => format!("LAN: {} · ", s.linked.len()),
+            _ => String::new(),
         };
         match live {
             None => bucket,
@@ -409,7 +409,7 @@ impl App {
                 }
             }
             // No relay: the LAN and the bucket are all there is.
-            Some(l) if l.lan.is_some() && l.offline.is_none() => format!("{lan}{bucket}"),
+            Some(l) if !l.relay => format!("{lan}{bucket}"),
             Some(_) => format!("reconnecting · {lan}{bucket}"),
         }
     }
