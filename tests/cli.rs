@@ -189,6 +189,7 @@ fn a_doc_is_edited_in_the_editor_and_a_card_is_shown_with_its_fields() {
     assert!(!h.ok(&["doc", "cat", "Meeting notes"]).contains("scribble"));
 
     h.ok(&["board", "new", "Sprint", "--columns", "To do,Doing,Done"]);
+    h.ok(&["profile", "name", "Ada"]);
     h.ok(&[
         "card",
         "add",
@@ -196,8 +197,8 @@ fn a_doc_is_edited_in_the_editor_and_a_card_is_shown_with_its_fields() {
         "Fix login",
         "--label",
         "bug",
-        "--assignee",
-        "0xabc",
+        "--assign",
+        "ada",
         "--due",
         "2026-12-24",
         "--description",
@@ -205,7 +206,7 @@ fn a_doc_is_edited_in_the_editor_and_a_card_is_shown_with_its_fields() {
     ]);
     let shown = h.ok(&["card", "show", "Fix login"]);
     assert!(
-        shown.starts_with("Fix login #bug @0xabc due 2026-12-24\n"),
+        shown.starts_with("Fix login #bug @Ada due 2026-12-24\n"),
         "{shown}"
     );
     assert!(shown.contains("] in To do\n"), "{shown}");
@@ -371,6 +372,10 @@ fn a_damaged_database_names_the_file_and_is_left_alone() {
 
 fn build_rich_workspace(h: &Home) {
     h.ok(&["init", "src"]);
+    let me = h.json(&["profile", "show"])["address"]
+        .as_str()
+        .expect("an address")
+        .to_string();
     h.ok(&[
         "doc",
         "new",
@@ -403,7 +408,7 @@ fn build_rich_workspace(h: &Home) {
         "--label",
         "big",
         "--assignee",
-        "0xabc",
+        &me,
         "--due",
         "2027-01-15",
     ]);

@@ -496,3 +496,116 @@ fn opening_a_shared_workspace_again_and_again_writes_no_membership_ops() {
     }
     assert_eq!(membership_ops(&t.owner), after_removal);
 }
+
+fn member_named<'a>(members: &'a Value, address: &str) -> &'a Value {
+    members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["address"] == address)
+        .expect("listed")
+}
+
+#[test]
+fn a_display_name_travels_and_cards_are_assigned_by_name() {
+    let t = team("editor");
+    // Bad names are refused and change nothing.
+    for (bad, why) in [
+        ("two\nlines", "one line"),
+        (&"x".repeat(41) as &str, "at most 40 characters"),
+        ("0x906f…2cB0", "looks like a wallet address"),
+        ("   ", "empty"),
+    ] {
+        let err = fails(&t.bob, &["profile", "name", bad]);
+        assert!(err.contains(why), "{bad:?}: {err}");
+    }
+    assert_eq!(json(&t.bob, &["profile", "show"])["name"], Value::Null);
+    ok(&t.bob, &["profile", "name", "Bob  Builder "]);
+    assert_eq!(json(&t.bob, &["profile", "show"])["name"], "Bob Builder");
+    ok(&t.bob, &["sync"]);
+    ok(&t.owner, &["sync"]);
+
+    // The owner sees the name next to the address; JSON keeps the address.
+    let listed = ok(&t.owner, &["member", "ls"]);
+    assert!(
+        listed.contains(&format!("{}  editor  Bob Builder", t.bob_address)),
+        "{listed}"
+    );
+    let members = json(&t.owner, &["member", "ls"]);
+    assert_eq!(
+        member_named(&members, &t.bob_address)["name"],
+        "Bob Builder"
+    );
+
+    // Assign by display name (any case) or address; stored as the address.
+    ok(
+        &t.owner,
+        &[
+            "card",
+            "add",
+            "Getting started",
+            "Ship it",
+            "--assign",
+            "bob builder",
+        ],
+    );
+    let card = json(&t.owner, &["card", "show", "Ship it"]);
+    assert_eq!(card["assignees"], serde_json::json!([t.bob_address]));
+    let shown = ok(&t.owner, &["card", "show", "Ship it"]);
+    assert!(shown.starts_with("Ship it @Bob Builder\n"), "{shown}");
+
+    // Unknown text and non-members are refused, naming the members; nothing is written.
+    let err = fails(
+        &t.owner,
+        &[
+            "card",
+            "add",
+            "Getting started",
+            "Typo",
+            "--assign",
+            "carol",
+        ],
+    );
+    assert!(err.contains("no member is called \"carol\""), "{err}");
+    assert!(
+        err.contains(&format!("Bob Builder {}", t.bob_address)),
+        "lists the members: {err}"
+    );
+    let stranger = "0x00000000000000000000000000000000000000aa";
+    let err = fails(&t.owner, &["card", "edit", "Ship it", "--assign", stranger]);
+    assert!(err.contains("is not a member of this workspace"), "{err}");
+    assert!(!ok(&t.owner, &["board", "ls", "Getting started"]).contains("Typo"));
+    assert_eq!(
+        json(&t.owner, &["card", "show", "Ship it"])["assignees"],
+        serde_json::json!([t.bob_address])
+    );
+
+    // Two members with one name stay apart: a suffix of the address, and assigning by that
+    // name asks for the address.
+    ok(&t.owner, &["profile", "name", "bob builder"]);
+    let listed = ok(&t.owner, &["member", "ls"]);
+    let suffix = &t.bob_address[38..];
+    assert!(
+        listed.contains(&format!("Bob Builder (…{suffix})")),
+        "{listed}"
+    );
+    let err = fails(
+        &t.owner,
+        &["card", "edit", "Ship it", "--assign", "Bob Builder"],
+    );
+    assert!(err.contains("2 members are called"), "{err}");
+}
+
+#[test]
+fn a_viewer_sets_their_name_and_the_owner_sees_it() {
+    let t = team("viewer");
+    ok(&t.bob, &["profile", "name", "Vi"]);
+    // Still read-only for everything else.
+    let err = fails(&t.bob, &["doc", "new", "Nope"]);
+    assert!(err.contains("viewer"), "{err}");
+    ok(&t.bob, &["sync"]);
+    ok(&t.owner, &["sync"]);
+    let members = json(&t.owner, &["member", "ls"]);
+    assert_eq!(member_named(&members, &t.bob_address)["name"], "Vi");
+    assert_eq!(json(&t.owner, &["quarantine", "ls"]), serde_json::json!([]));
+}

@@ -27,7 +27,7 @@ use weft::identity::{
     parse_canonical_siwe, CertHash, DeviceId, DeviceKey, KeyFileError, LocalWallet,
     PairingCertificate, Recap, Signature65, VerifyPolicy,
 };
-use weft::sync::live::{Frame, Sealer};
+use weft::sync::live::{Frame, OpsHeld, Sealer};
 use weft::sync::seal::CarrierKey;
 use weft::sync::share::{
     decode_segment, decode_snapshot, encode_segment, encode_snapshot, JoinCode,
@@ -384,13 +384,36 @@ fn room_frames_survive_mutation() {
         Frame::Hello {
             device: c.devices[0],
             seqs: seqs.clone(),
+            ops: Some(OpsHeld {
+                count: 7,
+                digest: [3; 32],
+            }),
         },
         Frame::Hello {
             device: c.devices[1],
             seqs: BTreeMap::new(),
+            ops: None,
         },
-        Frame::Want { seqs },
+        Frame::Want {
+            device: Some(c.devices[1]),
+            seqs: seqs.clone(),
+            ops: Some(OpsHeld {
+                count: 2,
+                digest: [9; 32],
+            }),
+        },
+        Frame::Want {
+            device: None,
+            seqs,
+            ops: None,
+        },
         Frame::Presence(Rng::for_decoder("presence").bytes(80)),
+        Frame::Part {
+            id: [5; 16],
+            index: 1,
+            total: 3,
+            bytes: Rng::for_decoder("part").bytes(300),
+        },
     ];
     frames.extend(c.envelopes.iter().take(3).cloned().map(Frame::Envelope));
     frames.extend(c.ops.iter().take(3).cloned().map(Frame::AclOp));
@@ -1033,7 +1056,7 @@ fn the_fuzzer_reports_a_panic_and_an_oversized_allocation() {
 #[test]
 fn inputs_over_the_size_limits_are_refused_before_they_are_copied() {
     use weft::identity::pairing::MAX_MESSAGE_BYTES;
-    use weft::sync::live::MAX_FRAME;
+    use weft::sync::live::MAX_MESSAGE;
     let refused = |what: &str, decode: &dyn Fn() -> bool| {
         let (out, largest) = fuzz_common::measured(decode);
         assert!(matches!(out, Ok(false)), "{what} is refused");
@@ -1042,9 +1065,10 @@ fn inputs_over_the_size_limits_are_refused_before_they_are_copied() {
             "{what}: {largest} bytes allocated at once"
         );
     };
-    let mut frame = Frame::Presence(vec![7; MAX_FRAME]).encode();
+    // A whole frame (reassembled from parts) is at most 16 MiB and a little.
+    let mut frame = Frame::Presence(vec![7; MAX_MESSAGE]).encode();
     frame.push(0);
-    refused("a frame over 1 MiB", &|| Frame::decode(&frame).is_ok());
+    refused("a frame over 16 MiB", &|| Frame::decode(&frame).is_ok());
     let code = format!("weft1-{}", "z".repeat(100_000));
     refused("a join code of 100,000 characters", &|| {
         JoinCode::decode(&code).is_ok()

@@ -365,3 +365,128 @@ fn each_member_sees_who_else_is_here_and_what_they_have_open() {
     let _ = stop.send(());
     relay_thread.join().unwrap();
 }
+
+#[test]
+fn presence_from_a_non_member_key_or_an_old_epoch_is_ignored() {
+    use weft::sync::live::{presence_frame, Sealer};
+    let (url, relay_thread, stop) = relay();
+    let (ow, ew, cw) = (
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+    );
+    let mut owner = found(&ow);
+    owner.r().add_member(ew.address(), Role::Editor).unwrap();
+    owner.r().add_member(cw.address(), Role::Editor).unwrap();
+    let mut editor = join(&owner, &ew);
+    let mut carol = join(&owner, &cw);
+    carry(&mut owner, &mut editor);
+    carry(&mut owner, &mut carol);
+    editor.r().publish_device().unwrap();
+    carol.r().publish_device().unwrap();
+    settle(&mut editor, &mut owner);
+    settle(&mut carol, &mut owner);
+    // Removing carol starts a new key epoch; epoch 1's key stays with everyone who held it.
+    owner.r().remove_member(cw.address()).unwrap();
+    settle(&mut owner, &mut editor);
+    let a = live(&owner, &url);
+    wait_online(&a);
+    // The keys as the owner's live worker holds them (it may have published a key duty of its
+    // own on opening the database).
+    std::thread::sleep(Duration::from_millis(500));
+    owner.r().refresh().unwrap();
+    let engine = owner.r().engine().unwrap();
+    let current = engine.current_epoch();
+    assert!(current >= 2, "the removal rotated the key");
+    let id = engine.workspace_id();
+    let sealer = Sealer {
+        key: weft::sync::share::carrier_key(owner.r()).unwrap(),
+        id,
+    };
+    let room = sealer.key.room(&id);
+    let engine = owner.r().engine().unwrap();
+    let editor_address = ew.address().to_checksum();
+    let stranger = weft::identity::DeviceKey::generate();
+    let frames = [
+        // The editor's own device, current epoch: shown.
+        presence_frame(
+            engine,
+            &sealer,
+            None,
+            &editor.device.key,
+            &editor_address,
+            "doc: Honest",
+        )
+        .unwrap(),
+        // A key no member certified, under the current key: ignored.
+        presence_frame(
+            engine,
+            &sealer,
+            None,
+            &stranger,
+            &editor_address,
+            "doc: Stranger",
+        )
+        .unwrap(),
+        // The editor's device, under the old epoch's key: ignored.
+        presence_frame(
+            engine,
+            &sealer,
+            Some(1),
+            &editor.device.key,
+            &editor_address,
+            "doc: Old epoch",
+        )
+        .unwrap(),
+        // The removed member's device, under the current key (had it leaked): ignored.
+        presence_frame(
+            engine,
+            &sealer,
+            None,
+            &carol.device.key,
+            &cw.address().to_checksum(),
+            "doc: Removed",
+        )
+        .unwrap(),
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let room_url = weft::sync::room::room_url(&url, &room).unwrap();
+        let (mut ws, _) = tokio_tungstenite::connect_async(room_url).await.unwrap();
+        for f in frames {
+            ws.send(tokio_tungstenite::tungstenite::Message::Binary(f.into()))
+                .await
+                .unwrap();
+        }
+        ws.close(None).await.unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.status().presence_ignored < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the presence frames were not all judged: {:?}",
+            a.status()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let peers = a.peers();
+    assert_eq!(
+        peers.len(),
+        1,
+        "only the editor is here: {peers:?}; {:?}",
+        a.status()
+    );
+    assert_eq!(peers[0].address, editor_address);
+    assert_eq!(
+        peers[0].view, "doc: Honest",
+        "the old epoch's presence did not move the editor"
+    );
+    let why = a.status().last_presence_ignored.unwrap_or_default();
+    assert!(why.contains("not a member"), "the reason names it: {why}");
+    let _ = stop.send(());
+    relay_thread.join().unwrap();
+}

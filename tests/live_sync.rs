@@ -179,3 +179,57 @@ fn three_clients_edit_live_survive_a_relay_restart_and_an_offline_spell() {
     watchers.push(watch(&homes[2]));
     converge(&homes, &lines);
 }
+
+/// `weft sync --watch` says which relay of the list it is on, and says so again when it moves.
+#[test]
+fn sync_watch_names_the_relay_it_is_on_and_the_next_after_a_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, first_url) = relay("127.0.0.1:0");
+    let (second, second_url) = relay("127.0.0.1:0");
+    let home = dir.path().join("ana");
+    let bucket = format!("file://{}", dir.path().join("bucket").display());
+    let list = format!("{first_url},{second_url}");
+    ok(
+        &home,
+        &["init", "team", "--bucket", &bucket, "--relay", &list],
+    );
+    let mut child = common::weft_command(&home)
+        .args(["sync", "--watch", "--interval", "3600"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sync --watch");
+    let stdout = child.stdout.take().expect("stdout");
+    let _watching = Killed(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next_live = |rx: &std::sync::mpsc::Receiver<String>| -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("sync --watch said nothing about the live link");
+            if line.starts_with("live: on ") {
+                return line;
+            }
+        }
+    };
+    // On one of the two; when that one dies, on the other.
+    let on = next_live(&rx);
+    let mut relays = vec![(Some(first), first_url), (Some(second), second_url)];
+    let at = relays
+        .iter()
+        .position(|(_, url)| on == format!("live: on {url}"))
+        .unwrap_or_else(|| panic!("{on:?} names neither relay"));
+    drop(relays[at].0.take());
+    let other = &relays[1 - at].1;
+    assert_eq!(next_live(&rx), format!("live: on {other}"));
+}

@@ -484,6 +484,30 @@ async fn losing_nats_keeps_same_relay_rooms_working_and_the_link_comes_back_by_i
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("NATS link is up"), "{stdout}");
+    // A list: each relay, then a frame from one to a client of the other.
+    let list = format!("{},{}", r1.url(), r2.url());
+    let out = weft(&["relay", "--check", &list]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "a frame sent through {} reached a client of {}",
+            r1.url(),
+            r2.url()
+        )),
+        "{stdout}"
+    );
+    // A relay that stands alone is named: frames do not cross to it.
+    let alone = RelayProcess::start(&[]).await;
+    let list = format!("{},{}", r1.url(), alone.url());
+    let out = weft(&["relay", "--check", &list]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("did not reach a client of {}", alone.url())),
+        "{stdout}"
+    );
+    drop(alone);
 
     let room: [u8; 32] = rand::random();
     let mut a = join(&r1.url(), &room).await;
@@ -831,6 +855,9 @@ fn a_relay_killed_mid_typing_its_client_carries_on_through_another_with_nothing_
     let b = live(&editor, &format!("ws://{r1_addr},{r2_url}"));
     wait_online(&a);
     wait_online(&b);
+    // It says which relay it is on (the status bar and `weft sync --watch` show it).
+    assert_eq!(b.status().relay.as_deref(), Some(r2_url.as_str()));
+    assert_eq!(b.status().relays, 2);
     let _r1 = Relay::start_on(r1_addr, &n1.url(), RelayLimits::default());
 
     let doc = doc_id(editor.r());
@@ -853,6 +880,12 @@ fn a_relay_killed_mid_typing_its_client_carries_on_through_another_with_nothing_
         text(d) == expected
     });
     wait_online(&b);
+    assert_eq!(
+        b.status().relay,
+        Some(format!("ws://{r1_addr}")),
+        "now on relay 1: {:?}",
+        b.status()
+    );
     // And the link stays live after the failover: a new edit arrives.
     editor.r().workspace().append_body(doc, "after").unwrap();
     editor.r().flush().unwrap();

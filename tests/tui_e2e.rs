@@ -268,13 +268,15 @@ fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
     t.wait_for("DOCS");
     t.wait_for("live");
 
-    // Bob writes and syncs; it shows up in Alice's open app.
+    // Bob names himself, writes and syncs; both show up in Alice's open app.
+    weft(&bob, &["profile", "name", "Bob B."]);
     weft(
         &bob,
         &["doc", "new", "Notes from Bob", "--body", "bob was here"],
     );
     weft(&bob, &["sync"]);
     t.wait_for("Notes from Bob");
+    t.wait_for("Bob B. editor");
 
     // Alice writes in the app; Bob gets it from the bucket.
     t.keys(&["n"]);

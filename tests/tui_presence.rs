@@ -1,7 +1,8 @@
 //! Teammates' carets (from their presence) in a doc while the local user edits it: each is drawn
-//! where the textarea shows their character, in their colour with their name at the row's end,
-//! follows the textarea as it scrolls, is not drawn when scrolled out of view, and never covers
-//! or moves the local caret.
+//! where the textarea shows their character, in their colour with their name as a flag on the row
+//! above (below, on the top row), never on their own row nor the local caret's row, follows the
+//! textarea as it scrolls, is not drawn when scrolled out of view, and never covers or moves the
+//! local caret.
 
 mod tui_support;
 
@@ -38,6 +39,16 @@ fn line_start(text: &str, line: usize) -> usize {
         .take(line)
         .map(|l| l.chars().count() + 1)
         .sum()
+}
+
+/// Asserts a name flag sits next to the caret's row `y` (above, or below on the top row), never on
+/// it, and never on the local caret's row `local`.
+fn assert_flag_beside(flag_y: u16, y: u16, local: Option<u16>) {
+    assert!(
+        flag_y + 1 == y || flag_y == y + 1,
+        "the name flag is on the row above or below the caret ({flag_y} vs {y})"
+    );
+    assert_ne!(Some(flag_y), local, "never on the row being typed");
 }
 
 fn snap(name: &str, app: &mut App) -> Buffer {
@@ -79,7 +90,7 @@ fn a_teammates_caret_shows_while_editing_without_touching_the_local_caret() {
     assert_eq!(bar.symbol(), "▏");
     assert!(bar.modifier.contains(Modifier::REVERSED));
     let (lx, ly) = find(&buf, "‸0xa11c…a11c").expect("Ana's name");
-    assert_eq!(ly, ty, "her name is on her caret's row");
+    assert_flag_beside(ly, ty, Some(local.1));
     assert_eq!(buf[(lx, ly)].fg, bar.fg);
     // Bo's caret colours the "G" itself, in his colour, without hiding it.
     let (gx, gy) = find(&buf, "## Getting around").expect("heading");
@@ -87,7 +98,8 @@ fn a_teammates_caret_shows_while_editing_without_touching_the_local_caret() {
     assert_eq!(g.symbol(), "G");
     assert!(g.modifier.contains(Modifier::REVERSED));
     let (bx, by) = find(&buf, "‸0xb0b0…00b0").expect("Bo's name");
-    assert_eq!((by, buf[(bx, by)].fg), (gy, g.fg));
+    assert_eq!(buf[(bx, by)].fg, g.fg);
+    assert_flag_beside(by, gy, Some(local.1));
     // The local caret is where it was, drawn as it was, and has not moved in the text.
     assert_eq!(buf[local], before[local]);
     assert_eq!(app.editor().map(|e| e.caret()), Some(caret));
@@ -129,7 +141,8 @@ fn teammates_carets_follow_the_textarea_as_it_scrolls() {
     let bar = &buf[(x + "Step 51 of the long plan.".len() as u16, y)];
     assert_eq!(bar.symbol(), "▏");
     assert!(bar.modifier.contains(Modifier::REVERSED));
-    assert_eq!(find(&buf, "‸0xb0b0…00b0").map(|(_, by)| by), Some(y));
+    let (_, by) = find(&buf, "‸0xb0b0…00b0").expect("Bo's name");
+    assert_flag_beside(by, y, None);
 
     // A page up: the textarea moves its view by a page; both carets are where their lines are.
     app.update(key(KeyCode::PageUp));
@@ -139,7 +152,8 @@ fn teammates_carets_follow_the_textarea_as_it_scrolls() {
         buf[(x + "Step 21 of the long plan.".len() as u16, y)].symbol(),
         "▏"
     );
-    assert_eq!(find(&buf, "‸0xa11c…a11c").map(|(_, ay)| ay), Some(y));
+    let (_, ay) = find(&buf, "‸0xa11c…a11c").expect("Ana's name");
+    assert_flag_beside(ay, y, None);
     assert!(find(&buf, "Step 51").is_none(), "step 51 is below the view");
     assert!(find(&buf, "‸0xb0b0…00b0").is_none(), "so is Bo's caret");
 }
@@ -180,5 +194,6 @@ fn a_teammates_caret_follows_the_textarea_sideways_on_a_long_line_with_a_tab() {
         buf[(x, y)].fg,
         buf[find(&buf, "‸0xa11c").expect("Ana's name")].fg
     );
-    assert_eq!(find(&buf, "‸0xa11c…a11c").map(|(_, ay)| ay), Some(y));
+    let (_, ay) = find(&buf, "‸0xa11c…a11c").expect("Ana's name");
+    assert_flag_beside(ay, y, None);
 }

@@ -2,7 +2,7 @@
 //! after it has been imported into a shadow copy of the document.
 //!
 //! Every container an op writes is traced back to a root area (`meta`, `docs`, `boards`,
-//! `comments`, `trash`) through the ops that created it: a normal container through the op that
+//! `comments`, `trash`, `profiles`) through the ops that created it: a normal container through the op that
 //! inserted it (a map entry, a tree node's metadata, a list item), a mergeable container through
 //! the parent its name encodes. This depends only on history, not on the current state, so a
 //! container under a node that was deleted concurrently is placed the same way on every
@@ -13,6 +13,9 @@
 //! A new comment is recognised by its shape: an entry of the `comments` map whose key is the id
 //! of the op that inserts it (`counter@peer`) and whose value is the map that op creates, so one
 //! comment can never overwrite another. Its `author` field must be the signer's address.
+//!
+//! A profile entry is the signer's own when its key is `<signer address in lowercase>/<field>`
+//! and it holds a plain value; a key naming another address is someone else's profile.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -39,6 +42,8 @@ enum Area {
     CommentList,
     /// Inside comment `key`.
     Comment(String),
+    /// The `profiles` root map, or something nested in it.
+    Profiles,
     Unknown(String),
     Unplaced,
 }
@@ -175,6 +180,8 @@ impl Inspector {
             Area::Unknown(name) => Some(Write::UnknownArea(name)),
             Area::Unplaced => Some(Write::Unplaced),
             Area::CommentList | Area::Comment(_) => None,
+            Area::Profiles if is_root => None,
+            Area::Profiles => Some(Write::ProfileShape { key: String::new() }),
         }
     }
 
@@ -211,6 +218,7 @@ impl Inspector {
             Area::Trash => Write::Trash,
             Area::Unknown(name) => Write::UnknownArea(name),
             Area::Unplaced => Write::Unplaced,
+            Area::Profiles => profile_write(op, is_root, signer),
             Area::CommentList => {
                 let key = map_key(op).unwrap_or_default();
                 let fresh = matches!(&op.content,
@@ -286,6 +294,7 @@ impl Inspector {
                 ("boards", ContainerType::Tree) => Area::Boards,
                 ("trash", ContainerType::Map) => Area::Trash,
                 ("comments", ContainerType::Map) => Area::CommentList,
+                ("profiles", ContainerType::Map) => Area::Profiles,
                 (other, _) => Area::Unknown(other.chars().take(64).collect()),
             }),
             ContainerID::Normal {
@@ -336,6 +345,30 @@ impl Inspector {
                 }
             }
         }
+    }
+}
+
+/// What an op on the `profiles` map writes: the signer's own profile only under a key
+/// `<signer in lowercase hex>/<field>` holding a plain value (or deleting such a key).
+fn profile_write(op: &JsonOp, is_root: bool, signer: &Address) -> Write {
+    let cut = |k: &str| k.chars().take(64).collect::<String>();
+    let (key, plain) = match &op.content {
+        JsonOpContent::Map(MapOp::Insert { key, value }) if is_root => {
+            (key.as_str(), !matches!(value, LoroValue::Container(_)))
+        }
+        JsonOpContent::Map(MapOp::Delete { key }) if is_root => (key.as_str(), true),
+        _ => return Write::ProfileShape { key: String::new() },
+    };
+    let own = signer.to_checksum().to_ascii_lowercase();
+    match key.split_once('/') {
+        Some((owner, field)) if plain && !field.is_empty() && owner == own => Write::OwnProfile,
+        Some((owner, _)) => match owner.parse::<Address>() {
+            Ok(a) if a != *signer => Write::OthersProfile {
+                owner: a.to_checksum(),
+            },
+            _ => Write::ProfileShape { key: cut(key) },
+        },
+        None => Write::ProfileShape { key: cut(key) },
     }
 }
 

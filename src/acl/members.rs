@@ -40,6 +40,8 @@ pub enum Action {
     ResolveComment(CommentId),
     /// Delete a comment.
     DeleteComment(CommentId),
+    /// Set or clear one's own display name (any member, viewers included).
+    SetOwnProfile,
     /// Add a member.
     AddMember {
         /// Who.
@@ -593,6 +595,7 @@ impl Replica {
                 comment: c.to_string(),
                 own: own(c),
             },
+            Action::SetOwnProfile => Write::OwnProfile,
             // Membership actions returned above.
             _ => return Ok(()),
         };
@@ -700,6 +703,16 @@ impl Replica {
             }
         }
         out
+    }
+
+    /// How many envelopes and ops wait for something (cheaper than [`pending`](Self::pending)).
+    pub fn waiting_count(&self) -> usize {
+        self.waiting_ops.len()
+            + self
+                .held
+                .values()
+                .filter(|h| matches!(h.status, Status::Pending(_)))
+                .count()
     }
 
     /// Envelopes and ops waiting for something, with what they wait for.

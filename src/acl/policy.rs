@@ -2,7 +2,8 @@
 //!
 //! | Write                                   | Needs       |
 //! |-----------------------------------------|-------------|
-//! | any change at all                       | commenter   |
+//! | any change at all (but see below)       | commenter   |
+//! | one's own profile (`profiles`, keys `<own address>/…`), alone in a change | viewer |
 //! | a new comment signed with one's own address | commenter |
 //! | one's own comment: text, resolved, deleted | commenter |
 //! | docs, boards, the trash                 | editor      |
@@ -11,8 +12,10 @@
 //! | workspace settings (`meta`), purge, unknown areas | admin |
 //! | a snapshot                              | admin       |
 //! | someone else's comment text or fields, a comment's author, replacing or removing a comment entry, a new comment in someone else's name, a container the change could not have seen | nobody |
+//! | someone else's profile, a profile entry that is not a plain value under a canonical key | nobody |
 //!
-//! Viewers write nothing. The check is on what a change *writes*, as found by
+//! Viewers write nothing but their own profile: a display name is their identity, not workspace
+//! content. A change that writes anything else needs a commenter, as before. The check is on what a change *writes*, as found by
 //! [`super::inspect`], never on what it claims.
 
 use std::collections::BTreeSet;
@@ -78,6 +81,19 @@ pub enum Write {
     Unplaced,
     /// A whole-document snapshot.
     Snapshot,
+    /// An entry of the signer's own profile (`profiles`, key `<signer>/<field>`, a plain value).
+    OwnProfile,
+    /// An entry of someone else's profile; `owner` is the key's address part as written.
+    OthersProfile {
+        /// Whose profile (as the key names it, cut short).
+        owner: String,
+    },
+    /// Anything in `profiles` that is not a plain value under a `<address>/<field>` key in
+    /// lowercase (a nested container, a key without an address).
+    ProfileShape {
+        /// The key written, cut short.
+        key: String,
+    },
 }
 
 impl Write {
@@ -86,6 +102,7 @@ impl Write {
         Some(match self {
             Write::Settings | Write::Purge | Write::UnknownArea(_) | Write::Snapshot => Role::Admin,
             Write::Docs | Write::Boards | Write::Trash => Role::Editor,
+            Write::OwnProfile => Role::Viewer,
             Write::NewComment {
                 signed_as_author: true,
                 ..
@@ -102,6 +119,8 @@ impl Write {
             | Write::CommentText { own: false, .. }
             | Write::CommentAuthor { .. }
             | Write::CommentReplaced { .. }
+            | Write::OthersProfile { .. }
+            | Write::ProfileShape { .. }
             | Write::Unplaced => return None,
         })
     }
@@ -138,6 +157,13 @@ impl Write {
             Write::CommentReplaced { key } => format!("replacing or removing comment {key}"),
             Write::Unplaced => "writing to a part of the document it could not have seen".into(),
             Write::Snapshot => "sending a whole-workspace snapshot".into(),
+            Write::OwnProfile => "setting their display name".into(),
+            Write::OthersProfile { owner } => {
+                format!("setting the profile of {owner}, someone else")
+            }
+            Write::ProfileShape { key } => {
+                format!("writing profile entry {key:?} in a shape weft does not accept")
+            }
         }
     }
 }
@@ -149,12 +175,24 @@ pub struct WriteSummary {
     pub writes: BTreeSet<Write>,
 }
 
+/// The least role that may send a change at all: a commenter, or any member for a change that
+/// writes only their own profile.
+pub fn floor(summary: &WriteSummary) -> Role {
+    let own_profile_only =
+        !summary.writes.is_empty() && summary.writes.iter().all(|w| *w == Write::OwnProfile);
+    if own_profile_only {
+        Role::Viewer
+    } else {
+        Role::Commenter
+    }
+}
+
 /// Decides whether `authority` permits every write in `summary`.
 ///
 /// Fails with the first write the role does not allow, saying whether a concurrent demotion is
 /// the reason.
 pub fn check(summary: &WriteSummary, authority: &ChangeAuthority) -> Result<(), Refusal> {
-    let anything = std::iter::once((Some(Role::Commenter), "changing anything".to_string()));
+    let anything = std::iter::once((Some(floor(summary)), "changing anything".to_string()));
     let writes = summary.writes.iter().map(|w| (w.required(), w.describe()));
     for (required, what) in anything.chain(writes) {
         let Some(needed) = required else {
@@ -228,5 +266,19 @@ mod tests {
         )
         .is_err());
         assert!(check(&summary([resolve_other]), &authority(Role::Editor)).is_ok());
+        // Own profile: any member, alone; mixed with content it needs the content's role.
+        assert!(check(&summary([Write::OwnProfile]), &authority(Role::Viewer)).is_ok());
+        assert!(check(
+            &summary([Write::OwnProfile, Write::Docs]),
+            &authority(Role::Viewer)
+        )
+        .is_err());
+        let others = Write::OthersProfile {
+            owner: "0xab".into(),
+        };
+        assert!(matches!(
+            check(&summary([others]), &authority(Role::Owner)),
+            Err(Refusal::Forbidden { .. })
+        ));
     }
 }

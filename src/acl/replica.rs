@@ -128,6 +128,11 @@ impl std::fmt::Debug for Replica {
     }
 }
 
+/// Refused items the engine remembers (see `bound_rejected`).
+pub(crate) const MAX_REJECTED: usize = 512;
+/// Items written by a newer weft the engine remembers.
+pub(crate) const MAX_REJECTED_NEWER: usize = 4096;
+
 pub(crate) fn unix(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }
@@ -347,6 +352,58 @@ impl Replica {
             may_be_released: false,
             bytes: bytes.to_vec(),
         });
+        self.bound_rejected();
+    }
+
+    /// Keep the list of refused items bounded (anyone who can reach this device can send junk):
+    /// the newest [`MAX_REJECTED`] of them, and separately the newest [`MAX_REJECTED_NEWER`]
+    /// written by a newer weft. The store keeps samples and counts of the rest; a repeat of a
+    /// forgotten item is judged again, to the same verdict.
+    fn bound_rejected(&mut self) {
+        if self.rejected.len() <= MAX_REJECTED {
+            return;
+        }
+        let newer = |e: &super::outcome::QuarantineEntry| {
+            let why = e.reason.to_string();
+            why.contains("upgrade weft") || why.contains("newer weft")
+        };
+        let n_newer = self.rejected.iter().filter(|e| newer(e)).count();
+        let n_other = self.rejected.len() - n_newer;
+        if n_other <= MAX_REJECTED && n_newer <= MAX_REJECTED_NEWER {
+            return;
+        }
+        // Drop the oldest down to half of each cap, so trimming happens once in a while.
+        let keep_other = if n_other > MAX_REJECTED {
+            MAX_REJECTED / 2
+        } else {
+            n_other
+        };
+        let keep_newer = if n_newer > MAX_REJECTED_NEWER {
+            MAX_REJECTED_NEWER / 2
+        } else {
+            n_newer
+        };
+        let mut drop_other = n_other - keep_other;
+        let mut drop_newer = n_newer - keep_newer;
+        self.rejected.retain(|e| {
+            let slot = if newer(e) {
+                &mut drop_newer
+            } else {
+                &mut drop_other
+            };
+            if *slot > 0 {
+                *slot -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.rejected_index.clear();
+        for (i, e) in self.rejected.iter().enumerate() {
+            if e.item != QuarantinedItem::Unreadable {
+                self.rejected_index.entry(e.item).or_default().push(i);
+            }
+        }
     }
 
     /// Receives an envelope from another device (or an echo of one of ours).

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{BoardCmd, CardCmd, Command, CommentCmd, Context, DocCmd, TrashCmd};
 use crate::acl::Action;
-use crate::model::{CardFields, CommentId, ItemId, ItemKind, TrashStatus, Workspace};
+use crate::model::{CardFields, CommentId, ItemId, ItemKind, People, TrashStatus, Workspace};
 use crate::store::Replica;
 
 pub fn run(ctx: &Context, cmd: Command) -> anyhow::Result<()> {
@@ -409,6 +409,7 @@ fn doc(ctx: &Context, replica: &mut Replica, cmd: DocCmd) -> anyhow::Result<()> 
 
 fn board(ctx: &Context, replica: &mut Replica, cmd: BoardCmd) -> anyhow::Result<()> {
     let ws = replica.workspace();
+    let people = ws.people();
     match cmd {
         BoardCmd::New { name, columns } => {
             let cols: Vec<&str> = columns
@@ -452,7 +453,7 @@ fn board(ctx: &Context, replica: &mut Replica, cmd: BoardCmd) -> anyhow::Result<
                         s.push_str(&format!(
                             "  - {}{}  [{}]\n",
                             clean(&card.title),
-                            card_tags(card),
+                            card_tags(card, &people),
                             card.id
                         ));
                     }
@@ -473,13 +474,13 @@ fn board(ctx: &Context, replica: &mut Replica, cmd: BoardCmd) -> anyhow::Result<
     }
 }
 
-fn card_tags(card: &crate::model::CardView) -> String {
+fn card_tags(card: &crate::model::CardView, people: &People) -> String {
     let mut s = String::new();
     for l in &card.labels {
         s.push_str(&format!(" #{}", clean(l)));
     }
     for a in &card.assignees {
-        s.push_str(&format!(" @{}", clean(a)));
+        s.push_str(&format!(" @{}", clean(&people.label(a))));
     }
     if let Some(d) = &card.due {
         s.push_str(&format!(" due {d}"));
@@ -491,7 +492,44 @@ fn card_tags(card: &crate::model::CardView) -> String {
 }
 
 fn card(ctx: &Context, replica: &mut Replica, cmd: CardCmd) -> anyhow::Result<()> {
+    // Assignees are members, named by address or display name: resolve before anything is
+    // written, so a typo changes nothing.
+    let cmd = match cmd {
+        CardCmd::Add {
+            board,
+            title,
+            column,
+            description,
+            mut fields,
+        } => {
+            fields.assignees = super::members::resolve_assignees(replica, &fields.assignees)?;
+            CardCmd::Add {
+                board,
+                title,
+                column,
+                description,
+                fields,
+            }
+        }
+        CardCmd::Edit {
+            card,
+            title,
+            description,
+            labels,
+            assignees: Some(assignees),
+            due,
+        } => CardCmd::Edit {
+            card,
+            title,
+            description,
+            labels,
+            assignees: Some(super::members::resolve_assignees(replica, &assignees)?),
+            due,
+        },
+        other => other,
+    };
     let ws = replica.workspace();
+    let people = ws.people();
     match cmd {
         CardCmd::Add {
             board,
@@ -543,14 +581,14 @@ fn card(ctx: &Context, replica: &mut Replica, cmd: CardCmd) -> anyhow::Result<()
                 let mut s = format!(
                     "{}{}\n[{}] in {}\n",
                     clean(&out.card.title),
-                    card_tags(&out.card),
+                    card_tags(&out.card, &people),
                     out.card.id,
                     clean(&column)
                 );
                 if !out.description.is_empty() {
                     s.push_str(&format!("\n{}\n", clean(&out.description)));
                 }
-                s.push_str(&comment_lines(&out.comments));
+                s.push_str(&comment_lines(&out.comments, &people));
                 s
             })
         }
@@ -599,7 +637,7 @@ fn card(ctx: &Context, replica: &mut Replica, cmd: CardCmd) -> anyhow::Result<()
     }
 }
 
-fn comment_lines(comments: &[crate::model::CommentView]) -> String {
+fn comment_lines(comments: &[crate::model::CommentView], people: &People) -> String {
     let mut s = String::new();
     for c in comments {
         let indent = if c.parent.is_some() { "    " } else { "  " };
@@ -608,7 +646,7 @@ fn comment_lines(comments: &[crate::model::CommentView]) -> String {
         s.push_str(&format!(
             "{indent}[{}] {}{at}{state}: {}\n",
             c.id,
-            clean(&c.author),
+            clean(&people.label(&c.author)),
             clean(&c.body).replace('\n', &format!("\n{indent}  "))
         ));
     }
@@ -617,6 +655,7 @@ fn comment_lines(comments: &[crate::model::CommentView]) -> String {
 
 fn comment(ctx: &Context, replica: &mut Replica, cmd: CommentCmd) -> anyhow::Result<()> {
     let ws = replica.workspace();
+    let people = ws.people();
     match cmd {
         CommentCmd::Add {
             target,
@@ -661,7 +700,7 @@ fn comment(ctx: &Context, replica: &mut Replica, cmd: CommentCmd) -> anyhow::Res
                     if c.detached {
                         s.push_str(&format!("detached (was on {}):\n", clean(&c.context)));
                     }
-                    s.push_str(&comment_lines(std::slice::from_ref(c)));
+                    s.push_str(&comment_lines(std::slice::from_ref(c), &people));
                 }
                 if s.is_empty() {
                     s.push_str("no comments");
@@ -687,6 +726,7 @@ fn comment(ctx: &Context, replica: &mut Replica, cmd: CommentCmd) -> anyhow::Res
 
 fn trash(ctx: &Context, replica: &mut Replica, cmd: TrashCmd) -> anyhow::Result<()> {
     let ws = replica.workspace();
+    let people = ws.people();
     match cmd {
         TrashCmd::Ls => {
             let items = ws.trashed_items();
@@ -702,7 +742,7 @@ fn trash(ctx: &Context, replica: &mut Replica, cmd: TrashCmd) -> anyhow::Result<
                             i.kind,
                             clean(&i.title),
                             i.id,
-                            clean(&i.by)
+                            clean(&people.label(&i.by))
                         )
                     })
                     .collect()

@@ -4,8 +4,8 @@
 use anyhow::{bail, Context as _};
 use serde::Serialize;
 
-use super::{Context, MemberCmd, QuarantineCmd};
-use crate::acl::{QuarantinedItem, Role};
+use super::{Context, MemberCmd, ProfileCmd, QuarantineCmd};
+use crate::acl::{Action, QuarantinedItem, Role};
 use crate::identity::Address;
 use crate::store::Replica;
 
@@ -44,6 +44,8 @@ struct DeviceOut {
 #[derive(Serialize)]
 struct MemberOut {
     address: String,
+    /// The display name they set, if any.
+    name: Option<String>,
     role: String,
     you: bool,
     devices: Vec<DeviceOut>,
@@ -63,10 +65,12 @@ pub fn member(ctx: &Context, cmd: MemberCmd) -> anyhow::Result<()> {
     match cmd {
         MemberCmd::Ls => {
             let list = replica.member_list();
+            let people = replica.workspace().people();
             let out: Vec<MemberOut> = list
                 .iter()
                 .map(|m| MemberOut {
                     address: m.address.to_checksum(),
+                    name: people.name(&m.address.to_checksum()).map(str::to_string),
                     role: m.role.to_string(),
                     you: m.you,
                     devices: m
@@ -84,9 +88,13 @@ pub fn member(ctx: &Context, cmd: MemberCmd) -> anyhow::Result<()> {
                 let mut s = String::new();
                 for m in &out {
                     s.push_str(&format!(
-                        "{}  {}{}\n",
+                        "{}  {}{}{}\n",
                         m.address,
                         m.role,
+                        m.name
+                            .as_deref()
+                            .map(|_| format!("  {}", people.label(&m.address)))
+                            .unwrap_or_default(),
                         if m.you { "  (you)" } else { "" }
                     ));
                     for d in &m.devices {
@@ -134,6 +142,129 @@ pub fn member(ctx: &Context, cmd: MemberCmd) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// `weft profile …`: one's own display name.
+pub fn profile(ctx: &Context, cmd: ProfileCmd) -> anyhow::Result<()> {
+    let mut replica = shared(ctx)?;
+    let me = replica.workspace().actor().to_string();
+    match cmd {
+        ProfileCmd::Show => {
+            let name = replica.workspace().display_name(&me);
+            ctx.print(
+                &serde_json::json!({"address": me, "name": name}),
+                || match &name {
+                    Some(n) => format!("{n}  {me}"),
+                    None => format!(
+                        "{me}  (no display name; set one with `weft profile name \"Your Name\"`)"
+                    ),
+                },
+            )
+        }
+        ProfileCmd::Name { name, clear } => {
+            let name = if clear { None } else { name };
+            replica
+                .can(&Action::SetOwnProfile)
+                .map_err(|why| anyhow::anyhow!("not allowed: {why}; nothing was changed"))?;
+            let set = replica
+                .workspace()
+                .set_display_name(name.as_deref())
+                .map_err(|e| anyhow::anyhow!("{e}; nothing was changed"))?;
+            replica.flush()?;
+            ctx.print(
+                &serde_json::json!({"address": me, "name": set}),
+                || match &set {
+                    Some(n) => format!("you are now {n:?} to your teammates ({me})"),
+                    None => format!("display name removed; teammates see {me}"),
+                },
+            )
+        }
+    }
+}
+
+/// The members as `Ada 0x…` (or the address alone), one per line, for error messages.
+fn member_lines(replica: &Replica) -> String {
+    let people = replica.workspace().people();
+    replica
+        .member_list()
+        .iter()
+        .map(|m| {
+            let a = m.address.to_checksum();
+            match people.name(&a) {
+                Some(_) => format!("  {} {a}", people.label(&a)),
+                None => format!("  {a} (no display name)"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Turns what a person typed as an assignee into a member's address: an address of a member,
+/// or a member's display name (any case; `@` in front allowed). Anything else is refused with
+/// the list of members.
+pub(super) fn resolve_assignee(replica: &Replica, text: &str) -> anyhow::Result<String> {
+    let wanted = text.trim().trim_start_matches('@').trim();
+    let members = replica.member_list();
+    if let Ok(a) = wanted.parse::<Address>() {
+        if members.iter().any(|m| m.address == a) {
+            return Ok(a.to_checksum());
+        }
+        bail!(
+            "{} is not a member of this workspace; assign one of the members:\n{}",
+            a.to_checksum(),
+            member_lines(replica)
+        );
+    }
+    let people = replica.workspace().people();
+    let folded = wanted
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    let matches: Vec<String> = members
+        .iter()
+        .map(|m| m.address.to_checksum())
+        .filter(|a| {
+            let label = people.label(a).to_lowercase();
+            people.name(a).map(str::to_lowercase).as_deref() == Some(folded.as_str())
+                || (!folded.is_empty() && label == folded)
+        })
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!(
+            "no member is called {wanted:?}; assign a member by display name or address:\n{}",
+            member_lines(replica)
+        ),
+        several => bail!(
+            "{} members are called {wanted:?}; give the address of the one you mean:\n{}",
+            several.len(),
+            several
+                .iter()
+                .map(|a| format!("  {} {a}", people.label(a)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+}
+
+/// [`resolve_assignee`] for each, without repeats, in the order given.
+pub(super) fn resolve_assignees(
+    replica: &Replica,
+    texts: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    if replica.engine().is_none() {
+        // A workspace from before sharing has no members to pick from: text stays text.
+        return Ok(texts.iter().map(|t| t.trim().to_string()).collect());
+    }
+    for t in texts {
+        let a = resolve_assignee(replica, t)?;
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Serialize)]

@@ -121,6 +121,9 @@ pub enum Command {
     /// Who may do what in this workspace: list, add, change role, remove.
     #[command(subcommand)]
     Member(MemberCmd),
+    /// Your display name in this workspace: teammates see it instead of your address.
+    #[command(subcommand)]
+    Profile(ProfileCmd),
     /// Changes and membership ops that were refused, with the reason.
     #[command(subcommand)]
     Quarantine(QuarantineCmd),
@@ -208,6 +211,20 @@ pub enum MemberCmd {
     Role { address: String, role: String },
     /// Remove a member.
     Rm { address: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCmd {
+    /// Your address and display name.
+    Show,
+    /// Set your display name (one line, at most 40 characters), or remove it with --clear.
+    Name {
+        #[arg(required_unless_present = "clear", allow_hyphen_values = true)]
+        name: Option<String>,
+        /// Remove your display name (teammates see your address again).
+        #[arg(long, conflicts_with = "name")]
+        clear: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -354,8 +371,8 @@ pub struct CardFieldArgs {
     /// Label (repeat for several).
     #[arg(long = "label")]
     pub labels: Vec<String>,
-    /// Assignee (repeat for several).
-    #[arg(long = "assignee")]
+    /// Assignee: a member's address or display name (repeat for several).
+    #[arg(long = "assignee", visible_alias = "assign")]
     pub assignees: Vec<String>,
     /// Due date, YYYY-MM-DD.
     #[arg(long)]
@@ -395,8 +412,9 @@ pub enum CardCmd {
         /// Replace labels with these (repeat --label).
         #[arg(long = "label")]
         labels: Option<Vec<String>>,
-        /// Replace assignees with these (repeat --assignee).
-        #[arg(long = "assignee")]
+        /// Replace assignees with these members, by address or display name (repeat
+        /// --assignee).
+        #[arg(long = "assignee", visible_alias = "assign")]
         assignees: Option<Vec<String>>,
         /// Due date, YYYY-MM-DD ("" clears it).
         #[arg(long)]
@@ -557,6 +575,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Attachments { item, removed }) => attach::list(&ctx, &item, removed),
         Some(Command::Attachment(c)) => attach::attachment(&ctx, c),
         Some(Command::Quarantine(c)) => members::quarantine(&ctx, c),
+        Some(Command::Profile(c)) => members::profile(&ctx, c),
         Some(cmd) => items::run(&ctx, cmd),
     }
 }

@@ -22,8 +22,10 @@ pub struct RelayArgs {
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7878")]
     pub listen: String,
     /// Check the relay at URL (ws://HOST:PORT) instead of running one: send a frame between two
-    /// connections in a random room and print the round-trip time.
-    #[arg(long, value_name = "URL", conflicts_with = "listen")]
+    /// connections in a random room and print the round-trip time. With several comma-separated
+    /// URLs (relays joined by NATS), check each, then that a frame sent through one reaches a
+    /// client of the next.
+    #[arg(long, value_name = "URL[,URL…]", conflicts_with = "listen")]
     pub check: Option<String>,
     /// Join other relays through NATS (nats://HOST:PORT, comma-separated for a cluster): rooms
     /// then span every relay on the same NATS. Without it the relay stands alone.
@@ -140,7 +142,7 @@ pub fn run(args: &RelayArgs, json: bool) -> anyhow::Result<()> {
         .build()
         .context("starting the relay's runtime")?;
     match &args.check {
-        Some(url) => runtime.block_on(check(url, json)),
+        Some(url) => runtime.block_on(check_all(url, json)),
         None => runtime.block_on(serve(args)),
     }
 }
@@ -244,9 +246,160 @@ struct CheckReport<'a> {
     nats_up: Option<bool>,
 }
 
+/// What `--check` found for one relay of a list, or between two.
+#[derive(Serialize)]
+struct ListReport {
+    relay: String,
+    /// For a cross check: the relay the frame was received through.
+    to: Option<String>,
+    ok: bool,
+    error: Option<String>,
+}
+
+/// `--check` with one URL, or each of several and then each to the next across NATS.
+async fn check_all(list: &str, json: bool) -> anyhow::Result<()> {
+    let relays = crate::sync::room::split_relays(list);
+    if relays.len() < 2 {
+        return check(list, json).await;
+    }
+    let mut reports = Vec::new();
+    for relay in &relays {
+        let outcome = match probe(relay).await {
+            Ok((ms, nats_up)) if json => {
+                if nats_up == Some(false) {
+                    Err(anyhow::anyhow!(
+                        "the relay at {relay} has lost its NATS link"
+                    ))
+                } else {
+                    Ok(ms)
+                }
+            }
+            Ok((ms, nats_up)) => report(relay, ms, nats_up, false).map(|()| ms),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &outcome {
+            if !json {
+                println!("✗ {e:#}");
+            }
+        }
+        reports.push(ListReport {
+            relay: relay.to_string(),
+            to: None,
+            ok: outcome.is_ok(),
+            error: outcome.err().map(|e| format!("{e:#}")),
+        });
+    }
+    let up: Vec<bool> = reports.iter().map(|r| r.ok).collect();
+    for i in 0..relays.len() {
+        let (from, to) = (relays[i], relays[(i + 1) % relays.len()]);
+        if !(up[i] && up[(i + 1) % relays.len()]) || (relays.len() == 2 && i == 1) {
+            continue;
+        }
+        let outcome = cross(from, to).await;
+        match (&outcome, json) {
+            (Ok(ms), false) => {
+                println!("a frame sent through {from} reached a client of {to} in {ms:.2} ms")
+            }
+            (Err(e), false) => println!("✗ {e:#}"),
+            _ => {}
+        }
+        reports.push(ListReport {
+            relay: from.to_string(),
+            to: Some(to.to_string()),
+            ok: outcome.is_ok(),
+            error: outcome.err().map(|e| format!("{e:#}")),
+        });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    let failed = reports.iter().filter(|r| !r.ok).count();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} checks failed: members reach each other only through the relays that passed",
+            reports.len()
+        );
+    }
+    if !json {
+        println!(
+            "all {} relays work and carry rooms between them",
+            relays.len()
+        );
+    }
+    Ok(())
+}
+
+/// A client of `to` receives a frame sent through `from` in the same random room (the relays
+/// share it through NATS). A subscription takes a moment to reach NATS, so the frame is sent
+/// again until it arrives. Returns the milliseconds from the last send to the receipt.
+async fn cross(from: &str, to: &str) -> anyhow::Result<f64> {
+    let room: [u8; 32] = rand::random();
+    let mut a = open(from, &room_url(from, &room)?).await?;
+    let mut b = open(to, &room_url(to, &room)?).await?;
+    let probe: [u8; 32] = rand::random();
+    let deadline = Instant::now() + CHECK_TIMEOUT;
+    loop {
+        let sent = Instant::now();
+        a.send(Message::Binary(probe.to_vec().into()))
+            .await
+            .with_context(|| format!("sending to the relay at {from}"))?;
+        match tokio::time::timeout(Duration::from_millis(300), next_frame(&mut b, to)).await {
+            Ok(Ok(got)) if got == probe => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), a.close(None)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), b.close(None)).await;
+                return Ok(sent.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok(Ok(_)) => bail!("the relay at {to} delivered a different frame than was sent"),
+            Ok(Err(e)) => return Err(e),
+            Err(_) if Instant::now() < deadline => {}
+            Err(_) => bail!(
+                "a frame sent through {from} did not reach a client of {to} within {} s: are both on the same NATS?",
+                CHECK_TIMEOUT.as_secs()
+            ),
+        }
+    }
+}
+
 /// Two connections to a fresh random room: A sends a frame, B receives it and sends it back, A
 /// receives it. The time from A's send to A's receive is the round trip through the relay, twice.
 async fn check(relay: &str, json: bool) -> anyhow::Result<()> {
+    let (round_trip_ms, nats_up) = probe(relay).await?;
+    report(relay, round_trip_ms, nats_up, json)
+}
+
+/// Print what [`probe`] found; fails when the relay's NATS link is down.
+fn report(
+    relay: &str,
+    round_trip_ms: f64,
+    nats_up: Option<bool>,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let report = CheckReport {
+            relay,
+            ok: nats_up != Some(false),
+            round_trip_ms,
+            nats_up,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("relay at {relay} is working: round trip {round_trip_ms:.2} ms (A → relay → B → relay → A)");
+        match nats_up {
+            None => println!("it stands alone (no NATS link)"),
+            Some(true) => println!("its NATS link is up: rooms span relays"),
+            Some(false) => {}
+        }
+    }
+    if nats_up == Some(false) {
+        bail!(
+            "the relay at {relay} has lost its NATS link: only members on the same relay reach each other until it comes back"
+        );
+    }
+    Ok(())
+}
+
+/// The round trip through `relay` in milliseconds, and whether its NATS link is up.
+async fn probe(relay: &str) -> anyhow::Result<(f64, Option<bool>)> {
     let room: [u8; 32] = rand::random();
     let url = room_url(relay, &room)?;
     let mut a = open(relay, &url).await?;
@@ -271,29 +424,7 @@ async fn check(relay: &str, json: bool) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(1), a.close(None)).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), b.close(None)).await;
     let round_trip_ms = round_trip.as_secs_f64() * 1000.0;
-    let nats_up = nats_link(relay).await?;
-    if json {
-        let report = CheckReport {
-            relay,
-            ok: nats_up != Some(false),
-            round_trip_ms,
-            nats_up,
-        };
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("relay at {relay} is working: round trip {round_trip_ms:.2} ms (A → relay → B → relay → A)");
-        match nats_up {
-            None => println!("it stands alone (no NATS link)"),
-            Some(true) => println!("its NATS link is up: rooms span relays"),
-            Some(false) => {}
-        }
-    }
-    if nats_up == Some(false) {
-        bail!(
-            "the relay at {relay} has lost its NATS link: only members on the same relay reach each other until it comes back"
-        );
-    }
-    Ok(())
+    Ok((round_trip_ms, nats_link(relay).await?))
 }
 
 /// Ask the relay's `/health` whether its NATS link is up: `None` if it has none (or the answer

@@ -192,7 +192,24 @@ pub fn sync(
         Ok((url.clone(), with_progress(ctx, sync)))
     };
     let (mut url, mut sync) = open(&replica)?;
+    // With --watch, say when the live link comes up, moves to another relay or drops.
+    let mut live_said: Option<String> = None;
+    let mut say_live = || {
+        let Some(live) = &_live else { return };
+        let s = live.status();
+        let now = match (&s.relay, &s.offline, &s.stopped) {
+            (_, _, Some(why)) => format!("live: stopped: {why}"),
+            (Some(relay), _, _) => format!("live: on {relay}"),
+            (None, Some(why), _) => format!("live: offline: {why}"),
+            (None, None, None) => return,
+        };
+        if live_said.as_deref() != Some(now.as_str()) && !ctx.json {
+            println!("{now}");
+            live_said = Some(now);
+        }
+    };
     loop {
+        say_live();
         // An admin may move the workspace to another bucket: follow it (after asking, when it
         // is at another endpoint).
         check_move(&replica)?;
@@ -232,7 +249,11 @@ pub fn sync(
             }
             continue;
         }
-        std::thread::sleep(interval);
+        let until = std::time::Instant::now() + interval;
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(left.min(Duration::from_millis(250)));
+            say_live();
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Pure: no I/O, no clock of its own (the caller supplies one), no async. Every caller goes through the
 //! typed API here; nobody else names a Loro container by string. Root containers are the permission
-//! domains (see DESIGN.md): `meta` (Map), `docs` (Tree), `boards` (Tree), `comments` (Map), `trash` (Map).
+//! domains (see DESIGN.md): `meta` (Map), `docs` (Tree), `boards` (Tree), `comments` (Map), `trash` (Map),
+//! `profiles` (Map, see `profiles.rs`).
 //! Attachments live in their doc's or card's node meta (see `attachments.rs`).
 
 mod attachments;
@@ -12,6 +13,7 @@ mod docs;
 mod export;
 mod history;
 mod inspect;
+mod profiles;
 mod schema;
 mod trash;
 mod values;
@@ -33,6 +35,10 @@ pub use export::{
     ExportedAttachment, ExportedComment, ExportedItem, ImportReport, WorkspaceExport, EXPORT_FORMAT,
 };
 pub use history::DocVersion;
+pub use profiles::{
+    check_display_name, profile_owner_key, short_address, People, MAX_NAME_CHARS, NAME_FIELD,
+    PROFILES_ROOT,
+};
 pub use schema::CURRENT_SCHEMA;
 pub use trash::{TrashMark, TrashStatus, TrashedItem};
 

@@ -22,7 +22,10 @@ use crate::model::{Clock, ModelError, Workspace};
 pub use home::{check_workspace_name, Home};
 pub use search::SearchHit;
 pub use secret::{DbKey, HomeSecret, Protection};
-pub use shared::{DeviceInfo, MemberInfo, ShareError, SharedTable};
+pub use shared::{
+    for_a_newer_weft, DeviceInfo, MemberInfo, RefusedSample, ShareError, SharedTable,
+    MAX_NEWER_KEPT, REFUSED_SAMPLES_PER_HOUR,
+};
 
 /// Version of the SQLite layout (PRAGMA user_version).
 pub const STORE_VERSION: i64 = 4;

@@ -52,6 +52,8 @@ pub(super) struct Gate {
     indexed: std::time::Instant,
     /// Envelope rows whose signature was checked on a read path, to record with the next write.
     to_check: Vec<i64>,
+    /// Rows kept for a newer weft (counted once, when the first such input arrives).
+    newer_kept: Option<i64>,
 }
 
 impl Gate {
@@ -69,6 +71,7 @@ impl Gate {
             checkpointed: now,
             indexed: now,
             to_check: Vec::new(),
+            newer_kept: None,
         }
     }
 }
@@ -235,6 +238,7 @@ impl Replica {
         let mut replica = Self::assemble(conn, path, ws, 0)?;
         replica.gate = Some(Gate::new(engine, keys.len()));
         replica.catch_up()?;
+        replica.replay_refused()?;
         replica.after_engine()?;
         // Rows checked for the first time (a database from before checks were recorded, or rows
         // another process wrote): recorded now, so the next open skips their signatures.
@@ -353,9 +357,145 @@ impl Replica {
         }
     }
 
-    /// What was refused, with reasons (empty for a workspace that is not shared).
+    /// What was refused, with reasons (empty for a workspace that is not shared): what the
+    /// engine refused, the samples kept of input that was not kept whole, and one line per
+    /// source saying how much more was refused and only counted.
     pub fn quarantine(&self) -> Vec<QuarantineEntry> {
-        self.engine().map(|e| e.quarantine()).unwrap_or_default()
+        let Some(engine) = self.engine() else {
+            return Vec::new();
+        };
+        let mut out = engine.quarantine();
+        // Samples of envelopes and ops are judged again on open, and the engine that refused
+        // them lists them with their signer: listed here only when it does not.
+        let listed: std::collections::HashSet<Vec<u8>> =
+            out.iter().map(|e| hash(&e.bytes)).collect();
+        for RefusedSample {
+            source,
+            reason,
+            bytes,
+            ..
+        } in self.refused_samples().unwrap_or_default()
+        {
+            if listed.contains(&hash(&bytes)) {
+                continue;
+            }
+            out.push(QuarantineEntry {
+                item: acl::QuarantinedItem::Unreadable,
+                device: None,
+                address: None,
+                reason: acl::Refusal::Unreadable(format!("from {source}: {reason}")),
+                may_be_released: false,
+                bytes,
+            });
+        }
+        for (source, count) in self.refused_counts().unwrap_or_default() {
+            if count > 0 {
+                out.push(QuarantineEntry {
+                    item: acl::QuarantinedItem::Unreadable,
+                    device: None,
+                    address: None,
+                    reason: acl::Refusal::Unreadable(format!(
+                        "{count} more refused inputs from {source}, counted but not kept \
+                         (at most {REFUSED_SAMPLES_PER_HOUR} an hour from each source are kept as samples)"
+                    )),
+                    may_be_released: false,
+                    bytes: Vec::new(),
+                });
+            }
+        }
+        out
+    }
+
+    /// How many refused inputs each source sent that were counted but not kept.
+    pub fn refused_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT substr(key, length(?1) + 1), value FROM sync_state
+                 WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([REFUSED_PREFIX], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(self.sql())?;
+        Ok(rows
+            .into_iter()
+            .map(|(source, n)| (source, n.parse().unwrap_or(0)))
+            .collect())
+    }
+
+    /// The samples kept of refused input: (source, kind, reason, bytes), oldest first. The kind
+    /// is `frame` (a room frame, its first bytes), `envelope` or `op` (whole, judged again on
+    /// open) or `truncated` (the first bytes of a larger envelope or op).
+    pub fn refused_samples(&self) -> Result<Vec<RefusedSample>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT source, reason, bytes FROM quarantine ORDER BY id")
+            .map_err(self.sql())?;
+        let rows: Vec<(String, String, Vec<u8>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|it| it.collect())
+            .map_err(self.sql())?;
+        Ok(rows
+            .into_iter()
+            .map(|(source, reason, bytes)| {
+                let (kind, reason) = reason
+                    .split_once(": ")
+                    .map(|(k, r)| (k.to_string(), r.to_string()))
+                    .unwrap_or_else(|| (SAMPLE_FRAME.to_string(), reason.clone()));
+                RefusedSample {
+                    source,
+                    kind,
+                    reason,
+                    bytes,
+                }
+            })
+            .collect())
+    }
+
+    /// Judge the kept samples of refused envelopes and ops again (on open), so the engine lists
+    /// them with their item, signer and reason as before a restart.
+    fn replay_refused(&mut self) -> Result<(), StoreError> {
+        let samples = self.refused_samples()?;
+        let Some(gate) = self.gate.as_mut() else {
+            return Ok(());
+        };
+        let t = now();
+        for sample in samples {
+            if sample.kind == SAMPLE_ENVELOPE {
+                gate.acl.receive_envelope(&sample.bytes, t);
+            } else if sample.kind == SAMPLE_OP {
+                gate.acl.receive_acl_op(&sample.bytes, t);
+            }
+        }
+        Ok(())
+    }
+
+    /// Note input from `source` that is refused without being kept whole (frames that do not
+    /// open with the workspace's key, envelopes that fail their structural checks): a few
+    /// samples an hour per source are kept (their first bytes), the rest only counted.
+    /// `refused` holds (reason, bytes) of some of them; `more` counts others not passed.
+    pub fn record_refused(
+        &mut self,
+        source: &str,
+        refused: &[(String, Vec<u8>)],
+        more: u64,
+    ) -> Result<(), StoreError> {
+        if refused.is_empty() && more == 0 {
+            return Ok(());
+        }
+        let sql = self.sql_owned();
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&sql)?;
+        let result = note_refused(&self.conn, source, SAMPLE_FRAME, refused, more).map_err(&sql);
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.conn.execute_batch(end).map_err(&sql);
+        result?;
+        ended?;
+        self.data_version = super::data_version(&self.conn).map_err(&sql)?;
+        Ok(())
     }
 
     /// Read the rows other processes wrote and feed them to the engine.
@@ -772,31 +912,68 @@ impl Replica {
         receipts: &mut Vec<Option<Receipt>>,
     ) -> Result<(), ShareError> {
         let sql = self.sql_owned();
+        let mut refused: Vec<(String, Vec<u8>)> = Vec::new();
         for bytes in items {
-            let fresh = insert_input(&self.conn, table, bytes, origin).map_err(&sql)?;
             let gate = self
                 .gate
                 .as_mut()
                 .ok_or(StoreError::Home("not shared".into()))?;
-            receipts.push(match fresh {
-                Some(row) if envelope => {
+            // The engine judges first; only what it holds (applied, pending, or refused by
+            // the membership rules, which a later change may revisit) and what a newer weft
+            // may read are kept. Junk that fails the checks no later input can change
+            // (unreadable, another workspace, a bad signature) is sampled and counted.
+            let (receipt, verdict) = if envelope {
+                let receipt = gate.acl.receive_envelope(bytes, now());
+                let kept = held(&gate.acl, bytes);
+                let why = match &receipt.outcome {
+                    acl::Outcome::Quarantined(r) => r.to_string(),
+                    _ => String::new(),
+                };
+                (Some(receipt), (kept, why))
+            } else {
+                let receipt = gate.acl.receive_acl_op(bytes, now());
+                let kept = op_kept(&gate.acl, bytes);
+                let why = match &receipt.outcome {
+                    acl::AclOutcome::Refused(r) => r.to_string(),
+                    _ => String::new(),
+                };
+                (None, (kept, why))
+            };
+            let (kept, why) = verdict;
+            let newer = !kept && for_a_newer_weft(&why);
+            let keep = kept || (newer && self.newer_room(table).map_err(&sql)?);
+            if !keep {
+                refused.push((why, bytes.to_vec()));
+                receipts.push(receipt);
+                continue;
+            }
+            let origin = if newer {
+                format!("{origin}{NEWER_SUFFIX}")
+            } else {
+                origin.to_string()
+            };
+            let fresh = insert_input(&self.conn, table, bytes, &origin).map_err(&sql)?;
+            let gate = self
+                .gate
+                .as_mut()
+                .ok_or(StoreError::Home("not shared".into()))?;
+            if let Some(row) = fresh {
+                if envelope {
                     gate.last_env_row = gate.last_env_row.max(row);
-                    let receipt = gate.acl.receive_envelope(bytes, now());
-                    if held(&gate.acl, bytes) {
+                    if kept {
                         gate.to_check.push(row);
                     }
-                    Some(receipt)
-                }
-                Some(row) => {
+                } else {
                     gate.last_op_row = gate.last_op_row.max(row);
-                    gate.acl.receive_acl_op(bytes, now());
-                    None
                 }
-                // Kept already: the engine says where it stands (held, or refused and why).
-                None if envelope => Some(gate.acl.receive_envelope(bytes, now())),
-                None => None,
-            });
+                if newer {
+                    gate.newer_kept = gate.newer_kept.map(|n| n + 1);
+                }
+            }
+            receipts.push(receipt);
         }
+        let kind = if envelope { SAMPLE_ENVELOPE } else { SAMPLE_OP };
+        note_refused(&self.conn, origin, kind, &refused, 0).map_err(&sql)?;
         Ok(())
     }
 
@@ -1008,6 +1185,31 @@ impl Replica {
         Ok(())
     }
 
+    /// Whether another input for a newer weft may be kept in `table` (a separate, generous cap:
+    /// such input is kept whole so that an upgraded weft reads it, but not without bound).
+    fn newer_room(&mut self, table: &str) -> rusqlite::Result<bool> {
+        let Some(gate) = self.gate.as_mut() else {
+            return Ok(false);
+        };
+        let n = match gate.newer_kept {
+            Some(n) => n,
+            None => {
+                let count = |t: &str| -> rusqlite::Result<i64> {
+                    self.conn.query_row(
+                        &format!("SELECT COUNT(*) FROM {t} WHERE substr(origin, -length(?1)) = ?1"),
+                        [NEWER_SUFFIX],
+                        |r| r.get(0),
+                    )
+                };
+                let n = count("envelopes")? + count("acl_ops")?;
+                gate.newer_kept = Some(n);
+                n
+            }
+        };
+        let _ = table;
+        Ok(n < MAX_NEWER_KEPT)
+    }
+
     fn sql_owned(&self) -> impl Fn(rusqlite::Error) -> StoreError {
         let path = self.path.clone();
         move |source| StoreError::Sqlite {
@@ -1015,6 +1217,20 @@ impl Replica {
             source,
         }
     }
+}
+
+/// A sample kept of refused input (see [`Replica::record_refused`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusedSample {
+    /// Where it came from (`relay`, a bucket…).
+    pub source: String,
+    /// `frame` (a room frame: its first bytes), `envelope` or `op` (whole, judged again on
+    /// open), or `truncated` (the first bytes of a larger envelope or op).
+    pub kind: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// Its bytes, or the first of them.
+    pub bytes: Vec<u8>,
 }
 
 /// One member as the TUI and CLI show it.
@@ -1147,4 +1363,114 @@ fn read_keys(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(u32, crate::c
             Some((e, crate::crypto::EpochKey::from_bytes(bytes)))
         })
         .collect())
+}
+
+/// Refused inputs kept as samples, per source and hour.
+pub const REFUSED_SAMPLES_PER_HOUR: i64 = 8;
+/// Samples kept in all (the oldest go first).
+const MAX_REFUSED_SAMPLES: i64 = 128;
+/// How much of a refused room frame a sample keeps.
+const SAMPLE_BYTES: usize = 512;
+/// Largest refused envelope or op a sample keeps whole (to judge again on open).
+const SAMPLE_WHOLE: usize = 64 << 10;
+const SAMPLE_FRAME: &str = "frame";
+const SAMPLE_ENVELOPE: &str = "envelope";
+const SAMPLE_OP: &str = "op";
+const SAMPLE_TRUNCATED: &str = "truncated";
+/// Inputs kept whole for a newer weft, in all.
+pub const MAX_NEWER_KEPT: i64 = 4096;
+/// The sync_state keys counting refused input per source.
+const REFUSED_PREFIX: &str = "refused.count.";
+/// Appended to the origin of rows kept for a newer weft.
+const NEWER_SUFFIX: &str = "+newer";
+
+/// Whether a refusal says the input was written by a newer weft (kept, so that an upgraded
+/// weft can read it).
+pub fn for_a_newer_weft(reason: &str) -> bool {
+    reason.contains("upgrade weft") || reason.contains("newer weft")
+}
+
+/// Whether the engine took a membership op into its log or holds it waiting.
+fn op_kept(engine: &acl::Replica, bytes: &[u8]) -> bool {
+    AclOp::decode(bytes).is_ok_and(|op| {
+        let id = op.id();
+        engine.log().contains(&id) || engine.waiting_ops.contains_key(&id)
+    })
+}
+
+/// Keep a few samples of refused input of `kind` from `source` (at most
+/// [`REFUSED_SAMPLES_PER_HOUR`] in the last hour) and count the rest. A repeat of a kept sample is
+/// neither kept nor counted again.
+fn note_refused(
+    conn: &rusqlite::Connection,
+    source: &str,
+    kind: &str,
+    refused: &[(String, Vec<u8>)],
+    more: u64,
+) -> rusqlite::Result<()> {
+    if refused.is_empty() && more == 0 {
+        return Ok(());
+    }
+    let now_ms = Clock::System.now_ms();
+    let hour_ago = now_ms - 3_600_000;
+    let recent: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM quarantine WHERE source = ?1 AND received_at > ?2",
+        params![source, hour_ago],
+        |r| r.get(0),
+    )?;
+    let mut room = (REFUSED_SAMPLES_PER_HOUR - recent).max(0) as usize;
+    let mut counted = more;
+    for (reason, bytes) in refused {
+        let (kind, sample) = if kind == SAMPLE_FRAME {
+            (kind, &bytes[..bytes.len().min(SAMPLE_BYTES)])
+        } else if bytes.len() <= SAMPLE_WHOLE {
+            (kind, &bytes[..])
+        } else {
+            (SAMPLE_TRUNCATED, &bytes[..SAMPLE_BYTES])
+        };
+        let repeat: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM quarantine WHERE bytes = ?1)",
+            [sample],
+            |r| r.get(0),
+        )?;
+        if repeat {
+            continue;
+        }
+        if room == 0 {
+            counted += 1;
+            continue;
+        }
+        room -= 1;
+        let mut reason = reason.clone();
+        reason.truncate(
+            reason
+                .char_indices()
+                .nth(300)
+                .map_or(reason.len(), |(i, _)| i),
+        );
+        conn.execute(
+            "INSERT INTO quarantine (source, reason, bytes, received_at) VALUES (?1, ?2, ?3, ?4)",
+            params![source, format!("{kind}: {reason}"), sample, now_ms],
+        )?;
+    }
+    conn.execute(
+        "DELETE FROM quarantine WHERE id NOT IN (SELECT id FROM quarantine ORDER BY id DESC LIMIT ?1)",
+        [MAX_REFUSED_SAMPLES],
+    )?;
+    if counted > 0 {
+        let key = format!("{REFUSED_PREFIX}{source}");
+        let before: u64 = conn
+            .query_row("SELECT value FROM sync_state WHERE key = ?1", [&key], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        conn.execute(
+            "INSERT INTO sync_state (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, before.saturating_add(counted).to_string()],
+        )?;
+    }
+    Ok(())
 }

@@ -77,7 +77,7 @@ pub fn room_url(relay: &str, room: &[u8; 32]) -> Result<String, RoomUrlError> {
 
 /// The relays in a comma-separated list (at least one entry, maybe empty, so that an empty
 /// setting is refused by [`check_url`]).
-fn split_relays(list: &str) -> Vec<&str> {
+pub fn split_relays(list: &str) -> Vec<&str> {
     let several: Vec<&str> = list
         .split(',')
         .map(str::trim)
@@ -138,6 +138,8 @@ pub struct RoomHandle {
     pub tx: mpsc::Sender<Vec<u8>>,
     /// What happens: connected, disconnected, frames from peers.
     pub rx: mpsc::Receiver<RoomEvent>,
+    /// The relay connected to now (`ws://host:port`, without the room), if any.
+    pub relay: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 /// Connect to a room URL (from [`room_url`]) and keep connected until the handle is dropped.
@@ -158,8 +160,21 @@ pub fn connect(url: String) -> Result<RoomHandle, RoomUrlError> {
         .collect::<Result<Vec<_>, _>>()?;
     let (tx, frames) = mpsc::channel(SEND_QUEUE);
     let (events, rx) = mpsc::channel(EVENT_QUEUE);
-    tokio::spawn(keep_connected(urls, frames, events));
-    Ok(RoomHandle { tx, rx })
+    let (on, relay) = tokio::sync::watch::channel(None);
+    tokio::spawn(keep_connected(urls, frames, events, on));
+    Ok(RoomHandle { tx, rx, relay })
+}
+
+/// A room URL's relay, as people name it: scheme, host and port, without the room.
+pub fn relay_of(url: &str) -> String {
+    match url.find("://") {
+        Some(i) => {
+            let rest = &url[i + 3..];
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            url[..i + 3 + end].to_string()
+        }
+        None => url.to_string(),
+    }
 }
 
 /// Delays between connection attempts: 0.5 s doubling to 15 s, with equal jitter (half the delay
@@ -228,6 +243,7 @@ async fn keep_connected(
     urls: Vec<String>,
     frames: mpsc::Receiver<Vec<u8>>,
     events: mpsc::Sender<RoomEvent>,
+    on: tokio::sync::watch::Sender<Option<String>>,
 ) {
     let mut link = Link {
         frames,
@@ -251,6 +267,7 @@ async fn keep_connected(
         };
         let reason = match attempt {
             Ok(Ok((ws, _response))) => {
+                on.send_replace(Some(relay_of(url)));
                 if !link.tell(RoomEvent::Connected).await {
                     return;
                 }
@@ -269,6 +286,7 @@ async fn keep_connected(
                 CONNECT_TIMEOUT.as_secs()
             ),
         };
+        on.send_replace(None);
         let retry_in = backoff.next(&mut rand::thread_rng());
         if !link
             .tell(RoomEvent::Disconnected { reason, retry_in })

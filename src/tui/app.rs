@@ -402,14 +402,21 @@ impl App {
             Some(l) if l.stopped.is_some() => format!("relay: stopped · {bucket}"),
             Some(l) if l.online => {
                 let here = self.peers_here().len();
+                // With several relays, which one (the worker fails over between them).
+                let live = match &l.relay {
+                    Some(r) if l.relays > 1 => {
+                        format!("live on {}", r.split("://").nth(1).unwrap_or(r))
+                    }
+                    _ => "live".to_string(),
+                };
                 if here > 0 {
-                    format!("live, {here} here · {lan}{bucket}")
+                    format!("{live}, {here} here · {lan}{bucket}")
                 } else {
-                    format!("live · {lan}{bucket}")
+                    format!("{live} · {lan}{bucket}")
                 }
             }
             // No relay: the LAN and the bucket are all there is.
-            Some(l) if !l.relay => format!("{lan}{bucket}"),
+            Some(l) if l.relays == 0 => format!("{lan}{bucket}"),
             Some(_) => format!("reconnecting · {lan}{bucket}"),
         }
     }
@@ -740,15 +747,16 @@ pub fn layout(area: Rect, focus: Focus) -> AppLayout {
     }
 }
 
-/// Sidebar rows for the members of a shared workspace: short address, role, and "you".
+/// Sidebar rows for the members of a shared workspace: name (or short address), role, and "you".
 fn member_labels(replica: &Replica) -> Vec<String> {
+    let people = replica.workspace().people();
     replica
         .member_list()
         .iter()
         .map(|m| {
             format!(
                 "{} {}{}",
-                super::short_identity(&m.address.to_checksum()),
+                super::person(&people, &m.address.to_checksum()),
                 m.role,
                 if m.you { " (you)" } else { "" }
             )

@@ -14,6 +14,7 @@ use super::msg::Effect;
 use super::overlay::PromptAction;
 use super::theme::{Slot, Theme};
 use super::widgets::{fit, list_row, pane, put_line};
+use crate::model::People;
 use crate::model::{BoardView, CardView, ColumnView, ItemId, ModelError, Workspace};
 
 /// Columns narrower than this are scrolled instead of squeezed.
@@ -276,6 +277,7 @@ impl App {
 /// Draw the board into the main pane.
 pub fn render(app: &App, b: &BoardScreen, area: Rect, buf: &mut Buffer, focused: bool) {
     let theme = &app.opts.theme;
+    let people = app.replica.workspace().people();
     let n = b.view.columns.len();
     let edit = app.allows(&crate::acl::Action::EditBoards);
     let k = |c: Command| app.key_for(c);
@@ -323,6 +325,7 @@ pub fn render(app: &App, b: &BoardScreen, area: Rect, buf: &mut Buffer, focused:
             rect,
             buf,
             theme,
+            &people,
         );
     }
     if visible < n {
@@ -332,6 +335,7 @@ pub fn render(app: &App, b: &BoardScreen, area: Rect, buf: &mut Buffer, focused:
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn render_column(
     col: &ColumnView,
     selected: bool,
@@ -340,6 +344,7 @@ fn render_column(
     area: Rect,
     buf: &mut Buffer,
     theme: &Theme,
+    people: &People,
 ) {
     let count = col.cards.len();
     let over = col.wip_limit.is_some_and(|l| count > l as usize);
@@ -397,7 +402,7 @@ fn render_column(
     for (slot, (i, card)) in col.cards.iter().enumerate().skip(top).take(per).enumerate() {
         let row = slot as u16 * CARD_ROWS;
         let is_sel = selected && i == card_sel;
-        let (l1, l2) = card_lines(card, inner.width, is_sel && focused, is_sel, theme);
+        let (l1, l2) = card_lines(card, inner.width, is_sel && focused, is_sel, theme, people);
         put_line(buf, inner, row, &l1);
         put_line(buf, inner, row + 1, &l2);
     }
@@ -418,6 +423,7 @@ fn card_lines(
     highlight: bool,
     selected: bool,
     theme: &Theme,
+    people: &People,
 ) -> (Line<'static>, Line<'static>) {
     let w = usize::from(width).saturating_sub(2);
     // The comment count sits at the end of the title row, where truncation cannot hide it.
@@ -453,7 +459,11 @@ fn card_lines(
         push(format!("#{l}"), Slot::Label, &mut meta);
     }
     for a in &card.assignees {
-        push(format!("@{a}"), Slot::Assignee, &mut meta);
+        push(
+            format!("@{}", super::person(people, a)),
+            Slot::Assignee,
+            &mut meta,
+        );
     }
     if let Some(d) = &card.due {
         push(format!("due {d}"), Slot::Due, &mut meta);

@@ -109,11 +109,7 @@ impl App {
                 &card.labels.join(", "),
                 PromptAction::CardLabels(id),
             ),
-            Command::CardAssignees => self.prompt(
-                "Assignees, comma-separated",
-                &card.assignees.join(", "),
-                PromptAction::CardAssignees(id),
-            ),
+            Command::CardAssignees => self.pick_assignees(id),
             Command::CardDue => self.prompt(
                 "Due date YYYY-MM-DD (empty clears it)",
                 card.due.as_deref().unwrap_or(""),
@@ -129,7 +125,10 @@ impl App {
             ),
             Command::CardReply => match selected {
                 Some(c) => self.prompt(
-                    &format!("Reply to {}", crate::tui::short_identity(&c.author)),
+                    &format!(
+                        "Reply to {}",
+                        crate::tui::person(&self.replica.workspace().people(), &c.author)
+                    ),
                     "",
                     PromptAction::Reply {
                         target: id,
@@ -167,6 +166,7 @@ impl App {
 /// Draw the card detail into the main pane.
 pub fn render(app: &App, board: &str, d: &CardDetail, area: Rect, buf: &mut Buffer, focused: bool) {
     let theme = &app.opts.theme;
+    let people = app.replica.workspace().people();
     use crate::acl::Action;
     let k = |c: Command| app.key_for(c);
     let edit = app.allows(&Action::EditBoards);
@@ -230,7 +230,7 @@ pub fn render(app: &App, board: &str, d: &CardDetail, area: Rect, buf: &mut Buff
             d.card
                 .assignees
                 .iter()
-                .map(|a| (format!("@{a}"), Slot::Assignee))
+                .map(|a| (format!("@{}", super::person(&people, a)), Slot::Assignee))
                 .collect(),
         ),
         field(
@@ -344,7 +344,7 @@ pub fn render(app: &App, board: &str, d: &CardDetail, area: Rect, buf: &mut Buff
         return;
     }
     let sel = (focused && !d.editing).then_some(d.selected);
-    let rows = threads::thread_lines(&d.comments, list.width, sel, theme, |a| a + 1);
+    let rows = threads::thread_lines(&d.comments, list.width, sel, theme, &people, |a| a + 1);
     let h = usize::from(list.height);
     let top = threads::scroll_to(&rows, d.selected, h);
     for (n, (_, line)) in rows.iter().skip(top).take(h).enumerate() {

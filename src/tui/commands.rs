@@ -106,6 +106,7 @@ commands! {
     Suspend Global "app.suspend" ["ctrl-z"] "Suspend to the shell (resume with fg)";
     Redraw Global "app.redraw" ["ctrl-l"] "Redraw the whole screen";
     Messages Global "app.messages" ["ctrl-g"] "Every message of this session, whole (:messages)";
+    SetName Global "app.name" [] "Set your display name (teammates see it, not your address)";
 
     SidebarDown Sidebar "sidebar.down" ["j", "down"] "Select the next entry";
     SidebarUp Sidebar "sidebar.up" ["k", "up"] "Select the previous entry";
@@ -191,6 +192,8 @@ commands! {
     MembersAdd Members "members.add" ["a"] "Give a wallet address a role";
     MembersRole Members "members.role" ["r"] "Change the selected member's role";
     MembersRemove Members "members.remove" ["d"] "Remove the selected member (asks first)";
+    MembersName Members "members.name" ["n"] "Set your display name (teammates see it, not your address)";
+    MembersAddresses Members "members.addresses" ["."] "Show or hide full addresses";
 
     HistoryDown History "history.down" ["j", "down"] "Older version";
     HistoryUp History "history.up" ["k", "up"] "Newer version";

@@ -17,7 +17,9 @@ use super::overlay::PromptAction;
 use super::theme::{Slot, Theme};
 use super::threads;
 use super::widgets::{fit, pane, put_line};
-use crate::model::{AttachmentView, CommentView, ItemId, ModelError, TrashStatus, Workspace};
+use crate::model::{
+    AttachmentView, CommentView, ItemId, ModelError, People, TrashStatus, Workspace,
+};
 
 /// An open document.
 #[derive(Debug)]
@@ -285,7 +287,10 @@ impl App {
             Command::CommentsReply => {
                 if let Some(c) = d.comments.get(d.selected_comment) {
                     then = Some(Then::Prompt(
-                        format!("Reply to {}", crate::tui::short_identity(&c.author)),
+                        format!(
+                            "Reply to {}",
+                            crate::tui::person(&self.replica.workspace().people(), &c.author)
+                        ),
                         PromptAction::Reply {
                             target: id,
                             parent: c.id.clone(),
@@ -348,6 +353,7 @@ enum Then {
 /// Draw the doc screen into the main pane.
 pub fn render(app: &App, d: &DocScreen, area: Rect, buf: &mut Buffer, focused: bool) {
     let theme = &app.opts.theme;
+    let people = app.replica.workspace().people();
     let mut title = d.title.clone();
     if d.trashed {
         title.push_str(" (in the trash)");
@@ -387,7 +393,7 @@ pub fn render(app: &App, d: &DocScreen, area: Rect, buf: &mut Buffer, focused: b
         render_view(d, text, buf, theme, &carets);
     }
     if let Some(side) = side {
-        render_panel(d, side, buf, theme, focused && d.panel_focus);
+        render_panel(d, side, buf, theme, &people, focused && d.panel_focus);
     }
 }
 
@@ -404,6 +410,7 @@ fn remote_carets(app: &App, d: &DocScreen) -> Vec<(usize, usize, String, Style)>
         Slot::Comment,
     ];
     let ws = app.replica.workspace();
+    let people = ws.people();
     let id = d.id.to_string();
     app.presence
         .iter()
@@ -416,7 +423,7 @@ fn remote_carets(app: &App, d: &DocScreen) -> Vec<(usize, usize, String, Style)>
             let (line, col) = d.editor.pos_of(pos);
             let slot = palette[p.address.bytes().map(usize::from).sum::<usize>() % palette.len()];
             let style = theme_style(app, slot);
-            Some((line, col, super::short_identity(&p.address), style))
+            Some((line, col, super::person(&people, &p.address), style))
         })
         .collect()
 }
@@ -426,8 +433,10 @@ fn theme_style(app: &App, slot: Slot) -> Style {
 }
 
 /// A teammate's caret on row `y` of `area`: their cell (at `x`, if it is in view) in their
-/// colour, and their name at the row's right edge. Nothing is drawn over the cell `keep` (the
-/// local caret, while editing).
+/// colour, and their name as a small flag on the row above (below, on the top row), starting at
+/// their column. The flag never covers their own row, nor the row of the cell `keep` (the local
+/// caret, while editing): nobody's typing is hidden under a name. With no such row, only the
+/// cell is marked.
 fn mark_caret(
     buf: &mut Buffer,
     area: Rect,
@@ -444,16 +453,25 @@ fn mark_caret(
             }
         }
     }
-    let label = format!(" ‸{name} ");
-    let lw = label.chars().count() as u16;
-    if area.width <= lw + 4 {
+    if area.width < 6 {
         return;
     }
-    let lx = area.x + area.width - lw;
-    if keep.is_some_and(|(kx, ky)| ky == y && kx >= lx) {
+    let label = fit(&format!("‸{name}"), usize::from(area.width.min(24)));
+    let lw = unicode_width::UnicodeWidthStr::width(label.as_str()) as u16;
+    let above = y.checked_sub(1).filter(|r| *r >= area.y);
+    let below = Some(y + 1).filter(|r| *r < area.y + area.height);
+    let Some(row) = [above, below]
+        .into_iter()
+        .flatten()
+        .find(|r| keep.is_none_or(|(_, ky)| ky != *r))
+    else {
         return;
-    }
-    buf.set_string(lx, y, &label, style);
+    };
+    let lx = x
+        .unwrap_or(area.x)
+        .min(area.x + area.width - lw)
+        .max(area.x);
+    buf.set_string(lx, row, &label, style);
 }
 
 /// Teammates' carets over the textarea while editing, where the textarea drew their
@@ -583,7 +601,14 @@ fn render_view(
     }
 }
 
-fn render_panel(d: &DocScreen, area: Rect, buf: &mut Buffer, theme: &Theme, focused: bool) {
+fn render_panel(
+    d: &DocScreen,
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+    people: &People,
+    focused: bool,
+) {
     let block = pane(
         &format!(
             "Comments · {} open",
@@ -611,7 +636,7 @@ fn render_panel(d: &DocScreen, area: Rect, buf: &mut Buffer, theme: &Theme, focu
         return;
     }
     let sel = focused.then_some(d.selected_comment);
-    let rows = threads::thread_lines(&d.comments, inner.width, sel, theme, |a| {
+    let rows = threads::thread_lines(&d.comments, inner.width, sel, theme, people, |a| {
         d.editor.pos_of(a).0 + 1
     });
     let h = usize::from(inner.height);

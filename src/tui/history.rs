@@ -115,7 +115,7 @@ pub fn author(replica: &Replica, version: &DocVersion) -> String {
     };
     match engine.peer_author(peer) {
         Some(a) if a == engine.identity().address() => "you".into(),
-        Some(a) => super::short_identity(&a.to_checksum()),
+        Some(a) => super::person(&replica.workspace().people(), &a.to_checksum()),
         None => "unknown".into(),
     }
 }

@@ -32,6 +32,8 @@ pub struct MembersScreen {
     pub members: Vec<MemberInfo>,
     pub refused: Vec<Refused>,
     pub selected: usize,
+    /// Full addresses under each name (toggled with `.`); on a wide pane they always show.
+    pub addresses: bool,
 }
 
 impl MembersScreen {
@@ -58,12 +60,14 @@ impl MembersScreen {
             members: replica.member_list(),
             refused,
             selected: 0,
+            addresses: false,
         }
     }
 
     pub fn build_keeping(replica: &Replica, old: &MembersScreen) -> Self {
         let mut m = Self::build(replica);
         m.selected = old.selected.min(m.members.len().saturating_sub(1));
+        m.addresses = old.addresses;
         m
     }
 }
@@ -91,6 +95,25 @@ pub fn parse_role(text: &str) -> Result<Role, String> {
 }
 
 impl App {
+    /// Ask for one's own display name, the current one filled in.
+    pub(crate) fn ask_display_name(&mut self) {
+        if self.replica.engine().is_none() {
+            return self.error("this workspace is not shared: nobody else sees a name here");
+        }
+        let ws = self.replica.workspace();
+        let current = ws.display_name(ws.actor()).unwrap_or_default();
+        self.overlays.push(super::overlay::Overlay::Prompt(
+            super::overlay::Prompt::new(
+                &format!(
+                    "Your display name (at most {} characters; empty removes it)",
+                    crate::model::MAX_NAME_CHARS
+                ),
+                &current,
+                PromptAction::DisplayName,
+            ),
+        ));
+    }
+
     pub(crate) fn members_command(&mut self, cmd: Command) -> Vec<Effect> {
         let Screen::Members(m) = &mut self.screen else {
             return Vec::new();
@@ -102,7 +125,9 @@ impl App {
                 m.selected = (m.selected + 1).min(m.members.len().saturating_sub(1))
             }
             Command::MembersUp => m.selected = m.selected.saturating_sub(1),
+            Command::MembersAddresses => m.addresses = !m.addresses,
             _ if !shared => self.error("this workspace is not shared: it has no members"),
+            Command::MembersName => self.ask_display_name(),
             Command::MembersAdd => self.overlays.push(super::overlay::Overlay::Prompt(
                 super::overlay::Prompt::new(
                     "Add member: 0xADDRESS ROLE",
@@ -160,6 +185,7 @@ impl App {
 /// Draw the members screen into the main pane.
 pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focused: bool) {
     let theme = &app.opts.theme;
+    let people = app.replica().workspace().people();
     // Only admins and owners change the membership.
     let admin = app.replica().my_role().is_some_and(|r| r >= Role::Admin);
     let k = |c: Command| app.key_for(c);
@@ -168,6 +194,8 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
         (k(Command::MembersRole), "change role", admin),
         (k(Command::MembersRemove), "remove", admin),
         (k(Command::Back), "back", true),
+        (k(Command::MembersName), "your name", m.shared),
+        (k(Command::MembersAddresses), "addresses", m.shared),
     ];
     let block = pane("Members", focused, theme).title_bottom(Line::from(Span::styled(
         app.footer(&hints, area.width),
@@ -204,7 +232,7 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
     );
     row += 1;
     // Full addresses where they fit, the short form otherwise.
-    let full = w >= 64;
+    let full = w >= 80;
     // Who is in the room now, and what they have open.
     let peers = app.peers_here();
     // Their devices reached directly on the LAN.
@@ -214,15 +242,24 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
             return;
         }
         let checksum = member.address.to_checksum();
+        let named = people.name(&checksum).is_some();
+        // A name and the short address; the full address when it fits, or on a line of its
+        // own when asked (`.`).
+        let detail = m.addresses && !full;
         let address = if full {
-            checksum
+            checksum.clone()
         } else {
             super::short_identity(&checksum)
+        };
+        let who = if named {
+            format!("{}  {address}", super::person(&people, &checksum))
+        } else {
+            address
         };
         let you = if member.you { "  (you)" } else { "" };
         let here = peers
             .iter()
-            .find(|(a, _)| *a == member.address.to_checksum())
+            .find(|(a, _)| *a == checksum)
             .map(|(_, v)| format!("  ● {v}"))
             .unwrap_or_default();
         let direct = if member.devices.iter().any(|d| lan.contains(&d.device)) {
@@ -230,7 +267,7 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
         } else {
             ""
         };
-        let text = format!("{:<10}{address}{you}{direct}{here}", member.role.as_str());
+        let text = format!("{:<10}{who}{you}{direct}{here}", member.role.as_str());
         put_line(
             buf,
             inner,
@@ -243,6 +280,15 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
             ),
         );
         row += 1;
+        if detail && row < inner.height {
+            put_line(
+                buf,
+                inner,
+                row,
+                &muted(fit(&format!("{:10}{checksum}", ""), w)),
+            );
+            row += 1;
+        }
         for d in &member.devices {
             if row >= inner.height {
                 return;
@@ -288,7 +334,7 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
             return;
         }
         let from = if r.from.starts_with("0x") {
-            super::short_identity(&r.from)
+            super::person(&people, &r.from)
         } else {
             fit(&r.from, 24)
         };

@@ -31,6 +31,7 @@ pub mod msg;
 mod overlay;
 mod pairing;
 mod palette;
+mod picker;
 mod runtime;
 pub mod sanitize;
 mod search;
@@ -111,6 +112,12 @@ pub fn build_app(replica: Replica, home: &Home, workspace: &str, theme: Option<&
     );
     app.set_mouse(config.mouse);
     app
+}
+
+/// How a person is shown on screen: their display name (with a short address suffix when
+/// another member has the same name), or their short address when they set none.
+pub fn person(people: &crate::model::People, actor: &str) -> String {
+    sanitize::line(&people.label(actor)).into_owned()
 }
 
 /// How the writer is shown in the status bar: a wallet address shortened to `0x1234…abcd`, anything

@@ -39,6 +39,8 @@ pub enum PromptAction {
     },
     AddMember,
     MemberRole(crate::identity::Address),
+    /// One's own display name (empty removes it).
+    DisplayName,
     /// Save the named attachment of this doc or card into the current folder.
     SaveAttachment(ItemId),
 }
@@ -88,6 +90,7 @@ pub enum Overlay {
     Confirm(Confirm),
     Pairing(Box<super::pairing::Pairing>),
     Messages(super::messages::MessageLog),
+    Assignees(Box<super::picker::AssigneePicker>),
 }
 
 impl Overlay {
@@ -101,6 +104,7 @@ impl Overlay {
             Overlay::Confirm(_) => "CONFIRM",
             Overlay::Pairing(_) => "PAIR",
             Overlay::Messages(_) => "MESSAGES",
+            Overlay::Assignees(_) => "ASSIGN",
         }
     }
 }
@@ -148,6 +152,10 @@ impl App {
                 }
             },
             Overlay::Pairing(p) => self.pairing_key(p, key),
+            Overlay::Assignees(p) => {
+                self.picker_key(p, key);
+                Vec::new()
+            }
             Overlay::Confirm(c) => match key.code {
                 KeyCode::Char('y' | 'Y') | KeyCode::Enter => {
                     self.confirmed(c.action);
@@ -279,6 +287,19 @@ impl App {
                 self.reload();
             }
             PromptAction::SaveAttachment(item) => self.start_save(*item, text)?,
+            PromptAction::DisplayName => {
+                if let Err(why) = self.replica.can(&crate::acl::Action::SetOwnProfile) {
+                    return Err(super::app::read_only_because(&self.replica, &why));
+                }
+                let name = ws
+                    .set_display_name((!text.is_empty()).then_some(text))
+                    .map_err(e)?;
+                self.info(match name {
+                    Some(n) => format!("teammates now see you as {n}"),
+                    None => "display name removed: teammates see your address".into(),
+                });
+                self.reload();
+            }
             PromptAction::MemberRole(address) => {
                 let role = super::members::parse_role(text)?;
                 self.replica_mut()
@@ -328,6 +349,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Overlay::Prompt(p) => render_prompt(app, p, area, buf),
             Overlay::Confirm(c) => render_confirm(app, c, area, buf),
             Overlay::Pairing(p) => super::pairing::render(app, p, area, buf),
+            Overlay::Assignees(p) => super::picker::render(app, p, area, buf),
             Overlay::Messages(m) => super::messages::render(app, m, area, buf),
         }
     }

@@ -138,19 +138,34 @@ impl App {
                     Some(pairer) => pairer.complete(address, text),
                     None => Err("pairing is not available here".into()),
                 };
-                if let Ok(done) = &result {
+                let mut result = result;
+                if let Ok(done) = &mut result {
                     // From now on this device writes as the paired wallet.
                     self.replica
                         .workspace_mut()
                         .set_actor(&address.to_checksum());
                     self.opts.identity = super::short_identity(&address.to_checksum());
-                    paired = Some(done.clone());
+                    // Paired, but this wallet may have no role here: say so first, and what to do.
+                    let outsider = self
+                        .replica
+                        .members()
+                        .is_some_and(|m| m.role(address).is_none());
+                    if outsider {
+                        *done = format!(
+                            "{}: not a member of {}: ask an admin for `weft invite` ({done})",
+                            super::short_identity(&address.to_checksum()),
+                            self.opts.workspace
+                        );
+                    }
+                    paired = Some((done.clone(), outsider));
                 }
                 *outcome = Some(result);
             }
         }
-        if let Some(done) = paired {
-            self.set_status(super::app::Status::info(done));
+        match paired {
+            Some((done, true)) => self.error(done),
+            Some((done, false)) => self.set_status(super::app::Status::info(done)),
+            None => {}
         }
     }
 }

@@ -9,7 +9,7 @@ use super::markdown;
 use super::sanitize;
 use super::theme::{Slot, Theme};
 use super::widgets::{day, fit, list_row};
-use crate::model::CommentView;
+use crate::model::{CommentView, People};
 
 /// Rows for `comments`, each tagged with the index of the comment it belongs to. `line_of` turns an
 /// anchor (character offset) into a 1-based line number for the header.
@@ -18,6 +18,7 @@ pub fn thread_lines(
     width: u16,
     selected: Option<usize>,
     theme: &Theme,
+    people: &People,
     line_of: impl Fn(usize) -> usize,
 ) -> Vec<(usize, Line<'static>)> {
     let w = usize::from(width);
@@ -32,7 +33,7 @@ pub fn thread_lines(
         let who = format!(
             "{}{arrow}{at}{}",
             " ".repeat(depth),
-            crate::tui::short_identity(&c.author)
+            crate::tui::person(people, &c.author)
         );
         let (head_slot, state) = if c.resolved {
             (Slot::Resolved, " ✓")

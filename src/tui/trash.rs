@@ -87,6 +87,7 @@ impl App {
 /// Draw the trash into the main pane.
 pub fn render(app: &App, t: &TrashScreen, area: Rect, buf: &mut Buffer, focused: bool) {
     let theme = &app.opts.theme;
+    let people = app.replica.workspace().people();
     let k = |c: Command| app.key_for(c);
     let hints = [
         (
@@ -149,7 +150,7 @@ pub fn render(app: &App, t: &TrashScreen, area: Rect, buf: &mut Buffer, focused:
                 Span::styled(pad(&item.title, title_w), theme.fg(Slot::Text)),
                 Span::raw(" "),
                 Span::styled(
-                    pad(&crate::tui::short_identity(&item.by), by_w),
+                    pad(&crate::tui::person(&people, &item.by), by_w),
                     theme.fg(Slot::Assignee),
                 ),
                 Span::styled(fit(&when(item.at), when_w), theme.fg(Slot::Muted)),
@@ -200,8 +201,14 @@ pub fn render(app: &App, t: &TrashScreen, area: Rect, buf: &mut Buffer, focused:
             )));
             last_context = Some(c.context.clone());
         }
-        let rows =
-            threads::thread_lines(std::slice::from_ref(c), inner.width, None, theme, |a| a + 1);
+        let rows = threads::thread_lines(
+            std::slice::from_ref(c),
+            inner.width,
+            None,
+            theme,
+            &people,
+            |a| a + 1,
+        );
         lines.extend(rows.into_iter().map(|(_, l)| l));
         let _ = i;
     }

@@ -190,6 +190,7 @@ impl App {
             Command::OpenTrash => self.open(Target::Trash),
             Command::OpenMembers => self.open(Target::Members),
             Command::Pair => self.overlays.push(Overlay::Pairing(Box::default())),
+            Command::SetName => self.ask_display_name(),
             Command::Back => self.back(),
             _ => {}
         }

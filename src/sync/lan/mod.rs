@@ -674,7 +674,8 @@ impl Lane {
                 tokio::spawn(async move { while drain.recv().await.is_some() {} });
                 let (keep_tx, rx) = mpsc::channel(1);
                 self._idle = Some(keep_tx);
-                room::RoomHandle { tx, rx }
+                let (_, relay) = tokio::sync::watch::channel(None);
+                room::RoomHandle { tx, rx, relay }
             }
         };
         Ok(self.with_lan(conn))
@@ -692,7 +693,11 @@ impl Lane {
                 let _ = relay.send(frame).await;
             }
         });
-        super::room::RoomHandle { tx, rx: conn.rx }
+        super::room::RoomHandle {
+            tx,
+            rx: conn.rx,
+            relay: conn.relay,
+        }
     }
 
     /// The next event from the relay or the LAN, as the room protocol sees it: a frame from
