@@ -5,6 +5,9 @@
 //! against, 1,000 keystrokes 10 ms apart; p50, p99 and the maximum are printed. (Keystrokes back to
 //! back, with no pause, would exceed the relay's default 200 frames/s per connection — a rate no
 //! typist reaches, since the app batches what is typed within a frame.)
+//!
+//! With `WEFT_BENCH_LANE=lan` the same keystrokes go over the LAN lane instead: no relay, B's
+//! worker listens on 127.0.0.1 and A's links to it directly (after the membership handshake).
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -31,6 +34,20 @@ struct Setup {
     arrived: mpsc::Receiver<()>,
     doc: weft::model::ItemId,
     _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Which way the keystrokes travel.
+fn lan_lane() -> bool {
+    std::env::var("WEFT_BENCH_LANE").as_deref() == Ok("lan")
+}
+
+/// A free port on 127.0.0.1 for B's LAN listener (A dials it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn setup() -> Setup {
@@ -84,7 +101,16 @@ fn setup() -> Setup {
     assert!(b.engine().unwrap().has_current_key(), "B holds the key");
     drop(b);
     let (note, arrived) = mpsc::channel();
-    let live_b = LiveWorker::spawn(
+    let b_port = free_port();
+    let lane = |dial: Vec<std::net::SocketAddr>, port: u16| {
+        lan_lane().then(|| weft::sync::lan::LanOptions {
+            bind: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            discover: false,
+            dial,
+        })
+    };
+    let relay = (!lan_lane()).then(|| url.clone());
+    let live_b = LiveWorker::spawn_lanes(
         move || {
             Ok(Replica::open_shared(
                 &pb,
@@ -93,12 +119,13 @@ fn setup() -> Setup {
                 ReplicaConfig::default(),
             )?)
         },
-        url.clone(),
+        relay.clone(),
+        lane(Vec::new(), b_port),
         Box::new(move || {
             let _ = note.send(());
         }),
     );
-    let live_a = LiveWorker::spawn(
+    let live_a = LiveWorker::spawn_lanes(
         move || {
             Ok(Replica::open_shared(
                 &pa,
@@ -107,10 +134,16 @@ fn setup() -> Setup {
                 ReplicaConfig::default(),
             )?)
         },
-        url,
+        relay,
+        lane(
+            vec![std::net::SocketAddr::from(([127, 0, 0, 1], b_port))],
+            0,
+        ),
         Box::new(|| {}),
     );
-    while !(live_a.status().online && live_b.status().online) {
+    let up =
+        |s: weft::sync::live::LiveStatus| s.online || s.lan.is_some_and(|l| !l.linked.is_empty());
+    while !(up(live_a.status()) && up(live_b.status())) {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -158,7 +191,8 @@ fn main() {
     times.sort();
     let p = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
     println!(
-        "live keystroke A→B through the relay, 1,000 keystrokes 10 ms apart: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        "live keystroke A→B {}, 1,000 keystrokes 10 ms apart: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        if lan_lane() { "over the LAN lane" } else { "through the relay" },
         p(0.50).as_secs_f64() * 1e3,
         p(0.99).as_secs_f64() * 1e3,
         times[times.len() - 1].as_secs_f64() * 1e3

@@ -135,7 +135,7 @@ fn the_sample_config_is_used_as_written_by_the_app_and_the_commands() {
     let all: toml::Table = toml::from_str(&uncommented).expect("commented settings are TOML");
     for key in all.keys() {
         assert!(
-            ["default_workspace", "theme", "mouse"].contains(&key.as_str()),
+            ["default_workspace", "theme", "mouse", "lan"].contains(&key.as_str()),
             "examples/config.toml sets {key}, which weft does not read"
         );
     }

@@ -21,6 +21,10 @@ pub const LOCAL_ACTOR: &str = "local";
 pub struct Config {
     #[serde(default)]
     pub default_workspace: Option<String>,
+    /// Sync directly with teammates on the same network (mDNS discovery and direct links);
+    /// on unless `lan = false`.
+    #[serde(default)]
+    pub lan: Option<bool>,
 }
 
 pub struct Context {
@@ -192,28 +196,46 @@ impl Context {
         ))
     }
 
-    /// What starts live sync for workspace `name` through its relay, if it has one.
+    /// Whether to sync directly with teammates on the LAN: `flag` (`--lan`/`--no-lan`) if
+    /// given, else `WEFT_LAN` (`on`/`off`), else `lan` in config.toml, else on.
+    pub fn lan_enabled(&self, flag: Option<bool>) -> bool {
+        let env = std::env::var("WEFT_LAN").ok().and_then(|v| {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "on" | "true" | "yes" => Some(true),
+                "0" | "off" | "false" | "no" => Some(false),
+                _ => None,
+            }
+        });
+        flag.or(env).or(self.config.lan).unwrap_or(true)
+    }
+
+    /// What starts live sync for workspace `name`: through its relay, if it has one, and
+    /// directly with teammates on the LAN if `lan`.
     pub fn live_starter(
         &self,
         name: &str,
         replica: &Replica,
+        lan: bool,
     ) -> anyhow::Result<Option<crate::sync::live::LiveStarter>> {
         if replica.engine().is_none() {
             return Ok(None);
         }
-        let Some(relay) = super::share::relay_url(replica)? else {
+        let relay = super::share::relay_url(replica)?;
+        if relay.is_none() && !lan {
             return Ok(None);
-        };
+        }
+        let lan = lan.then(crate::sync::lan::LanOptions::default);
         let path = self.home.workspace_db(name);
         let key = self.secret()?.db_key();
         let me = self.signing_identity(&path, &key)?;
         Ok(Some(Box::new(move |changed| {
-            crate::sync::live::LiveWorker::spawn(
+            crate::sync::live::LiveWorker::spawn_lanes(
                 move || {
                     Replica::open_shared(&path, Some(&key), me, ReplicaConfig::default())
                         .map_err(anyhow::Error::from)
                 },
                 relay,
+                lan,
                 changed,
             )
         })))
@@ -364,7 +386,7 @@ pub fn first_run(ctx: &Context, theme: Option<&str>) -> anyhow::Result<()> {
                 None
             }
         };
-        let live = ctx.live_starter(&name, &replica)?;
+        let live = ctx.live_starter(&name, &replica, ctx.lan_enabled(None))?;
         let session = crate::tui::Session {
             pairer: Some(pairer),
             sync,

@@ -150,6 +150,13 @@ pub enum Command {
         /// endpoint or provider (this device's credentials for that kind of store go there).
         #[arg(long)]
         accept_move: bool,
+        /// With --watch, sync directly with teammates on the same network (the default,
+        /// unless `lan = false` in config.toml).
+        #[arg(long, conflicts_with = "no_lan")]
+        lan: bool,
+        /// With --watch, do not look for teammates on the network.
+        #[arg(long)]
+        no_lan: bool,
     },
     /// The workspace's bucket and relay; admins change them for every member.
     Settings {
@@ -534,6 +541,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             bucket,
             relay,
             accept_move,
+            lan,
+            no_lan,
             ..
         }) => {
             if !(interval.is_finite() && interval > 0.0) {
@@ -546,6 +555,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 accept_move,
                 watch,
                 std::time::Duration::from_secs_f64(interval.min(86_400.0)),
+                (lan || no_lan).then_some(lan),
             )
         }
         Some(Command::Snapshot) => share::snapshot(&ctx),

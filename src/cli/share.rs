@@ -146,6 +146,7 @@ pub fn sync(
     accept_move: bool,
     watch: bool,
     interval: Duration,
+    lan: Option<bool>,
 ) -> anyhow::Result<()> {
     let mut replica = ctx.open()?;
     if let Some(url) = bucket {
@@ -174,10 +175,11 @@ pub fn sync(
         crate::sync::room::room_url(&url, &[0; 32]).context("the relay URL is not usable")?;
         replica.set_sync_value("relay.url", &url)?;
     }
-    // With --watch and a relay, changes also travel live (on their own thread).
+    // With --watch, changes also travel live (on their own thread): through the relay if
+    // there is one, and directly with teammates on the LAN unless that is turned off.
     let _live = if watch {
         let name = ctx.workspace_name()?;
-        ctx.live_starter(&name, &replica)?
+        ctx.live_starter(&name, &replica, ctx.lan_enabled(lan))?
             .map(|start| start(Box::new(|| {})))
     } else {
         None

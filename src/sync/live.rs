@@ -567,8 +567,11 @@ pub struct LiveStatus {
     pub asked_again: u64,
     /// The relay it is connected to (`ws://host:port`), when online.
     pub relay: Option<String>,
-    /// How many relays the setting names (the worker fails over between them).
+    /// How many relays the setting names (the worker fails over between them); 0: none, live
+    /// sync runs over the LAN only.
     pub relays: usize,
+    /// The LAN lane, when it runs: who is linked directly.
+    pub lan: Option<super::lan::LanStatus>,
 }
 
 /// How long a peer's presence lasts without being refreshed.
@@ -634,6 +637,20 @@ impl LiveWorker {
     where
         F: FnOnce() -> anyhow::Result<Replica> + Send + 'static,
     {
+        Self::spawn_lanes(open, Some(relay), None, changed)
+    }
+
+    /// Like [`spawn`](Self::spawn), through the relay if there is one and directly with
+    /// teammates on the LAN if `lan` is given (see [`super::lan`]).
+    pub fn spawn_lanes<F>(
+        open: F,
+        relay: Option<String>,
+        lan: Option<super::lan::LanOptions>,
+        changed: Box<dyn Fn() + Send>,
+    ) -> LiveWorker
+    where
+        F: FnOnce() -> anyhow::Result<Replica> + Send + 'static,
+    {
         let status = std::sync::Arc::new(std::sync::Mutex::new(LiveStatus::default()));
         let (poke, pokes) = tokio::sync::mpsc::unbounded_channel();
         let (view, views) = tokio::sync::watch::channel(Here::default());
@@ -658,7 +675,7 @@ impl LiveWorker {
                     views,
                     peers: shared_peers,
                 };
-                if let Err(e) = rt.block_on(run(open, relay, ends, shared.clone(), changed)) {
+                if let Err(e) = rt.block_on(run(open, relay, lan, ends, shared.clone(), changed)) {
                     tracing::warn!(error = %e, "live sync stopped");
                     lock(&shared).stopped = Some(format!("{e:#}"));
                 }
@@ -1138,7 +1155,8 @@ impl Ask {
 
 async fn run<F>(
     open: F,
-    relay: String,
+    relay: Option<String>,
+    lan: Option<super::lan::LanOptions>,
     ends: Ends,
     status: std::sync::Arc<std::sync::Mutex<LiveStatus>>,
     changed: Box<dyn Fn() + Send>,
@@ -1155,10 +1173,16 @@ where
     let id = engine.workspace_id();
     let key = super::share::carrier_key(&replica)?;
     let room = key.room(&id);
-    let url = room::room_url(&relay, &room)?;
     let sealer = Sealer { key, id };
-    let mut conn = room::connect(url)?;
-    lock(&status).relays = room::split_relays(&relay).len();
+    let mut lane = super::lan::Lane::start(&replica, lan).await;
+    let mut conn = lane.room(relay.as_deref(), &room)?;
+    let mut via_lan = false;
+    {
+        let lan_now = lane.refresh(&replica);
+        let mut s = lock(&status);
+        s.relays = relay.as_deref().map_or(0, |r| room::split_relays(r).len());
+        s.lan = lan_now;
+    }
     replica.defer_index(true);
     let mut held = Holdings::load(&replica)?;
     let mut mine = Outbound::after(&replica)?;
@@ -1221,19 +1245,21 @@ where
                 mine.send_local(&mut replica, &mut held, me, &mut out)?;
                 index_quietly(&mut replica);
             }
-            ev = conn.rx.recv() => {
+            ev = lane.next_event(&mut conn.rx, &mut via_lan) => {
                 let Some(ev) = ev else { return Ok(()) };
                 match ev {
                     RoomEvent::Connected => {
-                        {
+                        // A teammate linked on the LAN: greet it; the relay's queue stays.
+                        if !via_lan {
                             let mut s = lock(&status);
                             s.online = true;
                             s.offline = None;
                             s.relay = conn.relay.borrow().clone();
+                            drop(s);
+                            out.reset();
                         }
                         // The app redraws its status bar on this, not on a timer.
                         changed();
-                        out.reset();
                         held.update(&replica)?;
                         out.urgent(hello(&replica, &held));
                         if let Some(p) = presence(&replica, &views.borrow()) {
@@ -1382,6 +1408,7 @@ where
             _ = tick.tick() => {
                 mine.send_local(&mut replica, &mut held, me, &mut out)?;
                 index_quietly(&mut replica);
+                lock(&status).lan = lane.refresh(&replica);
                 refused.write_if_due(&mut replica)?;
                 if let Some(a) = &ask {
                     match a.arrived {

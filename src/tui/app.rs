@@ -382,10 +382,25 @@ impl App {
         self.wakeup.clone()
     }
 
-    /// The status bar's sync text: live or not, when the bucket last synced, what is pending.
+    /// Devices of teammates reached directly on the LAN now (as the members screen names
+    /// devices).
+    pub fn lan_linked(&self) -> Vec<String> {
+        self.live
+            .as_ref()
+            .and_then(|l| l.status().lan)
+            .map(|s| s.linked.iter().map(|d| d.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The status bar's sync text: live or not, teammates reached on the LAN, when the bucket
+    /// last synced, what is pending.
     pub fn sync_text(&self) -> String {
         let live = self.live.as_ref().map(|l| l.status());
         let bucket = self.bucket_text();
+        let lan = match live.as_ref().and_then(|l| l.lan.as_ref()) {
+            Some(s) if !s.linked.is_empty() => format!("LAN: {} · ", s.linked.len()),
+            _ => String::new(),
+        };
         match live {
             None => bucket,
             Some(l) if l.stopped.is_some() => format!("relay: stopped · {bucket}"),
@@ -399,12 +414,14 @@ impl App {
                     _ => "live".to_string(),
                 };
                 if here > 0 {
-                    format!("{live}, {here} here · {bucket}")
+                    format!("{live}, {here} here · {lan}{bucket}")
                 } else {
-                    format!("{live} · {bucket}")
+                    format!("{live} · {lan}{bucket}")
                 }
             }
-            Some(_) => format!("reconnecting · {bucket}"),
+            // No relay: the LAN and the bucket are all there is.
+            Some(l) if l.relays == 0 => format!("{lan}{bucket}"),
+            Some(_) => format!("reconnecting · {lan}{bucket}"),
         }
     }
 

@@ -235,6 +235,8 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
     let full = w >= 80;
     // Who is in the room now, and what they have open.
     let peers = app.peers_here();
+    // Their devices reached directly on the LAN.
+    let lan = app.lan_linked();
     for (i, member) in m.members.iter().enumerate() {
         if row >= inner.height {
             return;
@@ -260,7 +262,12 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
             .find(|(a, _)| *a == checksum)
             .map(|(_, v)| format!("  ● {v}"))
             .unwrap_or_default();
-        let text = format!("{:<10}{who}{you}{here}", member.role.as_str());
+        let direct = if member.devices.iter().any(|d| lan.contains(&d.device)) {
+            "  ⇄ LAN"
+        } else {
+            ""
+        };
+        let text = format!("{:<10}{who}{you}{direct}{here}", member.role.as_str());
         put_line(
             buf,
             inner,
@@ -292,8 +299,13 @@ pub fn render(app: &App, m: &MembersScreen, area: Rect, buf: &mut Buffer, focuse
                 .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
                 .unwrap_or_else(|| "?".into());
             let revoked = if d.revoked { "  revoked" } else { "" };
+            let direct = if lan.contains(&d.device) {
+                "  on the LAN"
+            } else {
+                ""
+            };
             let line = format!(
-                "            {}  paired {when}{revoked}",
+                "            {}  paired {when}{revoked}{direct}",
                 fit(&d.device, if full { 40 } else { 24 })
             );
             put_line(buf, inner, row, &muted(fit(&line, w)));

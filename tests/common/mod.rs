@@ -53,6 +53,9 @@ pub fn isolated<'a>(
 ) -> &'a mut std::process::Command {
     cmd.env("WEFT_HOME", home)
         .env("WEFT_KEYRING", "off")
+        // No mDNS on the machine's own network from tests; the LAN tests turn it on in a
+        // network namespace of their own.
+        .env("WEFT_LAN", "off")
         .env_remove("WEFT_PASSPHRASE")
         .env_remove("WEFT_NEW_PASSPHRASE")
         .env_remove("WEFT_WORKSPACE")
