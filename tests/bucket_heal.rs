@@ -608,3 +608,65 @@ fn a_member_s_forged_repair_cannot_change_what_anyone_accepts() {
         assert!(q.reason.to_string().contains("signature"), "{}", q.reason);
     }
 }
+
+/// The genesis object is what a join starts from: lost or overwritten, nobody could join. Any
+/// member's next sync puts it back (its key is the workspace id, the genesis's hash), says so,
+/// and a fresh device joins from the bucket alone.
+fn a_lost_or_garbled_genesis_is_put_back(rig: Rig, garble: bool) {
+    let [ow, mw, nw] = [
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+        LocalWallet::generate(),
+    ];
+    let mut owner = found(&ow);
+    owner.r().workspace().create_doc("Plan", None).unwrap();
+    owner.r().flush().unwrap();
+    sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+    let mut member = join_from_bucket(&rig.bucket, &mut owner, &mw);
+    let secret = owner
+        .r()
+        .invite(nw.address(), weft::acl::Role::Viewer)
+        .unwrap();
+    sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+    let ws = owner.r().engine().unwrap().workspace_id().to_string();
+    let key = keys::genesis_key(&ws);
+    if garble {
+        overwrite(&rig, &key, b"not a genesis at all".to_vec());
+    } else {
+        rt().block_on(rig.bucket.delete(&key)).unwrap();
+    }
+    assert!(
+        sync_of(&rig.bucket, &mut member).fetch_genesis().is_err(),
+        "nobody can join now"
+    );
+    // The member (not the owner) syncs: the genesis is back, and the round says so.
+    let report: Report = sync_of(&rig.bucket, &mut member).round(member.r()).unwrap();
+    assert_eq!(report.repaired, 1, "{report:?}");
+    let said: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    assert!(
+        said.iter()
+            .any(|p| p.contains("genesis") && p.contains(&key)),
+        "{said:?}"
+    );
+    // An intact genesis is left alone on the next full check.
+    let again = sync_of(&rig.bucket, &mut member).round(member.r()).unwrap();
+    assert_eq!(again.repaired, 0, "{again:?}");
+    // A fresh device joins from the bucket alone and reads the workspace.
+    let sync = sync_of(&rig.bucket, &mut member);
+    let mut newcomer = device_from_bucket(&sync, &mut member, &nw);
+    sync.round(newcomer.r()).unwrap();
+    assert!(newcomer.r().redeem_invite(&secret).unwrap());
+    sync.round(newcomer.r()).unwrap();
+    assert_eq!(docs(newcomer.r()), docs(owner.r()));
+}
+
+#[test]
+fn a_lost_genesis_is_put_back_by_any_member() {
+    a_lost_or_garbled_genesis_is_put_back(folder(), false);
+    a_lost_or_garbled_genesis_is_put_back(s3(), false);
+}
+
+#[test]
+fn a_garbled_genesis_is_put_back_by_any_member() {
+    a_lost_or_garbled_genesis_is_put_back(folder(), true);
+}

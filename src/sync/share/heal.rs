@@ -134,6 +134,14 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.device.is_empty() {
+            // Not a log: the workspace's genesis.
+            return write!(
+                f,
+                "the workspace's genesis: {} is {}; {}",
+                self.key, self.what, self.repair
+            );
+        }
         let whose = if self.mine {
             "this device's".to_string()
         } else {
@@ -427,6 +435,9 @@ impl BucketSync {
             }
         }
         let full = !forced.is_empty() || reread || self.full_check_due();
+        if full {
+            self.heal_genesis(replica, report)?;
+        }
         // List every log first, so a long read can say how far along it is.
         let mut lists = Vec::with_capacity(devices.len());
         let mut tally = Tally::default();
@@ -883,6 +894,45 @@ impl BucketSync {
     }
 
     /// Whether this round lists every log whole (and notes that it does).
+    /// Put the workspace's genesis back when the bucket lost it or holds something else under
+    /// its key: without it nobody can join. Every member holds it, and the workspace id is its
+    /// hash, so any member may put it back; an intact one is left alone.
+    fn heal_genesis(&self, replica: &mut Replica, report: &mut Report) -> Result<(), SyncError> {
+        let Some(genesis) = replica.genesis()? else {
+            return Ok(());
+        };
+        let key = keys::genesis_key(&self.ws);
+        let what = match self.rt.block_on(self.bucket.get(&key))? {
+            None => "missing".to_string(),
+            Some(bytes) => match self.key.open(&self.id, b"genesis", &bytes) {
+                Ok(opened) if opened == genesis => return Ok(()),
+                Ok(_) => "another workspace's genesis".to_string(),
+                Err(e) => format!("damaged ({e})"),
+            },
+        };
+        let sealed = self.seal(b"genesis", &genesis);
+        self.rt
+            .block_on(self.bucket.put(&key, Bytes::from(sealed)))?;
+        tracing::info!(%key, %what, "put the workspace's genesis back in the bucket");
+        report.uploaded += 1;
+        report.repaired += 1;
+        report.problems.push(Problem {
+            key,
+            device: String::new(),
+            mine: false,
+            what: format!("{what}: new members could not join"),
+            first: None,
+            last: None,
+            since: unix_now(),
+            size: None,
+            etag: None,
+            repair: Repair::Republished,
+            reads: 0,
+            wait_rounds: 0,
+        });
+        Ok(())
+    }
+
     fn full_check_due(&self) -> bool {
         let mut last = self
             .last_full_check
