@@ -210,14 +210,11 @@ fn edit_move_suspend_quit_reopen() {
     assert!(!t.screen().contains("INFO"));
 }
 
-#[test]
-fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
-    if !tmux_or_skip() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
-    let bucket = format!("file://{}", dir.path().join("bucket").display());
+/// Alice's workspace "team" (with the sample) in a bucket folder under `dir`, and Bob, who joined
+/// it as an editor. Returns their homes and Bob's address.
+fn alice_and_bob(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let (alice, bob) = (dir.join("alice"), dir.join("bob"));
+    let bucket = format!("file://{}", dir.join("bucket").display());
     weft(&alice, &["init", "team", "--sample", "--bucket", &bucket]);
     let bob_address = weft(&bob, &["wallet", "new"])
         .split_whitespace()
@@ -233,9 +230,22 @@ fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
         .find(|w| w.starts_with("weft1-"))
         .expect("a join code");
     weft(&bob, &["join", code]);
-    // A relay, set for the workspace: Alice's app syncs live (its search index is updated after
-    // each change is sent, not before).
-    let mut relay = common::weft_command(&alice)
+    (alice, bob, bob_address)
+}
+
+/// A process killed when dropped.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `weft relay` on a free port of 127.0.0.1; returns it and its ws:// URL.
+fn relay(home: &Path) -> (Kill, String) {
+    let mut relay = common::weft_command(home)
         .args(["relay", "--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -251,20 +261,25 @@ fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
         .find(|w| w.starts_with("ws://"))
         .expect("a ws:// address")
         .to_string();
+    (Kill(relay), url)
+}
+
+#[test]
+fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (alice, bob, _) = alice_and_bob(dir.path());
+    // A relay, set for the workspace: Alice's app syncs live (its search index is updated after
+    // each change is sent, not before).
+    let (_relay, url) = relay(&alice);
     // Two relays, the first of them down: the app fails over and says which it is on.
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
     let relays = format!("ws://{dead},{url}");
     weft(&alice, &["-w", "team", "settings", "relay", &relays]);
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _relay = Kill(relay);
 
     let t = Tmux::start(&alice);
     t.wait_for("$");
@@ -314,6 +329,86 @@ fn a_teammate_s_changes_arrive_in_the_open_app_and_ours_reach_them() {
     }
     t.keys(&["C-q"]);
     t.wait_gone();
+}
+
+/// An assignee picked from the members in the app is an address underneath: `weft card show`
+/// names the teammate.
+#[test]
+fn an_assignee_picked_in_the_app_round_trips_through_card_show() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (alice, bob, bob_address) = alice_and_bob(dir.path());
+    weft(&bob, &["profile", "name", "Bob B."]);
+    weft(&bob, &["sync"]);
+    weft(&alice, &["-w", "team", "sync"]);
+    let t = Tmux::start(&alice);
+    t.wait_for("$");
+    t.type_text(&format!("{BIN} -w team; echo WEFT-EXITED $?"));
+    t.keys(&["Enter"]);
+    t.wait_for("DOCS");
+    // The sidebar starts on the first doc: two down is the board; its first card.
+    t.keys(&["j", "j", "Enter"]);
+    t.wait_for("Invite a teammate");
+    t.keys(&["Enter"]);
+    t.wait_for("Assignees: —");
+    t.keys(&["a"]);
+    t.wait_for("space: assign/unassign");
+    t.keys(&["j", "Space", "Escape"]);
+    t.wait_for("Assignees: @Bob B.");
+    t.keys(&["C-q"]);
+    t.wait_for("WEFT-EXITED 0");
+    let card: serde_json::Value = serde_json::from_str(&weft(
+        &alice,
+        &["-w", "team", "card", "show", "Invite a teammate", "--json"],
+    ))
+    .expect("json");
+    assert_eq!(card["assignees"], serde_json::json!([bob_address]));
+    let shown = weft(&alice, &["-w", "team", "card", "show", "Invite a teammate"]);
+    assert!(shown.contains("@Bob B."), "{shown}");
+}
+
+/// A teammate's display name travels with their caret, on its own row, never over the text.
+#[test]
+fn a_teammate_s_name_shows_next_to_their_caret_in_the_other_app() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (alice, bob, _) = alice_and_bob(dir.path());
+    let (_relay, url) = relay(&alice);
+    weft(&alice, &["-w", "team", "settings", "relay", &url]);
+    weft(&bob, &["profile", "name", "Bob B."]);
+    weft(&bob, &["sync"]);
+    weft(&alice, &["-w", "team", "sync"]);
+    weft(&bob, &["sync"]);
+    let (a, b) = (Tmux::start(&alice), Tmux::start(&bob));
+    for t in [&a, &b] {
+        t.wait_for("$");
+        t.type_text(&format!("{BIN} -w team"));
+        t.keys(&["Enter"]);
+        t.wait_for("DOCS");
+        t.wait_for("live");
+    }
+    // Bob opens Team notes and edits, his caret on the second line.
+    b.keys(&["j", "Enter"]);
+    b.wait_for("Write down what the team decided");
+    b.keys(&["i"]);
+    b.wait_for(" EDIT ");
+    b.keys(&["j", "End"]);
+    a.keys(&["j", "Enter"]);
+    let screen = a.wait_for("‸Bob B.");
+    let label = screen
+        .lines()
+        .find(|l| l.contains("‸Bob B."))
+        .expect("the label's row");
+    assert!(
+        !label.contains("Write down") && !label.contains("Team notes"),
+        "the label covers text:\n{screen}"
+    );
+    a.keys(&["C-q"]);
+    b.keys(&["Escape", "C-q"]);
 }
 
 #[test]
