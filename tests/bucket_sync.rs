@@ -495,7 +495,8 @@ fn a_snapshot_from_a_non_admin_is_refused_and_the_joiner_uses_a_valid_one() {
     let object = carrier.seal(
         &ws_id,
         b"snap",
-        &weft::sync::share::encode_snapshot(&everything, &forged),
+        &weft::sync::share::encode_snapshot(&everything, &forged, &editor.device.key, &ws_id)
+            .unwrap(),
     );
     let key = format!(
         "ws/{}/snap/99999999999999999999-forged",
@@ -746,5 +747,101 @@ fn a_running_sync_worker_follows_the_workspace_to_its_new_bucket() {
             "{:?}",
             worker.status()
         );
+    }
+}
+
+/// What a snapshot covers tells a newcomer which log segments to skip. Anyone with the carrier
+/// key (any member, a former one) can rewrite an admin's snapshot object; the covers now count
+/// only when the snapshot's author signed them, so a rewritten object (keeping the author's old
+/// signature, or written in the unsigned first format) makes the newcomer read every log in
+/// full, and the editor's changes after the snapshot reach it.
+#[test]
+fn rewritten_snapshot_covers_do_not_make_a_newcomer_skip_real_changes() {
+    for unsigned in [false, true] {
+        let rig = folder();
+        let [ow, ew, nw] = wallets();
+        let mut owner = found(&ow);
+        sync_of(&rig.bucket, &mut owner).round(owner.r()).unwrap();
+        let (mut editor, _) = join_like_the_cli(&rig.bucket, &mut owner, &ew);
+        typed(&rig.bucket, &mut owner, "Plan", 5);
+        typed(&rig.bucket, &mut editor, "Notes", 5);
+        let sync = sync_of(&rig.bucket, &mut owner);
+        sync.round(owner.r()).unwrap();
+        let snap = sync
+            .publish_snapshot(owner.r(), &mut Report::default())
+            .unwrap();
+        // Written after the snapshot: only the editor's log holds these.
+        typed(&rig.bucket, &mut editor, "Notes", 5);
+        typed(&rig.bucket, &mut editor, "Later", 3);
+
+        // The editor rewrites the owner's snapshot to say it covers all of the editor's log,
+        // and puts it where the newest snapshot goes.
+        let ws_id = owner.r().engine().unwrap().workspace_id();
+        let carrier = weft::sync::seal::CarrierKey::from_hex(
+            &owner.r().sync_value("carrier.key").unwrap().unwrap(),
+        )
+        .unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let sealed = rt.block_on(rig.bucket.get(&snap)).unwrap().unwrap();
+        let opened = carrier.open(&ws_id, b"snap", &sealed).unwrap();
+        let object = weft::sync::share::decode_snapshot(&opened).unwrap();
+        let signature = object.signature.expect("an owner's snapshot is signed");
+        // Up to the editor's newest change, so a trusting newcomer would skip every segment.
+        let me = editor.device.key.id();
+        let newest = editor
+            .r()
+            .inputs(weft::store::SharedTable::Envelopes, 0)
+            .unwrap()
+            .iter()
+            .filter_map(|(_, b)| weft::crypto::Envelope::decode(b).ok())
+            .filter(|e| e.header().device == me)
+            .map(|e| e.header().seq)
+            .max()
+            .unwrap();
+        let mut covers = object.covers.clone();
+        covers.insert(me, newest);
+        let mut forged = b"WFSN".to_vec();
+        forged.push(if unsigned { 1 } else { 2 });
+        forged.extend_from_slice(&(covers.len() as u32).to_be_bytes());
+        for (device, seq) in &covers {
+            forged.extend_from_slice(device.as_bytes());
+            forged.extend_from_slice(&seq.to_be_bytes());
+        }
+        if !unsigned {
+            forged.extend_from_slice(&signature.0);
+        }
+        forged.extend_from_slice(object.envelope);
+        let key = format!(
+            "ws/{}/snap/99999999999999999999-rewritten",
+            hex::encode(ws_id.as_bytes())
+        );
+        rt.block_on(
+            rig.bucket
+                .put(&key, carrier.seal(&ws_id, b"snap", &forged).into()),
+        )
+        .unwrap();
+        drop(rt);
+
+        // The rewritten object is passed over (the owner's own, older one may still be used).
+        let (mut newcomer, _) = join_like_the_cli(&rig.bucket, &mut owner, &nw);
+        sync_of(&rig.bucket, &mut editor).round(editor.r()).unwrap();
+        sync_of(&rig.bucket, &mut newcomer)
+            .round(newcomer.r())
+            .unwrap();
+        // The floor the newcomer reads the editor's log from is not the forged one (a full
+        // check of every log would find skipped segments later; covers must not need it).
+        let floor: std::collections::BTreeMap<String, u64> = newcomer
+            .r()
+            .sync_value("snapshot.covers")
+            .unwrap()
+            .map(|v| serde_json::from_str(&v).unwrap())
+            .unwrap_or_default();
+        let editor_floor = floor.get(&hex::encode(me.as_bytes())).copied();
+        assert!(
+            editor_floor.is_none_or(|f| f < newest),
+            "the rewritten covers were trusted: {floor:?}"
+        );
+        assert_eq!(docs(newcomer.r()), docs(editor.r()), "unsigned: {unsigned}");
+        assert!(titles(newcomer.r()).contains(&"Later".to_string()));
     }
 }

@@ -498,11 +498,13 @@ fn snapshot_objects_survive_mutation() {
         .enumerate()
         .map(|(i, d)| (*d, i as u64 + 1))
         .collect();
+    let author = weft::identity::DeviceKey::generate();
+    let object = |covers: &BTreeMap<DeviceId, u64>| {
+        encode_snapshot(covers, snapshot, &author, &c.workspace).expect("a snapshot envelope")
+    };
     let samples = vec![
-        Sample::new(encode_snapshot(&covers, snapshot))
-            .field(4, 1)
-            .field(5, 4),
-        Sample::new(encode_snapshot(&BTreeMap::new(), snapshot))
+        Sample::new(object(&covers)).field(4, 1).field(5, 4),
+        Sample::new(object(&BTreeMap::new()))
             .field(4, 1)
             .field(5, 4),
     ];
@@ -512,8 +514,9 @@ fn snapshot_objects_survive_mutation() {
         iters(DEFAULT_ITERS),
         |b| proportional(b.len()),
         |b| match decode_snapshot(b) {
-            Ok((_, envelope)) => {
-                if let Ok(env) = Envelope::decode(envelope) {
+            Ok(object) => {
+                if let Ok(env) = Envelope::decode(object.envelope) {
+                    let _ = object.covers_vouched(&c.workspace, &env);
                     envelope_onward(c, &env);
                 }
                 true

@@ -176,36 +176,100 @@ fn split_u32(b: &[u8]) -> Option<(u32, &[u8])> {
 
 /// Magic of a snapshot object: what the snapshot covers, then its envelope.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"WFSN";
-const SNAPSHOT_VERSION: u8 = 1;
+/// The first snapshot object: covers, envelope. Its covers are signed by nobody, so a device
+/// starting from one reads every log in full (anyone with the carrier key could have rewritten
+/// them to make newcomers skip real changes).
+const SNAPSHOT_V1: u8 = 1;
+/// This snapshot object: covers, the snapshot author's signature over them, envelope.
+const SNAPSHOT_VERSION: u8 = 2;
 const DEVICE_LEN: usize = 33;
+const SIGNATURE_LEN: usize = 64;
+const COVERS_DOMAIN: &[u8] = b"weft/snapshot-covers/v1\0";
 /// An admin's `weft sync` writes a snapshot once this many envelopes arrived since the last one.
 pub const SNAPSHOT_EVERY: i64 = 10_000;
 
-/// A snapshot object's bytes: for each device, the seq up to which the snapshot holds everything
-/// it signed; then the snapshot envelope.
-pub fn encode_snapshot(covers: &BTreeMap<DeviceId, u64>, envelope: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9 + covers.len() * (DEVICE_LEN + 8) + envelope.len());
-    out.extend_from_slice(SNAPSHOT_MAGIC);
-    out.push(SNAPSHOT_VERSION);
+/// A snapshot object as read: what it says it covers, who vouches for that, and the envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotObject<'a> {
+    /// For each device, the seq up to which the snapshot holds everything it signed.
+    pub covers: BTreeMap<DeviceId, u64>,
+    /// The snapshot author's signature over `covers` (none in a first-version object).
+    pub signature: Option<crate::crypto::DeviceSignature>,
+    /// The snapshot envelope.
+    pub envelope: &'a [u8],
+}
+
+impl SnapshotObject<'_> {
+    /// Whether `covers` are signed by the device that signed `envelope` (the snapshot's author),
+    /// for this snapshot of workspace `ws`: only then may a newcomer skip what they name.
+    pub fn covers_vouched(&self, ws: &WorkspaceId, envelope: &Envelope) -> bool {
+        let Some(sig) = &self.signature else {
+            return false;
+        };
+        crate::crypto::signature::verify_digest(
+            &envelope.header().device.verifying_key(),
+            &covers_digest(ws, envelope, &self.covers),
+            sig,
+        )
+        .is_ok()
+    }
+}
+
+fn covers_bytes(covers: &BTreeMap<DeviceId, u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + covers.len() * (DEVICE_LEN + 8));
     out.extend_from_slice(&(covers.len() as u32).to_be_bytes());
     for (device, seq) in covers {
         out.extend_from_slice(device.as_bytes());
         out.extend_from_slice(&seq.to_be_bytes());
     }
-    out.extend_from_slice(envelope);
     out
 }
 
+fn covers_digest(
+    ws: &WorkspaceId,
+    envelope: &Envelope,
+    covers: &BTreeMap<DeviceId, u64>,
+) -> [u8; 32] {
+    crate::crypto::signature::domain_digest(
+        COVERS_DOMAIN,
+        &[
+            ws.as_bytes(),
+            envelope.id().as_bytes(),
+            &covers_bytes(covers),
+        ],
+    )
+}
+
+/// A snapshot object's bytes: for each device, the seq up to which the snapshot holds everything
+/// it signed, signed by `author` (the device that signed the snapshot envelope); then the
+/// envelope. Fails if `envelope` is not one.
+pub fn encode_snapshot(
+    covers: &BTreeMap<DeviceId, u64>,
+    envelope: &[u8],
+    author: &crate::identity::DeviceKey,
+    ws: &WorkspaceId,
+) -> Result<Vec<u8>, String> {
+    let env = Envelope::decode(envelope).map_err(|e| format!("not a snapshot envelope: {e}"))?;
+    let sig = crate::crypto::signature::sign_digest(author, &covers_digest(ws, &env, covers));
+    let covers = covers_bytes(covers);
+    let mut out = Vec::with_capacity(5 + covers.len() + SIGNATURE_LEN + envelope.len());
+    out.extend_from_slice(SNAPSHOT_MAGIC);
+    out.push(SNAPSHOT_VERSION);
+    out.extend_from_slice(&covers);
+    out.extend_from_slice(&sig.0);
+    out.extend_from_slice(envelope);
+    Ok(out)
+}
+
 /// Reads a snapshot object. Fails, without panicking, on anything that is not exactly one.
-#[allow(clippy::type_complexity)]
-pub fn decode_snapshot(bytes: &[u8]) -> Result<(BTreeMap<DeviceId, u64>, &[u8]), String> {
+pub fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotObject<'_>, String> {
     let rest = bytes
         .strip_prefix(SNAPSHOT_MAGIC.as_slice())
         .ok_or("not a weft snapshot (wrong magic)")?;
     let (&version, rest) = rest.split_first().ok_or("truncated snapshot")?;
-    if version != SNAPSHOT_VERSION {
+    if version != SNAPSHOT_VERSION && version != SNAPSHOT_V1 {
         return Err(format!(
-            "snapshot version {version} (this weft reads {SNAPSHOT_VERSION}); upgrade weft"
+            "snapshot version {version} (this weft reads up to {SNAPSHOT_VERSION}); upgrade weft"
         ));
     }
     let (count, mut rest) = split_u32(rest).ok_or("truncated snapshot")?;
@@ -222,10 +286,23 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<(BTreeMap<DeviceId, u64>, &[u8]),
         covers.insert(device, u64::from_be_bytes(*seq));
         rest = tail;
     }
+    let signature = if version == SNAPSHOT_VERSION {
+        let (sig, tail) = rest
+            .split_first_chunk::<SIGNATURE_LEN>()
+            .ok_or("truncated snapshot")?;
+        rest = tail;
+        Some(crate::crypto::DeviceSignature(*sig))
+    } else {
+        None
+    };
     if rest.is_empty() {
         return Err("a snapshot without its envelope".into());
     }
-    Ok((covers, rest))
+    Ok(SnapshotObject {
+        covers,
+        signature,
+        envelope: rest,
+    })
 }
 
 /// What a teammate needs to join: where the workspace lives and which one it is.
@@ -478,7 +555,12 @@ impl BucketSync {
         let id = hex::encode(env.id().as_bytes());
         let name = format!("{:020}-{}", env.header().time.max(0), &id[..16]);
         let key = keys::snap_key(&self.ws, &name);
-        let sealed = self.seal(b"snap", &encode_snapshot(&covers, &envelope));
+        let engine = replica
+            .engine()
+            .ok_or(SyncError::Other("this workspace is not shared".into()))?;
+        let object = encode_snapshot(&covers, &envelope, engine.identity().key_ref(), &self.id)
+            .map_err(SyncError::Other)?;
+        let sealed = self.seal(b"snap", &object);
         self.put_new(&key, sealed, report)?;
         let last = replica.last_input(SharedTable::Envelopes)?;
         replica.set_sync_value("bucket.snap.row", &last.to_string())?;
@@ -520,10 +602,11 @@ impl BucketSync {
                 self.receive(replica, &label, &bytes, report)?;
                 continue;
             };
-            let Ok((covers, envelope)) = decode_snapshot(&opened) else {
+            let Ok(object) = decode_snapshot(&opened) else {
                 self.receive(replica, &label, &opened, report)?;
                 continue;
             };
+            let envelope = object.envelope;
             self.receive(replica, &label, envelope, report)?;
             let Ok(env) = Envelope::decode(envelope) else {
                 continue;
@@ -531,6 +614,14 @@ impl BucketSync {
             if !replica.engine().is_some_and(|e| e.is_applied(&env.id())) {
                 continue;
             }
+            // What it says it covers counts only if its author signed that: otherwise (an
+            // object of the first version, or covers rewritten by someone with the carrier key)
+            // the snapshot is applied like any change, and every log is read in full.
+            if !object.covers_vouched(&self.id, &env) {
+                tracing::info!(key = %obj.key, "a snapshot whose covers its author did not sign: reading every log in full");
+                continue;
+            }
+            let covers = object.covers;
             let me = replica.engine().map(|e| e.identity().device());
             for (device, seq) in &covers {
                 if Some(*device) == me {
@@ -887,13 +978,37 @@ mod tests {
     fn a_snapshot_object_round_trips_and_damage_is_an_error() {
         let d = crate::identity::DeviceKey::generate().id();
         let covers: BTreeMap<DeviceId, u64> = [(d, 42)].into_iter().collect();
-        let bytes = encode_snapshot(&covers, b"envelope");
-        let (read, env) = decode_snapshot(&bytes).unwrap();
-        assert_eq!((read, env), (covers, &b"envelope"[..]));
-        for cut in 0..bytes.len() - b"envelope".len() {
-            assert!(decode_snapshot(&bytes[..cut]).is_err(), "cut at {cut}");
+        // A first-version object (no signature) is still read, with nobody vouching.
+        let v1 = [
+            SNAPSHOT_MAGIC.as_slice(),
+            &[SNAPSHOT_V1],
+            &covers_bytes(&covers),
+            b"envelope",
+        ]
+        .concat();
+        let read = decode_snapshot(&v1).unwrap();
+        assert_eq!(
+            (read.covers, read.signature, read.envelope),
+            (covers.clone(), None, &b"envelope"[..])
+        );
+        // The second version carries 64 bytes of signature before the envelope.
+        let v2 = [
+            SNAPSHOT_MAGIC.as_slice(),
+            &[SNAPSHOT_VERSION],
+            &covers_bytes(&covers),
+            &[7u8; SIGNATURE_LEN],
+            b"envelope",
+        ]
+        .concat();
+        let read = decode_snapshot(&v2).unwrap();
+        assert_eq!(read.signature.map(|s| s.0), Some([7u8; SIGNATURE_LEN]));
+        assert_eq!(read.envelope, b"envelope");
+        for bytes in [&v1, &v2] {
+            for cut in 0..bytes.len() - b"envelope".len() {
+                assert!(decode_snapshot(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
         }
-        let mut other = bytes.clone();
+        let mut other = v2.clone();
         other[4] = 9;
         assert!(decode_snapshot(&other)
             .unwrap_err()
