@@ -420,3 +420,35 @@ fn comment_markers_stay_on_the_first_row_of_their_line_while_editing() {
     // Where view mode draws it: the text did not move when editing started.
     assert_eq!(find_text(&view, "世界の言葉"), Some((x, y)));
 }
+
+#[test]
+fn a_card_description_wraps_while_it_is_edited() {
+    let s = Sample::new();
+    let mut app = s.app();
+    app.open(Target::Card(s.ids.invite));
+    app.update(ch('e'));
+    assert!(app.is_editing());
+    app.update(Msg::Key(KeyEvent::new(KeyCode::End, KeyModifiers::CONTROL)));
+    app.update(key(KeyCode::Enter));
+    let line: String = (1..=30)
+        .map(|i| format!("c{i:02}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    type_text(&mut app, &line);
+    let buf = draw(&mut app, 80, 24).backend().buffer().clone();
+    // The first description line is still in view, and the typed line is there whole, wrapped.
+    assert!(
+        find(&buf, "Send the join code").is_some(),
+        "{}",
+        screen(&buf)
+    );
+    let (x0, y0) = find(&buf, "c01 c02").expect("the typed line");
+    let right = (x0..buf.area.width)
+        .find(|&bx| buf[(bx, y0)].symbol() == "┃")
+        .expect("right border");
+    let (_, y1) = caret_cells(&buf)[0];
+    assert!(y1 > y0, "the line wraps");
+    assert_eq!(joined(&buf, x0, right, y0, y1 + 1).trim_end(), line);
+    let body = app.workspace().body(s.ids.invite).expect("body");
+    assert!(body.ends_with(&format!("\n{line}")), "{body}");
+}
