@@ -9,6 +9,10 @@
 //!
 //! Besides criterion's statistics, a separate run of 20,000 keystrokes prints the median and p99
 //! (criterion reports means and medians, not tail latency).
+//!
+//! The `paragraphs` case is the same 10,000 lines, but every other line is a paragraph of ~330
+//! characters (three or more rows in the 120-column pane once wrapped), and the keys are typed at
+//! the end of one of them in the middle of the document.
 
 use std::time::{Duration, Instant};
 
@@ -45,7 +49,30 @@ fn db_key() -> (tempfile::TempDir, weft::store::DbKey) {
     (home, secret.db_key())
 }
 
-fn setup(lines: usize) -> Bench {
+/// Short lines, one per row.
+fn short_lines(lines: usize) -> String {
+    (0..lines)
+        .map(|i| format!("Line {i:05}: the quick brown fox jumps over the lazy dog, **again**.\n"))
+        .collect()
+}
+
+/// Every other line a long paragraph that wraps over several rows, with blank lines between.
+fn paragraphs(lines: usize) -> String {
+    (0..lines)
+        .map(|i| {
+            if i % 2 == 1 {
+                "\n".to_string()
+            } else {
+                format!(
+                    "Line {i:05}: {}\n",
+                    "the quick brown fox jumps over the lazy dog, again and again; ".repeat(5)
+                )
+            }
+        })
+        .collect()
+}
+
+fn setup(lines: usize, body: fn(usize) -> String) -> Bench {
     let dir = tempfile::tempdir().expect("temp dir");
     let (home, db) = db_key();
     let path = dir.path().join("bench").join("weft.db");
@@ -59,10 +86,7 @@ fn setup(lines: usize) -> Bench {
     .expect("create");
     let ws = replica.workspace();
     let doc = ws.create_doc("Big document", None).expect("doc");
-    let body: String = (0..lines)
-        .map(|i| format!("Line {i:05}: the quick brown fox jumps over the lazy dog, **again**.\n"))
-        .collect();
-    ws.set_body(doc, &body).expect("body");
+    ws.set_body(doc, &body(lines)).expect("body");
     replica.flush().expect("flush");
     let mut app = App::new(
         replica,
@@ -147,13 +171,25 @@ fn percentiles(name: &str, b: &mut Bench, n: usize) {
 }
 
 fn keystroke(c: &mut Criterion) {
-    let mut big = setup(LINES);
+    let mut big = setup(LINES, short_lines);
     c.bench_function("keystroke_commit_render_10k_lines_120x40", |bench| {
         bench.iter_custom(|iters| (0..iters).map(|_| big.keystroke()).sum())
     });
     percentiles("keystroke_commit_render_10k_lines_120x40", &mut big, 20_000);
 
-    let mut small = setup(20);
+    let mut wrapped = setup(LINES, paragraphs);
+    c.bench_function(
+        "keystroke_commit_render_10k_lines_paragraphs_120x40",
+        |bench| bench.iter_custom(|iters| (0..iters).map(|_| wrapped.keystroke()).sum()),
+    );
+    percentiles(
+        "keystroke_commit_render_10k_lines_paragraphs_120x40",
+        &mut wrapped,
+        20_000,
+    );
+    drop(wrapped);
+
+    let mut small = setup(20, short_lines);
     c.bench_function("keystroke_commit_render_20_lines_120x40", |bench| {
         bench.iter_custom(|iters| (0..iters).map(|_| small.keystroke()).sum())
     });

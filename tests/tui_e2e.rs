@@ -524,3 +524,68 @@ fn small_panes_keep_keys_from_hidden_screens_and_ctrl_end_goes_to_the_end() {
         ">+first line\nsecond line\nthe last line!"
     );
 }
+
+/// The rows of the focused pane (between its `┃` borders), trimmed and joined with spaces.
+fn pane_text(screen: &str) -> String {
+    screen
+        .lines()
+        .filter_map(|l| {
+            let a = l.find('┃')?;
+            let b = l.rfind('┃')?;
+            (b > a).then(|| l[a + '┃'.len_utf8()..b].trim().to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn a_300_character_line_typed_at_80x24_is_visible_whole_while_editing() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path();
+    weft(home, &["init", "team", "--sample"]);
+    weft(
+        home,
+        &["doc", "new", "Wrapped", "--body", "Short first line."],
+    );
+    let t = Tmux::start(home);
+    t.tmux(&["resize-window", "-t", "e2e", "-x", "80", "-y", "24"]);
+    t.wait_for("$");
+    t.type_text(&format!("{BIN}; echo WEFT-EXITED $?"));
+    t.keys(&["Enter"]);
+    t.wait_for("DOCS");
+    t.keys(&["/"]);
+    t.type_text("Wrapped");
+    t.wait_for("1 match");
+    t.keys(&["Enter"]);
+    t.wait_for("Short first line.");
+    t.keys(&["i"]);
+    t.wait_for(" EDIT ");
+    t.keys(&["C-End", "Enter"]);
+    // 60 distinct words, 300 characters with their spaces.
+    let line: String = (1..=60)
+        .map(|i| format!("w{i:03}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(line.chars().count(), 299);
+    t.type_text(&line);
+    let screen = t.wait_until("the whole line on screen", |s| pane_text(s).contains(&line));
+    // Nothing scrolled sideways: the short line is still there, whole, above it.
+    assert!(
+        pane_text(&screen).contains(&format!("Short first line. {line}")),
+        "{screen}"
+    );
+    t.keys(&["Escape"]);
+    t.wait_for(" VIEW ");
+    t.keys(&["C-q"]);
+    t.wait_for("WEFT-EXITED 0");
+    assert_eq!(
+        weft(home, &["doc", "cat", "Wrapped"]).trim_end(),
+        format!("Short first line.\n{line}")
+    );
+}

@@ -333,3 +333,125 @@ fn ctrl_end_on_a_last_line_with_a_tab_and_wide_characters() {
     assert_eq!(ws.body(id).expect("body"), "a\n\tb世界😀z");
     assert_same(&ws, id, &ed);
 }
+
+/// Draw the editor into a `w`×`h` buffer (what the doc screen does each frame).
+fn render(ed: &DocEditor, w: u16, h: u16) -> ratatui::buffer::Buffer {
+    let area = ratatui::layout::Rect::new(0, 0, w, h);
+    let mut buf = ratatui::buffer::Buffer::empty(area);
+    ed.render(area, &mut buf);
+    buf
+}
+
+/// Each row's text as drawn (a wide character once, not with the cell it covers).
+fn rows_of(buf: &ratatui::buffer::Buffer) -> Vec<String> {
+    use unicode_width::UnicodeWidthStr;
+    (0..buf.area.height)
+        .map(|y| {
+            let mut row = String::new();
+            let mut x = 0;
+            while x < buf.area.width {
+                let sym = buf[(x, y)].symbol();
+                row.push_str(sym);
+                x += sym.width().max(1) as u16;
+            }
+            row.trim_end().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn long_lines_wrap_at_spaces_by_display_width() {
+    let (_ws, _id, ed) = setup("one two three four five six\n世界世界世界 ab\nend");
+    let buf = render(&ed, 10, 8);
+    assert_eq!(
+        rows_of(&buf),
+        [
+            "one two",
+            "three",
+            "four five",
+            "six",
+            "世界世界世",
+            "界 ab",
+            "end",
+            ""
+        ]
+    );
+    assert_eq!(ed.cell_of(0, 8), Some((0, 1)), "the t of three");
+    assert_eq!(
+        ed.cell_of(1, 5),
+        Some((0, 5)),
+        "the second row of the CJK line"
+    );
+    assert_eq!(ed.cell_of(1, 4), Some((8, 4)));
+}
+
+#[test]
+fn up_and_down_go_by_screen_row_and_keep_the_goal_column() {
+    let (ws, _id, mut ed) = setup("abcdefghijklmnopqrstuvwxyz\nxy\nabcdefghijklmnopqrstuvwxyz");
+    render(&ed, 10, 10);
+    press(&mut ed, &ws, KeyCode::Right, KeyModifiers::NONE);
+    press(&mut ed, &ws, KeyCode::Right, KeyModifiers::NONE);
+    press(&mut ed, &ws, KeyCode::Right, KeyModifiers::NONE);
+    press(&mut ed, &ws, KeyCode::Right, KeyModifiers::NONE);
+    assert_eq!(ed.caret(), (0, 4));
+    // Down twice: the next two rows of the same line, column 4 on each.
+    press(&mut ed, &ws, KeyCode::Down, KeyModifiers::NONE);
+    assert_eq!(ed.caret(), (0, 14));
+    press(&mut ed, &ws, KeyCode::Down, KeyModifiers::NONE);
+    assert_eq!(ed.caret(), (0, 24));
+    // Through a short line (its end) and on: the goal column comes back.
+    press(&mut ed, &ws, KeyCode::Down, KeyModifiers::NONE);
+    assert_eq!(ed.caret(), (1, 2));
+    press(&mut ed, &ws, KeyCode::Down, KeyModifiers::NONE);
+    assert_eq!(ed.caret(), (2, 4));
+    press(&mut ed, &ws, KeyCode::Up, KeyModifiers::NONE);
+    press(&mut ed, &ws, KeyCode::Up, KeyModifiers::NONE);
+    assert_eq!(ed.caret(), (0, 24));
+    // Any other key ends the run: the next goal is where the caret is then.
+    press(&mut ed, &ws, KeyCode::Left, KeyModifiers::NONE);
+    press(&mut ed, &ws, KeyCode::Up, KeyModifiers::NONE);
+    assert_eq!(ed.caret(), (0, 13));
+    // Nothing above the first row: up stays.
+    press(&mut ed, &ws, KeyCode::Up, KeyModifiers::NONE);
+    press(&mut ed, &ws, KeyCode::Up, KeyModifiers::NONE);
+    assert_eq!(ed.caret(), (0, 3));
+    // Shift selects across the wrap; typing replaces it.
+    press(&mut ed, &ws, KeyCode::Down, KeyModifiers::SHIFT);
+    typ(&mut ed, &ws, "_");
+    assert_eq!(
+        ws.body(_id).expect("body"),
+        "abc_nopqrstuvwxyz\nxy\nabcdefghijklmnopqrstuvwxyz"
+    );
+    assert_same(&ws, _id, &ed);
+}
+
+#[test]
+fn the_view_scrolls_by_rows_to_keep_the_caret_in_sight() {
+    let long: String = (0..40).map(|i| format!("w{i:02} ")).collect();
+    let (ws, id, mut ed) = setup(&format!("top\n{}", long.trim_end()));
+    render(&ed, 8, 3);
+    press(&mut ed, &ws, KeyCode::End, KeyModifiers::CONTROL);
+    let buf = render(&ed, 8, 3);
+    // 40 words, two per row: the last rows show, the line's start is scrolled up (not sideways).
+    assert_eq!(rows_of(&buf), ["w34 w35", "w36 w37", "w38 w39"]);
+    assert_eq!(ed.cell_of(1, long.trim_end().chars().count()), Some((7, 2)));
+    // Typing at the end keeps the caret in view on every frame, at the end of what was typed.
+    for c in "xyzxyzxyzxyz".chars() {
+        typ(&mut ed, &ws, &c.to_string());
+        render(&ed, 8, 3);
+        let (row, col) = ed.caret();
+        let (x, y) = ed.cell_of(row, col).expect("caret in view");
+        assert!(x < 8 && y < 3);
+    }
+    assert_eq!(rows_of(&render(&ed, 8, 3)), ["w38", "w39xyzxy", "zxyzxyz"]);
+    // Page up: a screen of rows up; the caret keeps its column.
+    press(&mut ed, &ws, KeyCode::PageUp, KeyModifiers::NONE);
+    let buf = render(&ed, 8, 3);
+    let (row, col) = ed.caret();
+    assert_eq!(ed.cell_of(row, col).map(|(x, _)| x), Some(7));
+    assert_eq!(rows_of(&buf).len(), 3);
+    // ctrl-Home: the view goes back to the first row.
+    press(&mut ed, &ws, KeyCode::Home, KeyModifiers::CONTROL);
+    assert_eq!(rows_of(&render(&ed, 8, 3))[0], "top");
+    assert_same(&ws, id, &ed);
+}

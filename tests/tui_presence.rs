@@ -1,8 +1,8 @@
 //! Teammates' carets (from their presence) in a doc while the local user edits it: each is drawn
-//! where the textarea shows their character, in their colour with their name as a flag on the row
-//! above (below, on the top row), never on their own row nor the local caret's row, follows the
-//! textarea as it scrolls, is not drawn when scrolled out of view, and never covers or moves the
-//! local caret.
+//! where the editor shows their character (on its wrapped row), in their colour with their name as
+//! a flag on the row above (below, on the top row), never on their own row nor the local caret's
+//! row, follows the editor as it scrolls, is not drawn when scrolled out of view, and never covers
+//! or moves the local caret.
 
 mod tui_support;
 
@@ -159,9 +159,10 @@ fn teammates_carets_follow_the_textarea_as_it_scrolls() {
 }
 
 #[test]
-fn a_teammates_caret_follows_the_textarea_sideways_on_a_long_line_with_a_tab() {
+fn a_teammates_caret_on_a_long_line_with_a_tab_is_on_its_wrapped_row() {
     let s = Sample::new();
-    // A tab (drawn four cells wide), then letters, with a "#" at character 60.
+    // A tab (drawn four cells wide), then letters, with a "#" at character 60: one word longer
+    // than the pane is wide, so it is broken across rows.
     let line: String = std::iter::once('\t')
         .chain((1..100).map(|i| {
             if i == 60 {
@@ -180,15 +181,20 @@ fn a_teammates_caret_follows_the_textarea_sideways_on_a_long_line_with_a_tab() {
     let mut app = s.app();
     app.open(Target::Doc(s.ids.roadmap));
     app.update(ch('i'));
-    // The local caret goes to the end of the long line: the textarea scrolls sideways.
+    // The local caret goes to the start of the long line, whose rows wrap: nothing scrolls
+    // sideways.
     app.update(key(KeyCode::Down));
-    app.update(key(KeyCode::End));
     let start = "Short first line.\n".len();
     let ana = teammate(&app, ANA, s.ids.roadmap, start + 60);
     app.set_presence(vec![ana]);
-    let buf = snap("remote_caret_scrolled_sideways", &mut app);
-    assert!(find(&buf, "Short").is_none(), "the view scrolled sideways");
+    let buf = snap("remote_caret_on_a_wrapped_row_with_a_tab", &mut app);
+    let (sx, sy) = find(&buf, "Short first line.").expect("the first line stays in view");
+    // The long line starts under the first one (after its tab) and goes on on the next rows.
+    let (_, ly) = find(&buf, "bcdefgh").expect("the long line");
+    assert_eq!(ly, sy + 1);
+    assert_eq!(buf[(sx + 4, ly)].symbol(), "b");
     let (x, y) = find(&buf, "#").expect("the # in view");
+    assert!(y > ly, "the # is on a wrapped row");
     assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED));
     assert_eq!(
         buf[(x, y)].fg,

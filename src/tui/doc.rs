@@ -387,8 +387,13 @@ pub fn render(app: &App, d: &DocScreen, area: Rect, buf: &mut Buffer, focused: b
     let (text, side) = rects(area, d.panel);
     let carets = remote_carets(app, d);
     if d.editing {
-        d.editor.render(text, buf);
-        mark_carets_in_editor(d, text, buf, &carets);
+        // The same two-column gutter and wrap width as view mode, so the text stays in place
+        // when editing starts or stops.
+        let gutter = 2.min(text.width);
+        let body = Rect::new(text.x + gutter, text.y, text.width - gutter, text.height);
+        d.editor.render(body, buf);
+        mark_comments_in_editor(d, text, buf, theme);
+        mark_carets_in_editor(d, body, buf, &carets);
     } else {
         render_view(d, text, buf, theme, &carets);
     }
@@ -474,7 +479,26 @@ fn mark_caret(
     buf.set_string(lx, row, &label, style);
 }
 
-/// Teammates' carets over the textarea while editing, where the textarea drew their
+/// Comment markers in the gutter while editing, on the first screen row of each line that has
+/// a comment anchor (as in view mode).
+fn mark_comments_in_editor(d: &DocScreen, area: Rect, buf: &mut Buffer, theme: &Theme) {
+    if d.comment_rows.is_empty() || area.width < 2 {
+        return;
+    }
+    for (y, (line, first)) in d.editor.rows_shown().into_iter().enumerate() {
+        if first != 0 {
+            continue;
+        }
+        let mark = match d.comment_rows.iter().find(|(r, _)| *r == line) {
+            Some((_, false)) => ("●", theme.fg(Slot::Comment)),
+            Some((_, true)) => ("○", theme.fg(Slot::Resolved)),
+            None => continue,
+        };
+        buf.set_string(area.x + 1, area.y + y as u16, mark.0, mark.1);
+    }
+}
+
+/// Teammates' carets over the text while editing, on the wrapped row and cell that show their
 /// characters; those scrolled out of view are not drawn.
 fn mark_carets_in_editor(
     d: &DocScreen,

@@ -12,14 +12,17 @@
 //!   is grouped by word, deleting by run, so one undo step is one word or one burst of deletes.
 //! - Characters that must not reach the terminal are shown as visible stand-ins, one for one, so caret
 //!   positions still line up with the document.
-//! - tui-textarea does not tell where it has scrolled to, so the editor follows its scrolling by the
-//!   same rules (`Viewport`) to know which cell shows which character: teammates' carets are drawn
-//!   over the textarea.
-//!
-//! Limits: tui-textarea addresses rows and columns with 16 bits when scrolling, so documents over 65,535
-//! lines scroll imperfectly (edits stay correct).
+//! - The textarea is the editing model only (lines, caret, selection, word moves); the editor draws
+//!   the text itself, soft-wrapped at the pane's width by display width ([`wrap`]), because
+//!   tui-textarea 0.7 cannot wrap. Nothing scrolls sideways. Up and down move by screen row and keep
+//!   the column they started from; home and end go to the start and end of the source line. The
+//!   view scrolls by screen rows just enough to show the caret, and each frame wraps only the lines it
+//!   shows (plus, after a jump, at most a screen of lines above the caret), never the whole text. The
+//!   rows drawn last are kept, so teammates' carets and comment markers are placed on the row and
+//!   cell that show their character ([`DocEditor::cell_of`], [`DocEditor::rows_shown`]).
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -28,11 +31,11 @@ use loro::{Index, Subscription, TextDelta, UndoManager};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::widgets::Widget;
-use tui_textarea::{CursorMove, Scrolling, TextArea};
-use unicode_width::UnicodeWidthChar;
+use ratatui::text::{Line, Span};
+use tui_textarea::{CursorMove, TextArea};
 
 use super::sanitize;
+use super::wrap;
 use crate::model::{BodyText, ItemId, ModelError, Workspace};
 
 /// One step of a text change, in Unicode scalar values.
@@ -63,42 +66,25 @@ pub enum Outcome {
 
 type Inbox = Arc<Mutex<Vec<Vec<Delta>>>>;
 
-/// The part of the text the textarea showed at its last draw: its first row and column, and its
-/// size. tui-textarea 0.7 keeps this private, so it is tracked here by the textarea's own rules:
-/// a draw scrolls just enough to show the caret (`next_top`), paging moves the top by the last
-/// drawn height, and nothing else moves it. The editor's textarea has no block and no line
-/// numbers, and text is not wrapped, which those rules assume.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Viewport {
-    /// First line shown.
-    row: u16,
-    /// Display columns scrolled off to the left.
-    col: u16,
-    /// Width of the last draw.
+/// A screen row as last drawn: the line it belongs to, the characters of that line it showed, and
+/// whether it is the line's last row (the one that shows the caret at the end of the line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Shown {
+    line: usize,
+    chars: Range<usize>,
+    last: bool,
+}
+
+/// What the editor showed at its last draw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct View {
+    /// The first row shown: a line, and which of its wrapped rows.
+    top: (usize, usize),
+    /// Size of the text area drawn into (the width the lines were wrapped at).
     width: u16,
-    /// Height of the last draw.
     height: u16,
-}
-
-/// tui-textarea's rule for a new top (row or column): the smallest move that shows `caret` in
-/// `len` cells.
-fn next_top(prev: u16, caret: u16, len: u16) -> u16 {
-    if caret < prev {
-        caret
-    } else if prev.saturating_add(len) <= caret {
-        caret.saturating_add(1).saturating_sub(len)
-    } else {
-        prev
-    }
-}
-
-/// tui-textarea's scroll by a signed number of rows, stopping at 0 and `u16::MAX`.
-fn scrolled(top: u16, rows: i16) -> u16 {
-    if rows >= 0 {
-        top.saturating_add(rows.unsigned_abs())
-    } else {
-        top.saturating_sub(rows.unsigned_abs())
-    }
+    /// Each screen row, top to bottom.
+    rows: Vec<Shown>,
 }
 
 /// A textarea bound to the text of one doc or card.
@@ -113,8 +99,12 @@ pub struct DocEditor {
     undo: UndoManager,
     run: Run,
     anchor: Option<loro::cursor::Cursor>,
-    /// Where the textarea was scrolled at its last draw.
-    viewport: Cell<Viewport>,
+    /// What the last draw showed, and where the view starts.
+    view: RefCell<View>,
+    /// The display column up and down keep to (within a screen row) while they are pressed in a row.
+    goal: Option<usize>,
+    /// How the selection looks (the textarea only lends its own through `&mut`).
+    selection: Style,
 }
 
 impl std::fmt::Debug for DocEditor {
@@ -180,7 +170,9 @@ impl DocEditor {
             undo,
             run: Run::Idle,
             anchor: None,
-            viewport: Cell::default(),
+            view: RefCell::default(),
+            goal: None,
+            selection: Style::default(),
         })
     }
 
@@ -189,47 +181,171 @@ impl DocEditor {
         self.target
     }
 
-    /// Draw the textarea into `area`, scrolled as tui-textarea scrolls it (just enough to show
-    /// the caret), and remember where that left the view.
+    /// Draw the text into `area`, wrapped at its width, scrolled just enough to show the caret, and
+    /// remember which rows that showed.
     pub fn render(&self, area: Rect, buf: &mut Buffer) {
-        let prev = self.viewport.get();
-        let (row, col) = self.area.cursor();
-        // Truncated to 16 bits as tui-textarea does (see the limits above).
-        let next = Viewport {
-            row: next_top(prev.row, row as u16, area.height),
-            col: next_top(prev.col, col as u16, area.width),
-            width: area.width,
-            height: area.height,
-        };
-        (&self.area).render(area, buf);
-        self.viewport.set(next);
+        buf.set_style(area, self.area.style());
+        let mut view = self.view.borrow_mut();
+        if view.width != area.width {
+            // The rows of the top line changed with the width: start the view at that line.
+            view.top.1 = 0;
+        }
+        view.width = area.width;
+        view.height = area.height;
+        view.rows.clear();
+        if area.width == 0 || area.height == 0 {
+            return;
+        }
+        let width = usize::from(area.width);
+        let height = usize::from(area.height);
+        view.top = self.follow(view.top, width, height);
+        let lines = self.area.lines();
+        let caret = self.area.cursor();
+        if lines.len() == 1 && lines[0].is_empty() && !self.area.placeholder_text().is_empty() {
+            let hint = Line::from(vec![
+                Span::styled(" ", self.area.cursor_style()),
+                Span::styled(
+                    self.area.placeholder_text(),
+                    self.area.placeholder_style().unwrap_or_default(),
+                ),
+            ]);
+            buf.set_line(area.x, area.y, &hint, area.width);
+            view.rows.push(Shown {
+                line: 0,
+                chars: 0..0,
+                last: true,
+            });
+            return;
+        }
+        let selection = self.area.selection_range();
+        let (mut line, mut skip) = view.top;
+        let mut y = 0;
+        while y < height && line < lines.len() {
+            let text = &lines[line];
+            let chars: Vec<char> = text.chars().collect();
+            let widths = wrap::widths(text);
+            let rows = wrap::rows_of(&chars, &widths, width);
+            let count = rows.len();
+            for (i, r) in rows.into_iter().enumerate().skip(skip) {
+                if y >= height {
+                    break;
+                }
+                let last = i + 1 == count;
+                let spans =
+                    self.row_spans(line, &chars, &widths, r.clone(), last, caret, selection);
+                buf.set_line(area.x, area.y + y as u16, &Line::from(spans), area.width);
+                view.rows.push(Shown {
+                    line,
+                    chars: r,
+                    last,
+                });
+                y += 1;
+            }
+            skip = 0;
+            line += 1;
+        }
+    }
+
+    /// The styled text of one screen row: characters `r` of line `line`, tabs as spaces, the caret
+    /// and the selection in their styles (the caret at the end of the line as a styled blank).
+    #[allow(clippy::too_many_arguments)]
+    fn row_spans(
+        &self,
+        line: usize,
+        chars: &[char],
+        widths: &[usize],
+        r: Range<usize>,
+        last: bool,
+        caret: (usize, usize),
+        selection: Option<((usize, usize), (usize, usize))>,
+    ) -> Vec<Span<'static>> {
+        let base = self.area.style();
+        let selected = |c: usize| selection.is_some_and(|(a, b)| a <= (line, c) && (line, c) < b);
+        let mut spans: Vec<Span<'static>> = Vec::new();
+        let mut run = String::new();
+        let mut style = base;
+        for c in r.clone() {
+            let s = if (line, c) == caret {
+                self.area.cursor_style()
+            } else if selected(c) {
+                self.selection
+            } else {
+                base
+            };
+            if s != style && !run.is_empty() {
+                spans.push(Span::styled(std::mem::take(&mut run), style));
+            }
+            style = s;
+            if chars[c] == '\t' {
+                run.extend(std::iter::repeat_n(' ', widths[c]));
+            } else {
+                run.push(chars[c]);
+            }
+        }
+        if !run.is_empty() {
+            spans.push(Span::styled(run, style));
+        }
+        if last && caret == (line, r.end) {
+            spans.push(Span::styled(" ", self.area.cursor_style()));
+        }
+        spans
+    }
+
+    /// The new first row of the view: `top`, unless the caret is above it or more than `height`
+    /// rows below it; then the nearest row that shows the caret. Wraps at most `height` lines.
+    fn follow(&self, top: (usize, usize), width: usize, height: usize) -> (usize, usize) {
+        let lines = self.area.lines();
+        let (line, col) = self.area.cursor();
+        let caret = (line, wrap::row_of(&wrap::rows(&lines[line], width), col));
+        let top_line = top.0.min(lines.len().saturating_sub(1));
+        let top_rows = wrap::rows(&lines[top_line], width).len();
+        let top = (top_line, top.1.min(top_rows.saturating_sub(1)));
+        if caret <= top {
+            return caret;
+        }
+        // Walk up from the caret's row; if the top is reached within a screen, it stays.
+        let mut pos = caret;
+        for _ in 1..height {
+            if pos <= top {
+                return top;
+            }
+            pos = match pos {
+                (l, r) if r > 0 => (l, r - 1),
+                (0, _) => return top,
+                (l, _) => (
+                    l - 1,
+                    wrap::rows(&lines[l - 1], width).len().saturating_sub(1),
+                ),
+            };
+        }
+        pos.max(top)
     }
 
     /// The cell (column, row from the top left of the area last drawn into) that shows the
     /// character at (`row`, `col`) — or the end of the line, when `col` is its length — if
     /// it was in view.
     pub fn cell_of(&self, row: usize, col: usize) -> Option<(u16, u16)> {
-        let v = self.viewport.get();
-        let y = row.checked_sub(usize::from(v.row))?;
-        if y >= usize::from(v.height) {
-            return None;
-        }
-        let line = self.area.lines().get(row)?;
-        // Display columns before the character, tabs expanded as the textarea draws them.
-        let tab = usize::from(self.area.tab_length());
-        let mut width = 0;
-        for c in line.chars().take(col) {
-            width += if c == '\t' && tab > 0 {
-                tab - width % tab
-            } else {
-                c.width().unwrap_or(0)
-            };
-        }
-        let x = width.checked_sub(usize::from(v.col))?;
-        if x >= usize::from(v.width) {
+        let view = self.view.borrow();
+        let (y, shown) = view.rows.iter().enumerate().find(|(_, s)| {
+            s.line == row && (s.chars.contains(&col) || (s.last && col == s.chars.end))
+        })?;
+        let widths = wrap::widths(self.area.lines().get(row)?);
+        let x: usize = widths.get(shown.chars.start..col)?.iter().sum();
+        if x >= usize::from(view.width) {
             return None;
         }
         Some((u16::try_from(x).ok()?, u16::try_from(y).ok()?))
+    }
+
+    /// The screen rows of the last draw, top to bottom: each as (line, its first character).
+    /// A row whose first character is 0 starts its line.
+    pub fn rows_shown(&self) -> Vec<(usize, usize)> {
+        self.view
+            .borrow()
+            .rows
+            .iter()
+            .map(|s| (s.line, s.chars.start))
+            .collect()
     }
 
     /// Set how the caret, selection and placeholder look.
@@ -237,6 +353,7 @@ impl DocEditor {
         self.area.set_style(text);
         self.area.set_cursor_style(caret);
         self.area.set_selection_style(selection);
+        self.selection = selection;
         self.area.set_placeholder_style(placeholder);
     }
 
@@ -292,6 +409,7 @@ impl DocEditor {
     /// Put the caret at a character offset (clamped).
     pub fn set_caret_offset(&mut self, offset: usize) {
         let (r, c) = self.pos_of(offset.min(self.len_chars()));
+        self.goal = None;
         self.area.cancel_selection();
         self.jump(r, c);
     }
@@ -299,6 +417,7 @@ impl DocEditor {
     /// Move the caret without editing (view mode).
     pub fn move_caret(&mut self, m: CursorMove) {
         self.end_run();
+        self.goal = None;
         self.area.cancel_selection();
         self.area.move_cursor(m);
     }
@@ -348,6 +467,7 @@ impl DocEditor {
 
     /// Insert `s` at the caret (replacing the selection, if any).
     fn insert(&mut self, ws: &Workspace, s: &str) -> Result<(), ModelError> {
+        self.goal = None;
         self.delete_selection(ws)?;
         if s.is_empty() {
             return Ok(());
@@ -364,6 +484,7 @@ impl DocEditor {
 
     /// Delete characters `[from, to)`.
     fn delete_range(&mut self, ws: &Workspace, from: usize, to: usize) -> Result<(), ModelError> {
+        self.goal = None;
         let to = to.min(self.len_chars());
         if to <= from {
             return Ok(());
@@ -393,6 +514,8 @@ impl DocEditor {
     /// Handle a key in edit mode: typing, deleting, moving and selecting (shift + movement).
     pub fn input(&mut self, ws: &Workspace, key: &KeyEvent) -> Result<Outcome, ModelError> {
         self.sync(ws)?;
+        // Only up and down (and paging) keep the column they started from.
+        let goal = self.goal.take();
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let alt = key.modifiers.contains(KeyModifiers::ALT);
         let shift = key.modifiers.contains(KeyModifiers::SHIFT);
@@ -448,8 +571,13 @@ impl DocEditor {
                     (KeyCode::Right, false) => CursorMove::Forward,
                     (KeyCode::Left, true) => CursorMove::WordBack,
                     (KeyCode::Right, true) => CursorMove::WordForward,
-                    (KeyCode::Up, _) => CursorMove::Up,
-                    (KeyCode::Down, _) => CursorMove::Down,
+                    (KeyCode::Up, _) | (KeyCode::Down, _) => {
+                        self.end_run();
+                        self.select_if(shift);
+                        self.goal = goal;
+                        self.move_rows(1, code == KeyCode::Down);
+                        return Ok(Outcome::Moved);
+                    }
                     (KeyCode::Home, false) => CursorMove::Head,
                     (KeyCode::End, false) => CursorMove::End,
                     (KeyCode::Home, true) | (KeyCode::End, true) => {
@@ -461,11 +589,13 @@ impl DocEditor {
                     }
                     (KeyCode::PageUp, _) => {
                         self.end_run();
+                        self.goal = goal;
                         self.page(shift, false);
                         return Ok(Outcome::Moved);
                     }
                     (KeyCode::PageDown, _) => {
                         self.end_run();
+                        self.goal = goal;
                         self.page(shift, true);
                         return Ok(Outcome::Moved);
                     }
@@ -493,6 +623,7 @@ impl DocEditor {
     /// Move the caret to the start or the end of the text without editing (view mode).
     pub fn caret_to_edge(&mut self, end: bool) {
         self.end_run();
+        self.goal = None;
         self.area.cancel_selection();
         self.jump_to_edge(end);
     }
@@ -505,18 +636,82 @@ impl DocEditor {
         }
     }
 
+    /// Move the view and the caret a screen of rows up or down (as far as the text goes); the
+    /// caret keeps its column.
     fn page(&mut self, shift: bool, down: bool) {
         self.select_if(shift);
-        self.area.scroll(if down {
-            Scrolling::PageDown
-        } else {
-            Scrolling::PageUp
-        });
-        // The textarea moved its top by the height it was last drawn at.
-        let mut v = self.viewport.get();
-        let rows = v.height as i16;
-        v.row = scrolled(v.row, if down { rows } else { -rows });
-        self.viewport.set(v);
+        let (width, height) = {
+            let v = self.view.borrow();
+            (usize::from(v.width), usize::from(v.height).max(1))
+        };
+        if width > 0 {
+            let mut top = self.view.borrow().top;
+            let lines = self.area.lines();
+            for _ in 0..height {
+                top = match (top, down) {
+                    ((l, r), false) if r > 0 => (l, r - 1),
+                    ((0, _), false) => break,
+                    ((l, _), false) => (l - 1, wrap::rows(&lines[l - 1], width).len() - 1),
+                    ((l, r), true) if r + 1 < wrap::rows(&lines[l], width).len() => (l, r + 1),
+                    ((l, _), true) if l + 1 < lines.len() => (l + 1, 0),
+                    (_, true) => break,
+                };
+            }
+            self.view.borrow_mut().top = top;
+        }
+        self.move_rows(height, down);
+    }
+
+    /// Move the caret `n` screen rows down (or up), to the character under the goal column (the
+    /// caret's column when the moves began), as wrapped at the width of the last draw. Before the
+    /// first draw, rows are lines. Wraps only the lines the caret passes.
+    fn move_rows(&mut self, n: usize, down: bool) {
+        let width = usize::from(self.view.borrow().width);
+        if width == 0 {
+            let m = if down {
+                CursorMove::Down
+            } else {
+                CursorMove::Up
+            };
+            for _ in 0..n {
+                self.area.move_cursor(m);
+            }
+            return;
+        }
+        let lines = self.area.lines();
+        let (mut line, col) = self.area.cursor();
+        let mut widths = wrap::widths(&lines[line]);
+        let mut rows = wrap::rows(&lines[line], width);
+        let mut row = wrap::row_of(&rows, col);
+        let x: usize = widths
+            .get(rows[row].start..col)
+            .map_or(0, |w| w.iter().sum());
+        let goal = *self.goal.get_or_insert(x);
+        let mut moved = false;
+        for _ in 0..n {
+            if down && row + 1 < rows.len() {
+                row += 1;
+            } else if down && line + 1 < lines.len() {
+                line += 1;
+                widths = wrap::widths(&lines[line]);
+                rows = wrap::rows(&lines[line], width);
+                row = 0;
+            } else if !down && row > 0 {
+                row -= 1;
+            } else if !down && line > 0 {
+                line -= 1;
+                widths = wrap::widths(&lines[line]);
+                rows = wrap::rows(&lines[line], width);
+                row = rows.len() - 1;
+            } else {
+                break;
+            }
+            moved = true;
+        }
+        if moved {
+            let col = wrap::col_at(&rows, &widths, row, goal);
+            self.jump(line, col);
+        }
     }
 
     /// Paste text at the caret as one change (and one undo step).
@@ -649,7 +844,10 @@ impl DocEditor {
         } else {
             last.unwrap_or(before)
         };
+        // Text changed elsewhere does not end a run of up and down presses.
+        let goal = if keep_caret { self.goal } else { None };
         self.set_caret_offset(caret);
+        self.goal = goal;
         Ok(true)
     }
 
@@ -663,7 +861,7 @@ impl DocEditor {
             self.area.placeholder_style().unwrap_or_default(),
         );
         self.area = fresh.area;
-        self.viewport.set(Viewport::default());
+        self.view.replace(View::default());
         self.line_lens = fresh.line_lens;
         self.set_styles(style.0, style.1, style.2, style.3);
         self.set_caret_offset(caret);

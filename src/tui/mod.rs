@@ -43,6 +43,7 @@ mod trash;
 mod update;
 pub mod view;
 mod widgets;
+mod wrap;
 
 use std::io::IsTerminal;
 
