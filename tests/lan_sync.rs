@@ -125,7 +125,7 @@ fn watch(ns: &Netns, home: &Path, bucket: &str) -> Killed {
         ])
         .env("WEFT_LOG", "info")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(home.join("watch.out")).expect("output file"))
         .stderr(log)
         .spawn()
         .expect("start sync --watch --lan");
@@ -244,6 +244,15 @@ fn three_teammates_on_one_network_sync_a_doc_and_a_board_live_with_no_relay() {
     for h in &homes {
         let q = ok(h, &["quarantine", "ls"]);
         assert!(!q.contains("refused"), "{}: {q}", h.display());
+    }
+    // `sync --watch` said who it linked with directly.
+    for h in &homes {
+        let out = std::fs::read_to_string(h.join("watch.out")).unwrap_or_default();
+        assert!(
+            out.contains("lan: linked directly with 2 device(s)"),
+            "{}: {out}",
+            h.display()
+        );
     }
     drop(watchers);
 }

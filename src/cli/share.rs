@@ -192,20 +192,55 @@ pub fn sync(
         Ok((url.clone(), with_progress(ctx, sync)))
     };
     let (mut url, mut sync) = open(&replica)?;
-    // With --watch, say when the live link comes up, moves to another relay or drops.
+    // With --watch, say when the live link comes up, moves to another relay or drops, and
+    // who is linked directly on the LAN (and why a link was refused).
     let mut live_said: Option<String> = None;
+    let mut lan_said: Option<String> = None;
+    let mut refusal_said: Option<String> = None;
     let mut say_live = || {
         let Some(live) = &_live else { return };
+        if ctx.json {
+            return;
+        }
         let s = live.status();
         let now = match (&s.relay, &s.offline, &s.stopped) {
-            (_, _, Some(why)) => format!("live: stopped: {why}"),
-            (Some(relay), _, _) => format!("live: on {relay}"),
-            (None, Some(why), _) => format!("live: offline: {why}"),
-            (None, None, None) => return,
+            (_, _, Some(why)) => Some(format!("live: stopped: {why}")),
+            (Some(relay), _, _) => Some(format!("live: on {relay}")),
+            (None, Some(why), _) => Some(format!("live: offline: {why}")),
+            (None, None, None) => None,
         };
-        if live_said.as_deref() != Some(now.as_str()) && !ctx.json {
+        if let Some(now) = now {
+            if live_said.as_deref() != Some(now.as_str()) {
+                println!("{now}");
+                live_said = Some(now);
+            }
+        }
+        let Some(lan) = &s.lan else { return };
+        let now = match (&lan.discovery_off, lan.linked.len()) {
+            (Some(why), 0) => format!("lan: discovery off ({why}); listening on port {}", lan.port),
+            (_, 0) => format!("lan: no teammate linked (listening on port {})", lan.port),
+            (_, n) => format!(
+                "lan: linked directly with {n} device(s): {}",
+                lan.linked
+                    .iter()
+                    .map(|d| {
+                        let d = d.to_string();
+                        let tail = d.len().saturating_sub(6);
+                        format!("…{}", &d[tail..])
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        if lan_said.as_deref() != Some(now.as_str()) {
             println!("{now}");
-            live_said = Some(now);
+            lan_said = Some(now);
+        }
+        if let Some(last) = lan.refusals.last() {
+            if refusal_said.as_deref() != Some(last.as_str()) {
+                println!("lan: {last}");
+                refusal_said = Some(last.clone());
+            }
         }
     };
     loop {
