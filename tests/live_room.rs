@@ -13,74 +13,6 @@ use shared_common::*;
 use weft::acl::Role;
 use weft::identity::LocalWallet;
 use weft::store::Replica;
-use weft::sync::live::LiveWorker;
-
-/// A relay on a free port, on its own thread; returns its URL.
-fn relay() -> (
-    String,
-    std::thread::JoinHandle<()>,
-    tokio::sync::oneshot::Sender<()>,
-) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            weft::relay::serve(listener, Default::default(), async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-    });
-    let addr = rx.recv().unwrap();
-    (format!("ws://{addr}"), handle, stop)
-}
-
-/// A live worker on `dev`'s database.
-fn live(dev: &Dev, relay: &str) -> LiveWorker {
-    let path = dev.path();
-    let me = dev.device.identity.clone();
-    LiveWorker::spawn(
-        move || Ok(Replica::open_shared(&path, None, me, acl_common::config())?),
-        relay.to_string(),
-        Box::new(|| {}),
-    )
-}
-
-fn wait_online(w: &LiveWorker) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !w.status().online {
-        assert!(
-            Instant::now() < deadline,
-            "never connected: {:?}",
-            w.status()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Two members, each with a database and a live worker; returns (owner, editor).
-fn pair(relay: &str) -> (Dev, Dev, LiveWorker, LiveWorker) {
-    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
-    let mut owner = found(&ow);
-    owner.r().workspace().create_doc("Trace", None).unwrap();
-    owner.r().flush().unwrap();
-    owner.r().add_member(ew.address(), Role::Editor).unwrap();
-    let mut editor = join(&owner, &ew);
-    carry(&mut owner, &mut editor);
-    editor.r().publish_device().unwrap();
-    settle(&mut editor, &mut owner);
-    let (a, b) = (live(&owner, relay), live(&editor, relay));
-    wait_online(&a);
-    wait_online(&b);
-    (owner, editor, a, b)
-}
 
 fn doc_id(r: &Replica) -> weft::model::ItemId {
     r.workspace()
@@ -142,7 +74,7 @@ fn a_real_editing_trace_split_between_two_live_clients_arrives_intact() {
     let trace: serde_json::Value = serde_json::from_str(&json).unwrap();
     let txns = trace["txns"].as_array().unwrap();
     let (url, relay_thread, stop) = relay();
-    let (mut owner, mut editor, _a, _b) = pair(&url);
+    let (mut owner, mut editor, _a, _b) = pair(&url, "Trace");
     // The first 3,000 transactions, in turns of 100, alternating between the two clients; each
     // turn starts once the other client's turn has arrived live.
     let mut expected: Vec<char> = Vec::new();
@@ -194,7 +126,7 @@ fn a_real_editing_trace_split_between_two_live_clients_arrives_intact() {
 #[test]
 fn garbage_in_the_room_is_quarantined_and_the_client_stays_connected() {
     let (url, relay_thread, stop) = relay();
-    let (mut owner, mut editor, a, _b) = pair(&url);
+    let (mut owner, mut editor, a, _b) = pair(&url, "Trace");
     let id = owner.r().engine().unwrap().workspace_id();
     let room = weft::sync::share::carrier_key(owner.r()).unwrap().room(&id);
     // Someone who knows the room sends junk.
@@ -249,7 +181,7 @@ fn assert_no_plaintext(what: &str, blobs: &[Vec<u8>], needles: &[Vec<u8>]) {
 fn every_frame_the_relay_forwards_is_ciphertext() {
     use futures::StreamExt;
     let (url, relay_thread, stop) = relay();
-    let (mut owner, mut editor, _a, _b) = pair(&url);
+    let (mut owner, mut editor, _a, _b) = pair(&url, "Trace");
     let id = owner.r().engine().unwrap().workspace_id();
     let room = weft::sync::share::carrier_key(owner.r()).unwrap().room(&id);
     let room_url = weft::sync::room::room_url(&url, &room).unwrap();
@@ -333,7 +265,7 @@ fn every_frame_the_relay_forwards_is_ciphertext() {
 #[test]
 fn each_member_sees_who_else_is_here_and_what_they_have_open() {
     let (url, relay_thread, stop) = relay();
-    let (owner, editor, a, b) = pair(&url);
+    let (owner, editor, a, b) = pair(&url, "Trace");
     a.set_view("doc: Trace");
     b.set_view("board: Sprint");
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -17,17 +17,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use shared_common::{carry, found, settle, Dev};
+use shared_common::{live, members, wait_online, Dev};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use weft::acl::Role;
-use weft::identity::LocalWallet;
 use weft::relay::{subject_for, Bus, RelayLimits, RoomId};
 use weft::store::Replica;
-use weft::sync::live::LiveWorker;
 use weft::sync::room::room_url;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -602,42 +599,6 @@ async fn a_flood_on_one_relay_closes_the_flooder_and_leaves_the_other_relays_alo
 
 // ---- live editing across relays ------------------------------------------------------------
 
-fn live(dev: &Dev, relay: &str) -> LiveWorker {
-    let path = dev.path();
-    let me = dev.device.identity.clone();
-    LiveWorker::spawn(
-        move || Ok(Replica::open_shared(&path, None, me, acl_common::config())?),
-        relay.to_string(),
-        Box::new(|| {}),
-    )
-}
-
-fn wait_online(w: &LiveWorker) {
-    let deadline = Instant::now() + WAIT;
-    while !w.status().online {
-        assert!(
-            Instant::now() < deadline,
-            "never connected: {:?}",
-            w.status()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Owner and editor of one workspace with a doc "Trace", each with a database.
-fn members() -> (Dev, Dev) {
-    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
-    let mut owner = found(&ow);
-    owner.r().workspace().create_doc("Trace", None).unwrap();
-    owner.r().flush().unwrap();
-    owner.r().add_member(ew.address(), Role::Editor).unwrap();
-    let mut editor = shared_common::join(&owner, &ew);
-    carry(&mut owner, &mut editor);
-    editor.r().publish_device().unwrap();
-    settle(&mut editor, &mut owner);
-    (owner, editor)
-}
-
 fn doc_id(r: &Replica) -> weft::model::ItemId {
     r.workspace()
         .docs(false)
@@ -741,7 +702,7 @@ fn members_on_different_relays_converge_live_and_nats_carries_only_ciphertext() 
     let r1 = Relay::start(&n1.url());
     let r2 = Relay::start(&n2.url());
     let spy = Spy::start(&n2.url());
-    let (mut owner, mut editor) = members();
+    let (mut owner, mut editor) = members("Trace");
     let room = {
         let id = owner.r().engine().unwrap().workspace_id();
         weft::sync::share::carrier_key(owner.r()).unwrap().room(&id)
@@ -850,7 +811,7 @@ fn a_relay_killed_mid_typing_its_client_carries_on_through_another_with_nothing_
     let mut r2 = Some(Relay::start(&n2.url()));
     let r2_url = r2.as_ref().unwrap().url();
     let r3 = Relay::start(&n1.url());
-    let (mut owner, mut editor) = members();
+    let (mut owner, mut editor) = members("Trace");
     let a = live(&owner, &r3.url());
     let b = live(&editor, &format!("ws://{r1_addr},{r2_url}"));
     wait_online(&a);

@@ -14,74 +14,9 @@ use rand::{Rng, SeedableRng};
 use shared_common::*;
 use weft::acl::Role;
 use weft::identity::LocalWallet;
-use weft::store::{Replica, SharedTable};
-use weft::sync::live::{Frame, LiveWorker, OpsHeld, Sealer};
+use weft::store::SharedTable;
+use weft::sync::live::{Frame, OpsHeld, Sealer};
 use weft::sync::seal::CarrierKey;
-
-/// A relay on a free port, on its own thread; returns its URL.
-fn relay() -> (
-    String,
-    std::thread::JoinHandle<()>,
-    tokio::sync::oneshot::Sender<()>,
-) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            weft::relay::serve(listener, Default::default(), async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-    });
-    let addr = rx.recv().unwrap();
-    (format!("ws://{addr}"), handle, stop)
-}
-
-fn live(dev: &Dev, relay: &str) -> LiveWorker {
-    let path = dev.path();
-    let me = dev.device.identity.clone();
-    LiveWorker::spawn(
-        move || Ok(Replica::open_shared(&path, None, me, acl_common::config())?),
-        relay.to_string(),
-        Box::new(|| {}),
-    )
-}
-
-fn wait_online(w: &LiveWorker) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !w.status().online {
-        assert!(
-            Instant::now() < deadline,
-            "never connected: {:?}",
-            w.status()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn pair(relay: &str) -> (Dev, Dev, LiveWorker, LiveWorker) {
-    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
-    let mut owner = found(&ow);
-    owner.r().workspace().create_doc("Plan", None).unwrap();
-    owner.r().flush().unwrap();
-    owner.r().add_member(ew.address(), Role::Editor).unwrap();
-    let mut editor = join(&owner, &ew);
-    carry(&mut owner, &mut editor);
-    editor.r().publish_device().unwrap();
-    settle(&mut editor, &mut owner);
-    let (a, b) = (live(&owner, relay), live(&editor, relay));
-    wait_online(&a);
-    wait_online(&b);
-    (owner, editor, a, b)
-}
 
 /// Bytes the database takes on disk (the file and its write-ahead log).
 fn db_bytes(dev: &Dev) -> u64 {
@@ -203,7 +138,7 @@ fn settled(dev: &mut Dev) -> (usize, i64, u64) {
 #[ignore]
 fn measure_what_twenty_thousand_junk_frames_add_to_a_members_store() {
     let (url, relay_thread, stop) = relay();
-    let (mut owner, mut editor, a, b) = pair(&url);
+    let (mut owner, mut editor, a, b) = pair(&url, "Plan");
     let before = (footprint(&mut owner), footprint(&mut editor));
     let t = Instant::now();
     flood(&url, &mut owner, 20_000);
@@ -230,7 +165,7 @@ fn measure_what_twenty_thousand_junk_frames_add_to_a_members_store() {
 #[test]
 fn twenty_thousand_junk_frames_cost_members_a_bounded_store_and_edits_still_flow() {
     let (url, relay_thread, stop) = relay();
-    let (mut owner, mut editor, a, b) = pair(&url);
+    let (mut owner, mut editor, a, b) = pair(&url, "Plan");
     let before = (footprint(&mut owner), footprint(&mut editor));
     flood(&url, &mut owner, 20_000);
     // Every frame reaches both members (the relay's limits were kept); 1 in 40 opens with the
@@ -514,15 +449,7 @@ fn refused_input_is_bounded_in_memory_and_on_disk_and_input_for_a_newer_weft_is_
 #[test]
 fn a_peer_whose_ask_was_not_answered_asks_again_until_it_has_everything() {
     let (url, relay_thread, stop) = relay();
-    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
-    let mut owner = found(&ow);
-    owner.r().workspace().create_doc("Plan", None).unwrap();
-    owner.r().flush().unwrap();
-    owner.r().add_member(ew.address(), Role::Editor).unwrap();
-    let mut editor = join(&owner, &ew);
-    carry(&mut owner, &mut editor);
-    editor.r().publish_device().unwrap();
-    settle(&mut editor, &mut owner);
+    let (mut owner, mut editor) = members("Plan");
     let a = live(&owner, &url);
     wait_online(&a);
     // Written while the editor is away: it reaches the editor only as an answer.

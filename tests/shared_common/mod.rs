@@ -245,3 +245,85 @@ pub fn join_from_bucket(bucket: &Bucket, owner: &mut Dev, wallet: &LocalWallet) 
         replica: Some(replica),
     }
 }
+
+/// A relay on a free port of 127.0.0.1, on its own thread: its URL, the thread, and what stops it.
+pub fn relay() -> (
+    String,
+    std::thread::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            weft::relay::serve(listener, Default::default(), async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    let addr = rx.recv().unwrap();
+    (format!("ws://{addr}"), handle, stop)
+}
+
+/// A live worker on `dev`'s database, in the room of `relay` (one URL or a comma-separated list).
+pub fn live(dev: &Dev, relay: &str) -> weft::sync::live::LiveWorker {
+    let path = dev.path();
+    let me = dev.device.identity.clone();
+    weft::sync::live::LiveWorker::spawn(
+        move || Ok(Replica::open_shared(&path, None, me, config())?),
+        relay.to_string(),
+        Box::new(|| {}),
+    )
+}
+
+/// Wait (at most 20 s) until `w` is connected to its room.
+pub fn wait_online(w: &weft::sync::live::LiveWorker) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !w.status().online {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never connected: {:?}",
+            w.status()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// An owner with a doc called `title` and an editor who joined, each holding all the other has.
+pub fn members(title: &str) -> (Dev, Dev) {
+    let (ow, ew) = (LocalWallet::generate(), LocalWallet::generate());
+    let mut owner = found(&ow);
+    owner.r().workspace().create_doc(title, None).unwrap();
+    owner.r().flush().unwrap();
+    owner.r().add_member(ew.address(), Role::Editor).unwrap();
+    let mut editor = join(&owner, &ew);
+    carry(&mut owner, &mut editor);
+    editor.r().publish_device().unwrap();
+    settle(&mut editor, &mut owner);
+    (owner, editor)
+}
+
+/// [`members`], each with a live worker in the room of `relay`, both connected.
+pub fn pair(
+    relay: &str,
+    title: &str,
+) -> (
+    Dev,
+    Dev,
+    weft::sync::live::LiveWorker,
+    weft::sync::live::LiveWorker,
+) {
+    let (owner, editor) = members(title);
+    let (a, b) = (live(&owner, relay), live(&editor, relay));
+    wait_online(&a);
+    wait_online(&b);
+    (owner, editor, a, b)
+}
