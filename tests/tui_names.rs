@@ -18,7 +18,8 @@ use weft::sync::live::Peer;
 use weft::tui::keymap::Keymap;
 use weft::tui::{App, AppOptions, Msg, Target};
 
-const SMALL: (u16, u16) = (40, 12);
+/// Every screen is drawn at these sizes, smallest first.
+const SIZES: [(u16, u16); 4] = [(40, 12), (60, 15), (80, 24), (120, 40)];
 
 fn app_on(dev: Dev) -> (App, tempfile::TempDir) {
     let Dev { dir, replica, .. } = dev;
@@ -96,7 +97,7 @@ fn the_members_screen_shows_names_with_the_address_one_key_away() {
     let ada = t.ada.clone();
     let (mut app, _dir) = app_on(t.owner);
     app.open(Target::Members);
-    for (w, h) in [(80, 24), SMALL] {
+    for (w, h) in SIZES {
         let d = draw(&mut app, w, h);
         insta::assert_snapshot!(format!("names_members_{w}x{h}"), d.backend());
     }
@@ -152,7 +153,7 @@ fn a_card_is_assigned_from_a_picker_of_members_and_shows_their_name() {
     let (mut app, _dir) = app_on(t.owner);
     app.open(Target::Card(card));
     app.update(ch('a'));
-    for (w, h) in [(80, 24), SMALL] {
+    for (w, h) in SIZES {
         let d = draw(&mut app, w, h);
         insta::assert_snapshot!(format!("names_assignee_picker_{w}x{h}"), d.backend());
     }
@@ -165,7 +166,7 @@ fn a_card_is_assigned_from_a_picker_of_members_and_shows_their_name() {
     app.update(key(KeyCode::Esc));
     let view = app.workspace().card(card).unwrap();
     assert_eq!(view.assignees, [ada], "stored as the address");
-    for (w, h) in [(80, 24), SMALL] {
+    for (w, h) in SIZES {
         let d = draw(&mut app, w, h);
         insta::assert_snapshot!(format!("names_card_assigned_{w}x{h}"), d.backend());
     }
@@ -185,13 +186,13 @@ fn comments_and_history_name_their_author() {
     let (mut app, _dir) = app_on(t.owner);
     app.open(Target::Doc(plan));
     app.update(ch('c'));
-    for (w, h) in [(80, 24), SMALL] {
+    for (w, h) in SIZES {
         let d = draw(&mut app, w, h);
         insta::assert_snapshot!(format!("names_comment_author_{w}x{h}"), d.backend());
     }
     assert!(text_of(&mut app, 80, 24).contains("Ada"));
     app.open(Target::History(plan));
-    for (w, h) in [(80, 24), SMALL] {
+    for (w, h) in SIZES {
         let d = draw(&mut app, w, h);
         insta::assert_snapshot!(format!("names_history_{w}x{h}"), d.backend());
     }
@@ -221,7 +222,7 @@ fn a_teammates_caret_carries_their_name_beside_the_row_being_typed() {
         caret: Some((plan.to_string(), caret)),
         seen: std::time::Instant::now(),
     }]);
-    for (w, h) in [(80, 24), SMALL] {
+    for (w, h) in SIZES {
         let d = draw(&mut app, w, h);
         insta::assert_snapshot!(format!("names_caret_flag_{w}x{h}"), d.backend());
         let buf = d.backend().buffer().clone();
