@@ -12,21 +12,9 @@ use futures::SinkExt;
 use shared_common::*;
 use weft::acl::Role;
 use weft::identity::LocalWallet;
-use weft::store::Replica;
-
-fn doc_id(r: &Replica) -> weft::model::ItemId {
-    r.workspace()
-        .docs(false)
-        .into_iter()
-        .find(|d| d.title == "Trace")
-        .expect("the Trace doc")
-        .id
-}
 
 fn text(dev: &mut Dev) -> String {
-    dev.r().refresh().unwrap();
-    let id = doc_id(dev.r());
-    dev.r().workspace().body(id).unwrap()
+    body_now(dev, "Trace")
 }
 
 fn wait_text(dev: &mut Dev, want: &str) {
@@ -85,7 +73,7 @@ fn a_real_editing_trace_split_between_two_live_clients_arrives_intact() {
             &mut editor
         };
         dev.r().refresh().unwrap();
-        let id = doc_id(dev.r());
+        let id = doc_id(dev.r(), "Trace");
         let mut body = dev.r().workspace().text(id).unwrap();
         for txn in chunk {
             for patch in txn["patches"].as_array().unwrap() {
@@ -152,7 +140,7 @@ fn garbage_in_the_room_is_quarantined_and_the_client_stays_connected() {
     }
     assert!(a.status().online, "still connected");
     // And changes still flow.
-    let id = doc_id(editor.r());
+    let id = doc_id(editor.r(), "Trace");
     editor
         .r()
         .workspace()
@@ -212,7 +200,7 @@ fn every_frame_the_relay_forwards_is_ciphertext() {
     });
     std::thread::sleep(Duration::from_millis(300));
     // A reconnect makes both say hello and answer with everything they hold.
-    let doc = doc_id(owner.r());
+    let doc = doc_id(owner.r(), "Trace");
     owner
         .r()
         .workspace()
@@ -225,7 +213,7 @@ fn every_frame_the_relay_forwards_is_ciphertext() {
         .unwrap();
     owner.r().flush().unwrap();
     wait_text(&mut editor, "the secret is swordfish");
-    let editor_doc = doc_id(editor.r());
+    let editor_doc = doc_id(editor.r(), "Trace");
     editor
         .r()
         .workspace()
@@ -453,7 +441,7 @@ fn a_hole_in_a_writer_s_log_is_filled_from_another_member_in_the_room() {
         .unwrap()
         .len();
     // The owner writes five changes, one envelope each.
-    let doc = doc_id(owner.r());
+    let doc = doc_id(owner.r(), "Trace");
     for word in ["one ", "two ", "three ", "four ", "five"] {
         owner.r().workspace().append_body(doc, word).unwrap();
         owner.r().flush().unwrap();

@@ -3,6 +3,7 @@
 //! waits for an event.
 
 mod common;
+mod relay_common;
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,27 +11,16 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use relay_common::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::MaybeTlsStream;
 use weft::relay::{serve, RelayLimits};
 use weft::sync::room::{self, room_url, RoomEvent, RoomHandle};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// Upper bound for anything a test waits for.
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
-    match tokio::time::timeout(WAIT, fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
 
 /// A relay served in this process.
 struct Relay {
@@ -78,26 +68,6 @@ fn new_room() -> [u8; 32] {
     rand::random()
 }
 
-async fn send(ws: &mut Ws, frame: &[u8]) {
-    ws.send(Message::Binary(frame.to_vec().into()))
-        .await
-        .expect("send a frame");
-}
-
-/// The next binary frame (pings and pongs skipped).
-async fn next_frame(ws: &mut Ws) -> Vec<u8> {
-    within("a frame", async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Binary(b))) => return Vec::from(b),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                other => panic!("expected a frame, got {other:?}"),
-            }
-        }
-    })
-    .await
-}
-
 /// Read until the relay's close frame; returns its code and reason. Frames before it are skipped.
 async fn closed_with(ws: &mut Ws) -> (CloseCode, String) {
     within("a close frame", async {
@@ -113,19 +83,6 @@ async fn closed_with(ws: &mut Ws) -> (CloseCode, String) {
         }
     })
     .await
-}
-
-/// Skip frames until `want` arrives (frames from a flood, say).
-async fn frame_until(ws: &mut Ws, want: &[u8]) {
-    while next_frame(ws).await != want {}
-}
-
-/// Both directions still work between `a` and `b` (other frames in the room are skipped).
-async fn still_talking(a: &mut Ws, b: &mut Ws) {
-    send(a, b"still here?").await;
-    frame_until(b, b"still here?").await;
-    send(b, b"yes").await;
-    frame_until(a, b"yes").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -605,18 +562,6 @@ impl RelayProcess {
     fn url(&self) -> String {
         format!("ws://{}", self.addr)
     }
-}
-
-async fn weft(args: &[&str]) -> std::process::Output {
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = common::weft_command(home.path());
-    cmd.args(args).stdin(Stdio::null());
-    within(
-        "weft to finish",
-        tokio::process::Command::from(cmd).output(),
-    )
-    .await
-    .expect("run weft")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@
 
 mod acl_common;
 mod common;
+mod relay_common;
 mod shared_common;
 
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
@@ -17,20 +18,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use shared_common::{live, members, wait_online, Dev};
+use relay_common::*;
+use shared_common::{body_now, doc_id, live, members, wait_online, Dev};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use weft::relay::{subject_for, Bus, RelayLimits, RoomId};
-use weft::store::Replica;
-use weft::sync::room::room_url;
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// Upper bound for anything a test waits for.
-const WAIT: Duration = Duration::from_secs(20);
 
 // ---- nats-server ---------------------------------------------------------------------------
 
@@ -205,44 +199,6 @@ impl Drop for Relay {
 }
 
 // ---- raw clients ---------------------------------------------------------------------------
-
-async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
-    match tokio::time::timeout(WAIT, fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
-
-async fn join(relay: &str, room: &[u8; 32]) -> Ws {
-    let url = room_url(relay, room).unwrap();
-    within("the handshake", tokio_tungstenite::connect_async(url))
-        .await
-        .expect("connect to the relay")
-        .0
-}
-
-async fn send(ws: &mut Ws, frame: &[u8]) {
-    ws.send(Message::Binary(frame.to_vec().into()))
-        .await
-        .expect("send a frame");
-}
-
-async fn next_frame(ws: &mut Ws) -> Vec<u8> {
-    within("a frame", async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Binary(b))) => return Vec::from(b),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                other => panic!("expected a frame, got {other:?}"),
-            }
-        }
-    })
-    .await
-}
-
-async fn frame_until(ws: &mut Ws, want: &[u8]) {
-    while next_frame(ws).await != want {}
-}
 
 /// Send probes from `from` until each of `to` hears one (NATS interest takes a moment to
 /// spread across the cluster), then a marker, and skip to it on every receiver.
@@ -435,18 +391,6 @@ impl RelayProcess {
     }
 }
 
-async fn weft(args: &[&str]) -> std::process::Output {
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = common::weft_command(home.path());
-    cmd.args(args).stdin(Stdio::null());
-    within(
-        "weft to finish",
-        tokio::process::Command::from(cmd).output(),
-    )
-    .await
-    .expect("run weft")
-}
-
 async fn until_health(addr: SocketAddr, want: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -461,13 +405,6 @@ async fn until_health(addr: SocketAddr, want: &str) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn still_talking(a: &mut Ws, b: &mut Ws) {
-    send(a, b"still here?").await;
-    frame_until(b, b"still here?").await;
-    send(b, b"yes").await;
-    frame_until(a, b"yes").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -599,19 +536,8 @@ async fn a_flood_on_one_relay_closes_the_flooder_and_leaves_the_other_relays_alo
 
 // ---- live editing across relays ------------------------------------------------------------
 
-fn doc_id(r: &Replica) -> weft::model::ItemId {
-    r.workspace()
-        .docs(false)
-        .into_iter()
-        .find(|d| d.title == "Trace")
-        .expect("the Trace doc")
-        .id
-}
-
 fn text(dev: &mut Dev) -> String {
-    dev.r().refresh().unwrap();
-    let id = doc_id(dev.r());
-    dev.r().workspace().body(id).unwrap()
+    body_now(dev, "Trace")
 }
 
 fn wait_for(dev: &mut Dev, what: &str, mut done: impl FnMut(&mut Dev) -> bool) {
@@ -711,7 +637,7 @@ fn members_on_different_relays_converge_live_and_nats_carries_only_ciphertext() 
     wait_online(&a);
     wait_online(&b);
 
-    let doc = doc_id(owner.r());
+    let doc = doc_id(owner.r(), "Trace");
     owner
         .r()
         .workspace()
@@ -745,7 +671,7 @@ fn members_on_different_relays_converge_live_and_nats_carries_only_ciphertext() 
         ..Default::default()
     };
     editor.r().workspace().add_card(todo, &fields, "").unwrap();
-    let editor_doc = doc_id(editor.r());
+    let editor_doc = doc_id(editor.r(), "Trace");
     editor
         .r()
         .workspace()
@@ -821,7 +747,7 @@ fn a_relay_killed_mid_typing_its_client_carries_on_through_another_with_nothing_
     assert_eq!(b.status().relays, 2);
     let _r1 = Relay::start_on(r1_addr, &n1.url(), RelayLimits::default());
 
-    let doc = doc_id(editor.r());
+    let doc = doc_id(editor.r(), "Trace");
     let mut expected = String::new();
     let mut killer = None;
     for i in 0..60 {

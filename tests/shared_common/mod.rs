@@ -134,13 +134,23 @@ pub fn titles(r: &Replica) -> Vec<String> {
 }
 
 pub fn body_of(r: &Replica, title: &str) -> String {
-    let ws = r.workspace();
-    let doc = ws
+    r.workspace().body(doc_id(r, title)).unwrap()
+}
+
+/// The id of the doc called `title`.
+pub fn doc_id(r: &Replica, title: &str) -> weft::model::ItemId {
+    r.workspace()
         .docs(false)
         .into_iter()
         .find(|d| d.title == title)
-        .expect("doc");
-    ws.body(doc.id).unwrap()
+        .unwrap_or_else(|| panic!("no doc called {title:?}"))
+        .id
+}
+
+/// The body of `title` after reading what other processes wrote.
+pub fn body_now(dev: &mut Dev, title: &str) -> String {
+    dev.r().refresh().unwrap();
+    body_of(dev.r(), title)
 }
 
 /// An edit signed with `dev`'s key that skips every local check (a modified client).
