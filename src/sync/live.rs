@@ -64,6 +64,26 @@ impl OpsHeld {
     }
 }
 
+/// This device's [`OpsHeld`], worked out again only when its membership log grew (the log only
+/// ever gains ops): every Hello and Want, a stranger's included, is compared with it.
+#[derive(Default)]
+struct MyOps {
+    len: Option<usize>,
+    held: Option<OpsHeld>,
+}
+
+impl MyOps {
+    fn of(&mut self, replica: &Replica) -> Option<OpsHeld> {
+        let engine = replica.engine()?;
+        let len = engine.log().len();
+        if self.len != Some(len) {
+            self.len = Some(len);
+            self.held = Some(OpsHeld::of(engine));
+        }
+        self.held
+    }
+}
+
 /// One message in a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
@@ -913,6 +933,7 @@ impl Out {
         asker: Option<DeviceId>,
         seqs: &BTreeMap<DeviceId, u64>,
         ops: Option<OpsHeld>,
+        mine: Option<OpsHeld>,
     ) -> Result<usize, StoreError> {
         let now = std::time::Instant::now();
         self.askers
@@ -939,7 +960,6 @@ impl Out {
                 added += 1;
             }
         };
-        let mine = replica.engine().map(OpsHeld::of);
         if ops.is_none() || ops != mine {
             for (row, _) in replica.inputs(SharedTable::AclOps, 0)? {
                 push(self, Answer::Op(row));
@@ -1209,15 +1229,16 @@ where
         let (epoch, key) = engine.current_key()?;
         seal_presence(&id, epoch, &key, engine.identity().key_ref(), &body).map(Frame::Presence)
     };
-    let hello = |replica: &Replica, held: &Holdings| Frame::Hello {
+    let mut my_ops = MyOps::default();
+    let hello = |ops: Option<OpsHeld>, held: &Holdings| Frame::Hello {
         device: me,
         seqs: held.seqs(),
-        ops: replica.engine().map(OpsHeld::of),
+        ops,
     };
-    let want = |replica: &Replica, held: &Holdings| Frame::Want {
+    let want = |ops: Option<OpsHeld>, held: &Holdings| Frame::Want {
         device: Some(me),
         seqs: held.seqs(),
-        ops: replica.engine().map(OpsHeld::of),
+        ops,
     };
     let mut repeat = tokio::time::interval(PRESENCE_EVERY);
     let mut tick = tokio::time::interval(LOCAL_EVERY);
@@ -1261,7 +1282,7 @@ where
                         // The app redraws its status bar on this, not on a timer.
                         changed();
                         held.update(&replica)?;
-                        out.urgent(hello(&replica, &held));
+                        out.urgent(hello(my_ops.of(&replica), &held));
                         if let Some(p) = presence(&replica, &views.borrow()) {
                             out.urgent(p);
                         }
@@ -1346,14 +1367,16 @@ where
                             Frame::Hello { device, seqs, ops } => {
                                 // Answer, and ask back: a peer that was here before us holds what
                                 // we lack, and its own hello may have gone out before we joined.
-                                out.answer(&replica, &mut held, Some(device), &seqs, ops)?;
-                                need.compare(&held.seqs(), replica.engine().map(OpsHeld::of), &seqs, ops);
-                                out.urgent(want(&replica, &held));
+                                let mine = my_ops.of(&replica);
+                                out.answer(&replica, &mut held, Some(device), &seqs, ops, mine)?;
+                                need.compare(&held.seqs(), mine, &seqs, ops);
+                                out.urgent(want(mine, &held));
                                 ask = Ask::now();
                             }
                             Frame::Want { device, seqs, ops } => {
-                                out.answer(&replica, &mut held, device, &seqs, ops)?;
-                                need.compare(&held.seqs(), replica.engine().map(OpsHeld::of), &seqs, ops);
+                                let mine = my_ops.of(&replica);
+                                out.answer(&replica, &mut held, device, &seqs, ops, mine)?;
+                                need.compare(&held.seqs(), mine, &seqs, ops);
                             }
                             Frame::Envelope(_) | Frame::AclOp(_) => {
                                 if let Some(a) = ask.as_mut() {
@@ -1414,7 +1437,7 @@ where
                     match a.arrived {
                         Some(t) if t.elapsed() >= ASK_AGAIN_AFTER => {
                             held.update(&replica)?;
-                            out.urgent(want(&replica, &held));
+                            out.urgent(want(my_ops.of(&replica), &held));
                             ask = Ask::now();
                         }
                         None if a.asked.elapsed() >= ASK_GIVE_UP => ask = None,
@@ -1427,7 +1450,7 @@ where
                     && need.due(std::time::Instant::now(), waiting)
                 {
                     held.update(&replica)?;
-                    out.urgent(want(&replica, &held));
+                    out.urgent(want(my_ops.of(&replica), &held));
                     ask = Ask::now();
                     lock(&status).asked_again += 1;
                 }
