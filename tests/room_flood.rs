@@ -534,3 +534,76 @@ fn a_member_flooding_wants_does_not_keep_a_newcomer_from_the_owner_s_changes() {
     let _ = stop.send(());
     relay_thread.join().unwrap();
 }
+
+/// Anyone with the carrier key (a member, a former one) can send Hellos. Each used to make the
+/// owner send a Want back, frame for frame; now at most a few a second, and the two members
+/// still exchange an edit while the flood goes on.
+#[test]
+fn a_flood_of_hellos_is_not_answered_frame_for_frame_and_edits_still_flow() {
+    let (url, relay_thread, stop) = relay();
+    let (mut owner, mut editor, a, b) = pair(&url, "Plan");
+    let id = owner.r().engine().unwrap().workspace_id();
+    let key = weft::sync::share::carrier_key(owner.r()).unwrap();
+    let room_url = weft::sync::room::room_url(&url, &key.room(&id)).unwrap();
+    let sealer = Sealer { key, id };
+    // Hellos from devices that claim to hold more than anyone.
+    let hellos: Vec<Vec<u8>> = (0..1_000)
+        .map(|_| {
+            let device = weft::identity::DeviceKey::generate().id();
+            sealer.seal(&Frame::Hello {
+                device,
+                seqs: [(device, u64::MAX)].into_iter().collect(),
+                ops: None,
+            })
+        })
+        .collect();
+    let sent_before = a.status().sent;
+    let flooding = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (ws, _) = tokio_tungstenite::connect_async(room_url).await.unwrap();
+            let (mut tx, mut rx) = futures::StreamExt::split(ws);
+            let reader = tokio::spawn(async move {
+                while let Some(Ok(_)) = futures::StreamExt::next(&mut rx).await {}
+            });
+            let mut every = tokio::time::interval(Duration::from_millis(6));
+            for h in hellos {
+                every.tick().await;
+                let m = tokio_tungstenite::tungstenite::Message::Binary(h.into());
+                if tx.send(m).await.is_err() {
+                    break;
+                }
+            }
+            let _ = tx.close().await;
+            reader.abort();
+        });
+    });
+    // Meanwhile the editor writes and the owner receives it.
+    let doc = doc_id(editor.r(), "Plan");
+    editor
+        .r()
+        .workspace()
+        .set_body(doc, "during the hellos")
+        .unwrap();
+    editor.r().flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while body_now(&mut owner, "Plan") != "during the hellos" {
+        assert!(
+            Instant::now() < deadline,
+            "the edit never arrived: {:?}",
+            a.status()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    flooding.join().unwrap();
+    // About six seconds of Hellos: the owner sent a few Wants a second, not one per Hello (its
+    // presence and answers to the editor add a handful).
+    let sent = a.status().sent - sent_before;
+    assert!(sent < 200, "the owner sent {sent} frames for 1,000 Hellos");
+    drop((a, b));
+    let _ = stop.send(());
+    relay_thread.join().unwrap();
+}

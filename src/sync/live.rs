@@ -783,6 +783,8 @@ pub const ASK_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 /// Hellos and Wants answered per second, whoever asks (answering reads the store); more are
 /// ignored, and their askers ask again.
 pub const ASKS_PER_SECOND: f64 = 20.0;
+/// An answer sent to the room is not sent again, whoever asks, for this long.
+const RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 /// Answers waiting to be sent, in all.
 const MAX_QUEUED: usize = 8192;
 /// Askers remembered within the window; more are not answered until it passes.
@@ -875,6 +877,9 @@ struct Out {
     urgent: VecDeque<Frame>,
     answers: VecDeque<Answer>,
     queued: HashSet<Answer>,
+    /// Answers sent to the room within [`RESEND_AFTER`], and when: everyone in the room got
+    /// them, so another ask (a flood of Hellos from made-up devices) does not send them again.
+    sent_lately: HashMap<Answer, std::time::Instant>,
     /// Per asker: when its window started and how many items it was answered with since.
     askers: HashMap<Option<DeviceId>, (std::time::Instant, usize)>,
     /// Asks answered, as a token bucket (frames stand for asks).
@@ -894,6 +899,7 @@ impl Out {
             urgent: VecDeque::new(),
             answers: VecDeque::new(),
             queued: HashSet::new(),
+            sent_lately: HashMap::new(),
             askers: HashMap::new(),
             asks: Pace::asks(),
             wake: None,
@@ -909,6 +915,7 @@ impl Out {
         self.urgent.clear();
         self.answers.clear();
         self.queued.clear();
+        self.sent_lately.clear();
         self.wake = None;
     }
 
@@ -953,8 +960,10 @@ impl Out {
             return Ok(0);
         }
         let mut added = 0;
+        self.sent_lately
+            .retain(|_, at| now.duration_since(*at) < RESEND_AFTER);
         let mut push = |out: &mut Self, a: Answer| {
-            if budget > 0 && out.queued.insert(a) {
+            if budget > 0 && !out.sent_lately.contains_key(&a) && out.queued.insert(a) {
                 out.answers.push_back(a);
                 budget -= 1;
                 added += 1;
@@ -988,6 +997,7 @@ impl Out {
                     f
                 } else if let Some(a) = self.answers.pop_front() {
                     self.queued.remove(&a);
+                    self.sent_lately.insert(a, std::time::Instant::now());
                     match load_answer(replica, a)? {
                         Some(f) => f,
                         None => continue,
@@ -1211,6 +1221,7 @@ where
     let mut refused = Refused::default();
     let mut ask: Option<Ask> = None;
     let mut need = Need::new();
+    let mut last_hello_want: Option<std::time::Instant> = None;
     let Ends {
         mut pokes,
         mut views,
@@ -1370,8 +1381,14 @@ where
                                 let mine = my_ops.of(&replica);
                                 out.answer(&replica, &mut held, Some(device), &seqs, ops, mine)?;
                                 need.compare(&held.seqs(), mine, &seqs, ops);
-                                out.urgent(want(mine, &held));
-                                ask = Ask::now();
+                                // At most one such ask per NEED_SOON: a flood of Hellos (anyone
+                                // with the carrier key can send them) is not answered Want for
+                                // Hello; asking more is left to `need`.
+                                if last_hello_want.is_none_or(|t| t.elapsed() >= NEED_SOON) {
+                                    last_hello_want = Some(std::time::Instant::now());
+                                    out.urgent(want(mine, &held));
+                                    ask = Ask::now();
+                                }
                             }
                             Frame::Want { device, seqs, ops } => {
                                 let mine = my_ops.of(&replica);
